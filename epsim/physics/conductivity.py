@@ -10,6 +10,38 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from epsim.errors import MaterialError
+
+
+def _concrete(value) -> np.ndarray | None:
+    """The value as numpy, or None while it is being traced (checks then happen elsewhere)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    return np.asarray(value, dtype=np.float64)
+
+
+def _require(condition: str, model: str, **values) -> None:
+    """Raise MaterialError unless `condition` holds for the concrete values."""
+    arrays = {k: _concrete(v) for k, v in values.items()}
+    if any(a is None for a in arrays.values()):
+        return
+    checks = {
+        "positive": lambda a: np.all(a > 0),
+        "ordered": lambda a: np.all(a[1] >= a[0]),
+        "increasing": lambda a: np.all(a[1] > a[0]),
+        "finite": lambda a: np.all(np.isfinite(a)),
+    }
+    items = list(arrays.values())
+    ok = all(checks["finite"](a) for a in items)
+    if condition == "positive":
+        ok = ok and all(checks["positive"](a) for a in items)
+    else:
+        ok = ok and checks[condition](np.broadcast_arrays(*items))
+    if not ok:
+        shown = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in arrays.items())
+        raise MaterialError(f"{model}: parameters must be {condition} and finite ({shown})")
 
 
 class Conductivity(eqx.Module):
@@ -29,6 +61,9 @@ class Constant(Conductivity):
 
     sigma0: jax.Array | float
 
+    def __check_init__(self):
+        _require("positive", "constant conductivity", sigma0=self.sigma0)
+
     def __call__(self, e_mag):
         return self.sigma0 + jnp.zeros_like(e_mag)
 
@@ -47,6 +82,11 @@ class Ramp(Conductivity):
     sigma1: jax.Array | float
     e_rev: jax.Array | float
     e_irr: jax.Array | float
+
+    def __check_init__(self):
+        _require("positive", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
+        _require("ordered", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
+        _require("increasing", type(self).__name__, e_rev=self.e_rev, e_irr=self.e_irr)
 
     def __call__(self, e_mag):
         t = jnp.clip((e_mag - self.e_rev) / (self.e_irr - self.e_rev), 0.0, 1.0)
@@ -68,6 +108,11 @@ class SmoothStep(Conductivity):
     e_rev: jax.Array | float
     e_irr: jax.Array | float
 
+    def __check_init__(self):
+        _require("positive", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
+        _require("ordered", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
+        _require("increasing", type(self).__name__, e_rev=self.e_rev, e_irr=self.e_irr)
+
     def __call__(self, e_mag):
         centre = 0.5 * (self.e_rev + self.e_irr)
         half = 0.5 * (self.e_irr - self.e_rev)
@@ -81,6 +126,10 @@ class Logistic(Conductivity):
     sigma1: jax.Array | float
     e_mid: jax.Array | float
     width: jax.Array | float
+
+    def __check_init__(self):
+        _require("positive", "Logistic", sigma0=self.sigma0, sigma1=self.sigma1, width=self.width)
+        _require("ordered", "Logistic", sigma0=self.sigma0, sigma1=self.sigma1)
 
     def __call__(self, e_mag):
         return self.sigma0 + (self.sigma1 - self.sigma0) * jax.nn.sigmoid(

@@ -1,0 +1,156 @@
+"""P1 stiffness on tetrahedra in a fixed sparsity pattern, filled on the device by gathers only.
+
+The pattern depends only on the cells and is built once with numpy. The stiffness of any
+per-cell conductivity (scalar, or the Newton tangent sigma I + sigma' |E| e e^T) is assembled
+edge by edge: each mesh edge gathers its contributions from the cells around it, and the diagonal
+is minus the off-diagonal row sum (P1 basis functions sum to one, so constants are in the kernel).
+No scatter is needed, which matters on CPUs where XLA's scatter runs serially.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim.fem.sparse import ELL_WIDTH, HybMatrix
+from epsim.mesh.tetmesh import cell_geometry
+
+LOCAL_EDGES = np.array([(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)])
+
+
+class StiffnessPattern(eqx.Module):
+    """Sparsity pattern of the P1 stiffness and the maps from cell edges to matrix slots.
+
+    Attributes:
+        cells: (n_cells, 4) node indices.
+        edge_cells: (n_edges, m) indices into the flattened (n_cells * 6 + 1) cell-edge values;
+            padding points at the final zero.
+        ell_cols: (n_nodes, width) columns; slot 0 is the diagonal, padding repeats the row.
+        ell_edge: (n_nodes, width - 1) edge id of each off-diagonal slot (padding: n_edges).
+        ovf_rows, ovf_cols, ovf_edge: overflow entries sorted by row.
+    """
+
+    cells: jax.Array
+    edge_cells: jax.Array
+    ell_cols: jax.Array
+    ell_edge: jax.Array
+    ovf_rows: jax.Array
+    ovf_cols: jax.Array
+    ovf_edge: jax.Array
+
+    @property
+    def n_nodes(self) -> int:
+        return self.ell_cols.shape[0]
+
+    @property
+    def n_edges(self) -> int:
+        return self.edge_cells.shape[0]
+
+
+def build_pattern(cells: np.ndarray, n_nodes: int, width: int = ELL_WIDTH) -> StiffnessPattern:
+    """Build the stiffness pattern of a tetrahedral mesh (host side, numpy)."""
+    cells = np.asarray(cells, dtype=np.int64)
+    n_cells = len(cells)
+    a = cells[:, LOCAL_EDGES[:, 0]].ravel()
+    b = cells[:, LOCAL_EDGES[:, 1]].ravel()
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    edges, cell_edge = np.unique(lo * n_nodes + hi, return_inverse=True)
+    n_edges = len(edges)
+    edge_lo, edge_hi = edges // n_nodes, edges % n_nodes
+
+    # For each edge, the flat indices (cell * 6 + local edge) of its contributions.
+    order = np.argsort(cell_edge, kind="stable")
+    counts = np.bincount(cell_edge, minlength=n_edges)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, counts)
+    edge_cells = np.full((n_edges, counts.max()), n_cells * 6, dtype=np.int64)
+    edge_cells[cell_edge[order], rank] = order
+
+    # Rows: both directions of every edge, sorted by (row, col); slot 0 keeps the diagonal.
+    rows = np.concatenate([edge_lo, edge_hi])
+    cols = np.concatenate([edge_hi, edge_lo])
+    eids = np.concatenate([np.arange(n_edges), np.arange(n_edges)])
+    order = np.lexsort((cols, rows))
+    rows, cols, eids = rows[order], cols[order], eids[order]
+    row_counts = np.bincount(rows, minlength=n_nodes)
+    row_starts = np.concatenate([[0], np.cumsum(row_counts)[:-1]])
+    pos = np.arange(len(rows)) - np.repeat(row_starts, row_counts)
+    in_ell = pos < width - 1
+    ell_cols = np.repeat(np.arange(n_nodes)[:, None], width, axis=1)
+    ell_edge = np.full((n_nodes, width - 1), n_edges, dtype=np.int64)
+    ell_cols[rows[in_ell], 1 + pos[in_ell]] = cols[in_ell]
+    ell_edge[rows[in_ell], pos[in_ell]] = eids[in_ell]
+    over = ~in_ell
+    i32 = lambda x: np.asarray(x, dtype=np.int32)  # noqa: E731
+    return StiffnessPattern(
+        cells=i32(cells),
+        edge_cells=i32(edge_cells),
+        ell_cols=i32(ell_cols),
+        ell_edge=i32(ell_edge),
+        ovf_rows=i32(rows[over]),
+        ovf_cols=i32(cols[over]),
+        ovf_edge=i32(eids[over]),
+    )
+
+
+def cell_edge_values(grads, volumes, sigma, slope=None, e_unit=None) -> jax.Array:
+    """Off-diagonal element stiffness entries vol * g_a^T D g_b for the six cell edges.
+
+    D = sigma I (+ slope e_unit e_unit^T for the Newton tangent, slope = sigma'(|E|) |E|).
+
+    Args:
+        grads: (n_cells, 4, 3) 1/m; volumes: (n_cells,) m^3; sigma: (n_cells,) S/m;
+        slope: (n_cells,) S/m or None; e_unit: (n_cells, 3) unit field direction or None.
+    Returns:
+        (n_cells, 6) S.
+    """
+    ga = grads[:, LOCAL_EDGES[:, 0], :]
+    gb = grads[:, LOCAL_EDGES[:, 1], :]
+    vals = sigma[:, None] * jnp.sum(ga * gb, axis=-1)
+    if slope is not None:
+        q = jnp.einsum("cij,cj->ci", grads, e_unit)  # (n_cells, 4)
+        vals = vals + slope[:, None] * q[:, LOCAL_EDGES[:, 0]] * q[:, LOCAL_EDGES[:, 1]]
+    return volumes[:, None] * vals
+
+
+def assemble(pattern: StiffnessPattern, edge_values: jax.Array) -> HybMatrix:
+    """Stiffness matrix from per-cell edge values (n_cells, 6), in the pattern's HYB layout."""
+    flat = jnp.concatenate([edge_values.ravel(), jnp.zeros(1, edge_values.dtype)])
+    per_edge = jnp.sum(flat[pattern.edge_cells], axis=1)
+    per_edge = jnp.concatenate([per_edge, jnp.zeros(1, per_edge.dtype)])
+    off = per_edge[pattern.ell_edge]
+    ovf = per_edge[pattern.ovf_edge]
+    row_sum = jnp.sum(off, axis=1)
+    if pattern.ovf_rows.shape[0]:
+        row_sum = row_sum + jax.ops.segment_sum(
+            ovf, pattern.ovf_rows, pattern.n_nodes, indices_are_sorted=True
+        )
+    ell_vals = jnp.concatenate([-row_sum[:, None], off], axis=1)
+    return HybMatrix(
+        pattern.ell_cols, ell_vals, pattern.ovf_rows, pattern.ovf_cols, ovf, pattern.n_nodes
+    )
+
+
+def stiffness(pattern: StiffnessPattern, points, sigma) -> HybMatrix:
+    """Stiffness K(sigma) for per-cell conductivity sigma (n_cells,) S/m on nodes `points` (m)."""
+    grads, volumes = cell_geometry(points, pattern.cells)
+    return assemble(pattern, cell_edge_values(grads, volumes, sigma))
+
+
+def apply_dirichlet(a: HybMatrix, free: jax.Array) -> HybMatrix:
+    """Symmetric elimination of fixed nodes: their rows and columns zero, unit diagonal.
+
+    `a` must be in a stiffness-pattern layout (slot 0 is the diagonal); free: (n,) bool.
+    """
+    keep = free[:, None] & free[a.ell_cols]
+    ell = jnp.where(keep, a.ell_vals, 0.0)
+    ell = ell.at[:, 0].set(jnp.where(free, a.ell_vals[:, 0], 1.0))
+    ovf = jnp.where(free[a.ovf_rows] & free[a.ovf_cols], a.ovf_vals, 0.0)
+    return a.with_values(ell, ovf)
+
+
+def diagonal(a: HybMatrix) -> jax.Array:
+    """Diagonal of a stiffness-pattern matrix (slot 0)."""
+    return a.ell_vals[:, 0]

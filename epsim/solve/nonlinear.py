@@ -1,0 +1,245 @@
+"""Nonlinear potential solve div(sigma(|E|) grad phi) = 0 with Dirichlet electrodes.
+
+Newton on the convex energy (the tangent sigma I + sigma' |E| e e^T is SPD, PHYSICS.md section 1),
+started from the sigma0 solution, with inexact AMG-PCG inner solves and a backtracking line search
+on the residual norm; damped Picard as the fallback. Gradients come from the implicit function
+theorem at the converged state: one adjoint solve with the same tangent and preconditioner
+(`equinox.filter_custom_vjp`), never from differentiating the iterations.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from epsim.fem.assembly import StiffnessPattern, apply_dirichlet, assemble, cell_edge_values
+from epsim.fem.fields import gradient, internal_force, safe_norm, safe_unit
+from epsim.mesh.tetmesh import cell_geometry
+from epsim.physics.conductivity import Conductivity, conductivity_and_slope
+from epsim.solve.pcg import pcg
+from epsim.solve.settings import Newton, Picard
+
+
+class Solution(eqx.Module):
+    """Result of a potential solve.
+
+    Attributes:
+        phi: (n_nodes,) V, nodal potential (Dirichlet values on electrode nodes).
+        converged: bool.
+        iterations: outer (Newton or Picard) iterations.
+        linear_iterations: PCG iterations summed over the outer iterations.
+        residual: final |r| / |r_ref|.
+        history: (max_iterations + 1,) relative residual after each outer iteration (NaN after
+            the last one).
+    """
+
+    phi: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+    linear_iterations: jax.Array
+    residual: jax.Array
+    history: jax.Array
+
+
+class _Operators(eqx.Module):
+    """What the loops need, bundled: geometry, pattern, conductivity and the free-node mask."""
+
+    pattern: StiffnessPattern
+    grads: jax.Array
+    volumes: jax.Array
+    model: Conductivity
+    free: jax.Array
+
+    def e_field(self, phi):
+        return -gradient(self.grads, self.pattern.cells, phi)
+
+    def secant(self, phi):
+        """K(sigma(|E(phi)|)) without Dirichlet elimination."""
+        sigma = self.model(safe_norm(self.e_field(phi)))
+        return assemble(self.pattern, cell_edge_values(self.grads, self.volumes, sigma))
+
+    def residual(self, phi):
+        """Free-node residual K(sigma(phi)) phi, zero on Dirichlet nodes, (n,) A."""
+        return jnp.where(self.free, self.secant(phi) @ phi, 0.0)
+
+    def tangent(self, phi):
+        """Newton tangent with Dirichlet rows and columns eliminated."""
+        e = self.e_field(phi)
+        e_mag = safe_norm(e)
+        sigma, dsigma = conductivity_and_slope(self.model, e_mag)
+        values = cell_edge_values(self.grads, self.volumes, sigma, dsigma * e_mag, safe_unit(e))
+        return apply_dirichlet(assemble(self.pattern, values), self.free)
+
+
+def _masked(precondition, free):
+    return lambda r: jnp.where(free, precondition(r), 0.0)
+
+
+def _linear_start(ops: _Operators, g, precondition, rtol, max_iterations):
+    """Solve with sigma0 = sigma(0): returns phi, PCG result and the reference residual norm."""
+    k0 = ops.secant(jnp.zeros_like(g))
+    b = -jnp.where(ops.free, k0 @ g, 0.0)
+    r_ref = jnp.linalg.norm(b)
+    a = apply_dirichlet(k0, ops.free)
+    res = pcg(lambda x: a @ x, b, precondition, atol=rtol * r_ref, max_iterations=max_iterations)
+    return g + res.x, res, jnp.where(r_ref > 0, r_ref, 1.0)
+
+
+def _history(max_iterations, first):
+    return jnp.full(max_iterations + 1, jnp.nan).at[0].set(first)
+
+
+def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
+    linear = ops.model.is_linear
+    start_rtol = s.rtol if linear else s.forcing_max
+    phi, start, r_ref = _linear_start(ops, g, precondition, start_rtol, s.linear_max_iterations)
+    tol = s.rtol * r_ref
+    r = ops.residual(phi)
+    rnorm = jnp.linalg.norm(r)
+    rnorm0 = jnp.maximum(rnorm, tol)
+
+    def cond(state):
+        _, _, rnorm, k, _, _ = state
+        return (rnorm > tol) & (k < s.max_iterations) & jnp.isfinite(rnorm)
+
+    def body(state):
+        phi, r, rnorm, k, lin, hist = state
+        tangent = ops.tangent(phi)
+        eta = jnp.clip(rnorm / rnorm0, 0.0, s.forcing_max)
+        eta = jnp.maximum(eta, 0.1 * tol / rnorm)  # do not oversolve the last step
+        step = pcg(
+            lambda x: tangent @ x, -r, precondition, atol=eta * rnorm,
+            max_iterations=s.linear_max_iterations,
+        )
+
+        def ls_cond(ls):
+            alpha, _, _, rn, j = ls
+            return (~(rn <= (1.0 - 1e-4 * alpha) * rnorm)) & (j < s.line_search_steps)
+
+        def ls_body(ls):
+            alpha, _, _, _, j = ls
+            alpha = 0.5 * alpha
+            trial = phi + alpha * step.x
+            r_t = ops.residual(trial)
+            return alpha, trial, r_t, jnp.linalg.norm(r_t), j + 1
+
+        trial = phi + step.x
+        r_t = ops.residual(trial)
+        ls = (jnp.asarray(1.0), trial, r_t, jnp.linalg.norm(r_t), jnp.asarray(0))
+        _, phi, r, rnorm, _ = jax.lax.while_loop(ls_cond, ls_body, ls)
+        return phi, r, rnorm, k + 1, lin + step.iterations, hist.at[k + 1].set(rnorm / r_ref)
+
+    state = (phi, r, rnorm, jnp.asarray(0), start.iterations, _history(s.max_iterations, rnorm / r_ref))
+    if not linear:
+        state = jax.lax.while_loop(cond, body, state)
+    phi, _, rnorm, k, lin, hist = state
+    return Solution(phi, rnorm <= tol, jnp.maximum(k, 1), lin, rnorm / r_ref, hist)
+
+
+def _picard(ops: _Operators, g, precondition, s: Picard) -> Solution:
+    phi, start, r_ref = _linear_start(ops, g, precondition, s.rtol, s.linear_max_iterations)
+    tol = s.rtol * r_ref
+    r = ops.residual(phi)
+
+    def cond(state):
+        _, rnorm, k, _, _ = state
+        return (rnorm > tol) & (k < s.max_iterations) & jnp.isfinite(rnorm)
+
+    def body(state):
+        phi, rnorm, k, lin, hist = state
+        a = apply_dirichlet(ops.secant(phi), ops.free)
+        # Secant step: solve K(phi) d = -r(phi), then damp.
+        step = pcg(
+            lambda x: a @ x, -ops.residual(phi), precondition, atol=0.1 * tol + 0.01 * rnorm,
+            max_iterations=s.linear_max_iterations,
+        )
+        phi = phi + s.damping * step.x
+        rnorm = jnp.linalg.norm(ops.residual(phi))
+        return phi, rnorm, k + 1, lin + step.iterations, hist.at[k + 1].set(rnorm / r_ref)
+
+    rnorm = jnp.linalg.norm(r)
+    state = (phi, rnorm, jnp.asarray(0), start.iterations, _history(s.max_iterations, rnorm / r_ref))
+    phi, rnorm, k, lin, hist = jax.lax.while_loop(cond, body, state)
+    return Solution(phi, rnorm <= tol, jnp.maximum(k, 1), lin, rnorm / r_ref, hist)
+
+
+def _operators(pattern, points, model, free) -> _Operators:
+    grads, volumes = cell_geometry(points, pattern.cells)
+    return _Operators(pattern, grads, volumes, model, free)
+
+
+@eqx.filter_custom_vjp
+def _solve(diff, pattern, free, precondition, solver):
+    points, model, g = diff
+    ops = _operators(pattern, points, model, free)
+    g = jnp.where(free, 0.0, g)
+    masked = _masked(precondition, free)
+    if isinstance(solver, Picard):
+        return _picard(ops, g, masked, solver)
+    return _newton(ops, g, masked, solver)
+
+
+@_solve.def_fwd
+def _solve_fwd(perturbed, diff, pattern, free, precondition, solver):
+    sol = _solve(diff, pattern, free, precondition, solver)
+    return sol, sol.phi
+
+
+@_solve.def_bwd
+def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solver):
+    """Implicit adjoint: one solve with the (symmetric) tangent, then one residual VJP."""
+    points, model, g = diff
+    phi_bar = sol_bar.phi
+    if phi_bar is None:
+        return jax.tree.map(lambda _: None, diff)
+    ops = _operators(pattern, points, model, free)
+    tangent = ops.tangent(phi)
+    rhs = jnp.where(free, phi_bar, 0.0)
+    adj = pcg(
+        lambda x: tangent @ x, rhs, _masked(precondition, free),
+        atol=solver.adjoint_rtol * jnp.linalg.norm(rhs),
+        max_iterations=solver.linear_max_iterations,
+    )
+
+    def free_residual(points, model, g):
+        grads, volumes = cell_geometry(points, pattern.cells)
+        phi_full = jnp.where(free, phi, g)
+        e_mag = safe_norm(-gradient(grads, pattern.cells, phi_full))
+        force = internal_force(grads, volumes, pattern.cells, model(e_mag), phi_full)
+        return jnp.where(free, force, 0.0)
+
+    _, vjp = jax.vjp(free_residual, points, model, g)
+    points_bar, model_bar, g_bar = vjp(-adj.x)
+    g_bar = g_bar + jnp.where(free, 0.0, phi_bar)
+    grads_out = (points_bar, model_bar, g_bar)
+    return jax.tree.map(lambda grad, p: grad if p else None, grads_out, perturbed)
+
+
+def solve_potential(
+    pattern: StiffnessPattern,
+    points: jax.Array,
+    model: Conductivity,
+    dirichlet_values: jax.Array,
+    free: jax.Array,
+    precondition,
+    *,
+    solver: Newton | Picard = Newton(),
+) -> Solution:
+    """Solve div(sigma(|E|) grad phi) = 0 with phi fixed on the non-free nodes.
+
+    Differentiable (implicit adjoint) with respect to `points`, the parameters of `model` and
+    `dirichlet_values`.
+
+    Args:
+        pattern: stiffness pattern of the mesh.
+        points: (n_nodes, 3) m.
+        model: per-cell conductivity model (its parameters broadcast over cells).
+        dirichlet_values: (n_nodes,) V, used on nodes where `free` is False.
+        free: (n_nodes,) bool, True for unknown nodes.
+        precondition: callable r -> M^-1 r (AMG or Jacobi), built for this mesh.
+        solver: Newton (default) or Picard settings.
+    Returns:
+        Solution with status, iterations and residuals; check `converged`.
+    """
+    return _solve((points, model, dirichlet_values), pattern, free, precondition, solver)

@@ -1,0 +1,45 @@
+"""Solver settings as immutable values (strategies are types, not strings)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+
+
+class Newton(eqx.Module):
+    """Inexact Newton on the convex energy with backtracking line search.
+
+    rtol: stop when |r| <= rtol * |r_ref| (r_ref: residual of the Dirichlet lifting under sigma0).
+    forcing_max: inner PCG relative tolerance cap (Eisenstat-Walker style forcing below it).
+    adjoint_rtol: relative tolerance of the adjoint solve.
+    """
+
+    rtol: float = eqx.field(static=True, default=1e-9)
+    max_iterations: int = eqx.field(static=True, default=30)
+    forcing_max: float = eqx.field(static=True, default=0.1)
+    line_search_steps: int = eqx.field(static=True, default=12)
+    linear_max_iterations: int = eqx.field(static=True, default=2000)
+    adjoint_rtol: float = eqx.field(static=True, default=1e-10)
+
+
+class Picard(eqx.Module):
+    """Damped fixed-point (secant) iteration: the fallback when Newton fails.
+
+    Undamped Picard falls into limit cycles for realistic sigmoid widths (DESIGN.md section 2).
+    """
+
+    rtol: float = eqx.field(static=True, default=1e-9)
+    max_iterations: int = eqx.field(static=True, default=200)
+    damping: float = eqx.field(static=True, default=0.5)
+    linear_max_iterations: int = eqx.field(static=True, default=2000)
+    adjoint_rtol: float = eqx.field(static=True, default=1e-10)
+
+
+class Amg(eqx.Module):
+    """Smoothed-aggregation AMG preconditioner settings."""
+
+    max_coarse: int = eqx.field(static=True, default=500)
+    degree: int = eqx.field(static=True, default=2)
+
+
+class Jacobi(eqx.Module):
+    """Diagonal preconditioner (zero set-up; for small meshes)."""
