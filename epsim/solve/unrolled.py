@@ -1,0 +1,36 @@
+"""Newton unrolled with dense linear solves: differentiated by plain autodiff through every step.
+
+Only for checking the implicit adjoint of `solve_potential` on tiny meshes (STYLE.md rule 8);
+its cost is cubic in the number of nodes.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from epsim.fem.assembly import apply_dirichlet
+from epsim.fem.sparse import HybMatrix
+from epsim.solve.nonlinear import _operators
+
+
+def dense(a: HybMatrix) -> jnp.ndarray:
+    """Dense (n, n) copy of a HYB matrix, built with differentiable scatter-adds."""
+    n, width = a.ell_cols.shape
+    out = jnp.zeros((n, a.n_cols), a.ell_vals.dtype)
+    rows = jnp.repeat(jnp.arange(n), width)
+    out = out.at[rows, a.ell_cols.ravel()].add(a.ell_vals.ravel())
+    return out.at[a.ovf_rows, a.ovf_cols].add(a.ovf_vals)
+
+
+def solve_potential_unrolled(pattern, points, model, dirichlet_values, free, *, iterations=12):
+    """phi after `iterations` full Newton steps (no line search) from the sigma0 solution,
+    (n_nodes,) V."""
+    ops = _operators(pattern, points, model, free)
+    lifting = jnp.where(free, 0.0, dirichlet_values)
+    k0 = ops.secant(jnp.zeros_like(lifting))
+    rhs = -jnp.where(free, k0 @ lifting, 0.0)
+    phi = lifting + jnp.linalg.solve(dense(apply_dirichlet(k0, free)), rhs)
+    for _ in range(iterations):
+        step = jnp.linalg.solve(dense(ops.tangent(phi)), -ops.residual(phi))
+        phi = phi + step
+    return phi

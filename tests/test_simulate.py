@@ -1,0 +1,117 @@
+"""Invariants of the forward map: current balance, rigid motions, jit and vmap, bad input."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from epsim.errors import ElectrodeError, MaterialError
+from epsim.mesh import make_mesh
+from epsim.physics import Constant, RegionConductivity, SmoothStep
+from epsim.simulate import make_pairs, prepare, simulate
+from epsim.solve import Jacobi, Newton
+from meshes import inclusion_box
+
+SOLVER = Newton(rtol=1e-11)
+
+
+def with_patch(mesh):
+    """Add an electrode 'patch': the middle strip of the y = max face, clear of the other faces."""
+    tri = mesh.facets["ymax"]
+    x = np.asarray(mesh.points)[tri][:, :, 0]
+    facets = dict(mesh.facets, patch=tri[np.all(np.abs(x) < 0.0031, axis=1)])
+    return make_mesh(mesh.points, mesh.cells, mesh.cell_region, mesh.region_names, facets)
+
+
+@pytest.fixture(scope="module")
+def case():
+    mesh = with_patch(inclusion_box())
+    problem = prepare(mesh, ["xmin", "xmax", "patch"], np.full(mesh.n_cells, 0.1))
+    region = jnp.asarray(mesh.cell_region)
+    model = RegionConductivity(
+        (SmoothStep(0.08, 0.32, 350e2, 700e2), SmoothStep(0.2, 0.7, 400e2, 800e2)), region
+    )
+    pairs = make_pairs(problem, [("xmin", "xmax", 600.0), ("patch", "xmax", 400.0)])
+    return mesh, problem, model, pairs
+
+
+def test_current_balance(case):
+    mesh, problem, model, pairs = case
+    fields = simulate(problem, jnp.asarray(mesh.points), model, pairs, solver=SOLVER)
+    assert np.all(np.asarray(fields.converged))
+    np.testing.assert_allclose(fields.current, -fields.cathode_current, rtol=1e-8)
+    assert np.all(np.asarray(fields.current) > 0)
+    np.testing.assert_allclose(fields.e_max, np.max(np.asarray(fields.e_mag), axis=0))
+
+
+def test_currents_invariant_under_rigid_motion(case):
+    mesh, problem, model, pairs = case
+    base = simulate(problem, jnp.asarray(mesh.points), model, pairs, solver=SOLVER)
+    rotation = Rotation.from_euler("xyz", [0.3, -1.1, 2.0]).as_matrix()
+    moved = np.asarray(mesh.points) @ rotation.T + np.array([0.05, -0.02, 0.3])
+    fields = simulate(problem, jnp.asarray(moved), model, pairs, solver=SOLVER)
+    np.testing.assert_allclose(fields.current, base.current, rtol=1e-9)
+    np.testing.assert_allclose(fields.e_mag, base.e_mag, rtol=1e-7, atol=1e-6 * float(base.e_mag.max()))
+
+
+def test_jit_and_vmap_match_plain_calls(case):
+    mesh, problem, model, pairs = case
+    points = jnp.asarray(mesh.points)
+
+    def currents(voltages, sigma1):
+        m = eqx.tree_at(lambda m: m.models[0].sigma1, model, sigma1)
+        p = eqx.tree_at(lambda p: p.voltage, pairs, voltages)
+        return simulate(problem, points, m, p, solver=SOLVER).current
+
+    volts = jnp.array([[600.0, 400.0], [300.0, 800.0], [900.0, 100.0]])
+    sigma1 = jnp.array([0.32, 0.25, 0.4])
+    plain = np.stack([currents(v, s) for v, s in zip(volts, sigma1)])
+    jitted = np.stack([jax.jit(currents)(v, s) for v, s in zip(volts, sigma1)])
+    batched = jax.vmap(currents)(volts, sigma1)
+    np.testing.assert_allclose(jitted, plain, rtol=1e-12)
+    np.testing.assert_allclose(batched, plain, rtol=1e-10)
+
+
+def test_jacobi_fallback_gives_same_answer(case):
+    mesh, _, model, _ = case
+    problem = prepare(mesh, ["xmin", "xmax", "patch"], np.full(mesh.n_cells, 0.1), preconditioner=Jacobi())
+    pairs = make_pairs(problem, [("xmin", "xmax", 600.0)])
+    amg_problem = case[1]
+    a = simulate(problem, jnp.asarray(mesh.points), model, pairs, solver=SOLVER)
+    b = simulate(amg_problem, jnp.asarray(mesh.points), model, make_pairs(amg_problem, [("xmin", "xmax", 600.0)]), solver=SOLVER)
+    np.testing.assert_allclose(a.current, b.current, rtol=1e-9)
+
+
+def test_non_converged_solve_reports_failure(case):
+    mesh, problem, model, pairs = case
+    fields = simulate(problem, jnp.asarray(mesh.points), model, pairs, solver=Newton(max_iterations=1))
+    assert not np.all(np.asarray(fields.converged))
+    assert np.all(np.asarray(fields.residual) > 1e-9)
+
+
+def test_electrode_without_nodes():
+    mesh = inclusion_box(n=2)
+    facets = dict(mesh.facets, empty=np.zeros((0, 3), int))
+    mesh = make_mesh(mesh.points, mesh.cells, mesh.cell_region, mesh.region_names, facets)
+    with pytest.raises(ElectrodeError, match="'empty' has no nodes"):
+        prepare(mesh, ["xmin", "empty"], np.full(mesh.n_cells, 0.1))
+
+
+def test_unknown_electrode_and_same_anode_cathode(case):
+    _, problem, _, _ = case
+    with pytest.raises(ElectrodeError, match="unknown electrode 'nope'"):
+        make_pairs(problem, [("xmin", "nope", 100.0)])
+    with pytest.raises(ElectrodeError, match="same electrode"):
+        make_pairs(problem, [("xmin", "xmin", 100.0)])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: Constant(0.0), lambda: Constant(-0.1), lambda: SmoothStep(0.2, 0.1, 400e2, 800e2),
+     lambda: SmoothStep(0.1, 0.2, 800e2, 400e2), lambda: Constant(float("nan"))],
+)
+def test_non_physical_conductivity(build):
+    with pytest.raises(MaterialError):
+        build()
