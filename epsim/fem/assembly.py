@@ -27,8 +27,9 @@ class StiffnessPattern(eqx.Module):
         cells: (n_cells, 4) node indices.
         edge_cells: (n_edges, m) indices into the flattened (n_cells * 6 + 1) cell-edge values;
             padding points at the final zero.
-        ell_cols: (n_nodes, width) columns; slot 0 is the diagonal, padding repeats the row.
-        ell_edge: (n_nodes, width - 1) edge id of each off-diagonal slot (padding: n_edges).
+        ell_cols: (width, n_nodes) columns, slot-major; slot 0 is the diagonal, padding repeats
+            the row.
+        ell_edge: (width - 1, n_nodes) edge id of each off-diagonal slot (padding: n_edges).
         ovf_rows, ovf_cols, ovf_edge: overflow entries sorted by row.
     """
 
@@ -42,7 +43,7 @@ class StiffnessPattern(eqx.Module):
 
     @property
     def n_nodes(self) -> int:
-        return self.ell_cols.shape[0]
+        return self.ell_cols.shape[1]
 
     @property
     def n_edges(self) -> int:
@@ -78,10 +79,10 @@ def build_pattern(cells: np.ndarray, n_nodes: int, width: int = ELL_WIDTH) -> St
     row_starts = np.concatenate([[0], np.cumsum(row_counts)[:-1]])
     pos = np.arange(len(rows)) - np.repeat(row_starts, row_counts)
     in_ell = pos < width - 1
-    ell_cols = np.repeat(np.arange(n_nodes)[:, None], width, axis=1)
-    ell_edge = np.full((n_nodes, width - 1), n_edges, dtype=np.int64)
-    ell_cols[rows[in_ell], 1 + pos[in_ell]] = cols[in_ell]
-    ell_edge[rows[in_ell], pos[in_ell]] = eids[in_ell]
+    ell_cols = np.repeat(np.arange(n_nodes)[None, :], width, axis=0)
+    ell_edge = np.full((width - 1, n_nodes), n_edges, dtype=np.int64)
+    ell_cols[1 + pos[in_ell], rows[in_ell]] = cols[in_ell]
+    ell_edge[pos[in_ell], rows[in_ell]] = eids[in_ell]
     over = ~in_ell
     i32 = lambda x: np.asarray(x, dtype=np.int32)  # noqa: E731
     return StiffnessPattern(
@@ -122,12 +123,12 @@ def assemble(pattern: StiffnessPattern, edge_values: jax.Array) -> HybMatrix:
     per_edge = jnp.concatenate([per_edge, jnp.zeros(1, per_edge.dtype)])
     off = per_edge[pattern.ell_edge]
     ovf = per_edge[pattern.ovf_edge]
-    row_sum = jnp.sum(off, axis=1)
+    row_sum = jnp.sum(off, axis=0)
     if pattern.ovf_rows.shape[0]:
         row_sum = row_sum + jax.ops.segment_sum(
             ovf, pattern.ovf_rows, pattern.n_nodes, indices_are_sorted=True
         )
-    ell_vals = jnp.concatenate([-row_sum[:, None], off], axis=1)
+    ell_vals = jnp.concatenate([-row_sum[None, :], off], axis=0)
     return HybMatrix(
         pattern.ell_cols, ell_vals, pattern.ovf_rows, pattern.ovf_cols, ovf, pattern.n_nodes
     )
@@ -144,13 +145,13 @@ def apply_dirichlet(a: HybMatrix, free: jax.Array) -> HybMatrix:
 
     `a` must be in a stiffness-pattern layout (slot 0 is the diagonal); free: (n,) bool.
     """
-    keep = free[:, None] & free[a.ell_cols]
+    keep = free[None, :] & free[a.ell_cols]
     ell = jnp.where(keep, a.ell_vals, 0.0)
-    ell = ell.at[:, 0].set(jnp.where(free, a.ell_vals[:, 0], 1.0))
+    ell = ell.at[0].set(jnp.where(free, a.ell_vals[0], 1.0))
     ovf = jnp.where(free[a.ovf_rows] & free[a.ovf_cols], a.ovf_vals, 0.0)
     return a.with_values(ell, ovf)
 
 
 def diagonal(a: HybMatrix) -> jax.Array:
     """Diagonal of a stiffness-pattern matrix (slot 0)."""
-    return a.ell_vals[:, 0]
+    return a.ell_vals[0]

@@ -1,9 +1,11 @@
 """Sparse matrices for the solvers: ELL rows with a sorted-COO overflow ("HYB"), gather only.
 
 A prototype on this project's 2-core CPU measured HYB (16 ELL slots per row plus an overflow in
-COO sorted by row) as the fastest JAX format, on par with scipy CSR; element scatter, BCOO and
-segment-sum CSR were 1.5-10x slower (DESIGN.md section 2). The format sits behind `matvec` so a
-GPU can use another.
+COO sorted by row) as the fastest JAX format; element scatter, BCOO and segment-sum CSR were
+1.5-10x slower (DESIGN.md section 2). With jax 0.10 on CPU a 2-D gather x[cols] of shape
+(n, 16) costs 3-5x more than sixteen 1-D gathers, so the ELL block is stored slot-major,
+(width, n_rows), and the product is a sum of one 1-D gather per slot. The format sits behind
+`matvec` so a GPU can use another.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ class HybMatrix(eqx.Module):
     """Sparse (n_rows, n_cols) matrix: ELL block plus sorted COO overflow.
 
     Attributes:
-        ell_cols: (n_rows, width) int column indices (padding points at column 0, value 0).
-        ell_vals: (n_rows, width) float values.
+        ell_cols: (width, n_rows) int column indices, slot-major (padding: any column, value 0).
+        ell_vals: (width, n_rows) float values.
         ovf_rows, ovf_cols: (m,) int, overflow entries sorted by row.
         ovf_vals: (m,) float.
         n_cols: number of columns (static).
@@ -37,7 +39,7 @@ class HybMatrix(eqx.Module):
 
     @property
     def n_rows(self) -> int:
-        return self.ell_cols.shape[0]
+        return self.ell_cols.shape[1]
 
     def __matmul__(self, x: jax.Array) -> jax.Array:
         return matvec(self, x)
@@ -46,9 +48,23 @@ class HybMatrix(eqx.Module):
         return HybMatrix(self.ell_cols, ell_vals, self.ovf_rows, self.ovf_cols, ovf_vals, self.n_cols)
 
 
+def _materialise(x: jax.Array) -> jax.Array:
+    """Force x into a buffer of its own.
+
+    Otherwise XLA's CPU fusion may inline the producer of x (say, another matvec) into every
+    gather that reads it and recompute it per gathered element: a V-cycle ran 7x slower.
+    `optimization_barrier` is dropped before fusion on CPU; an in-place scatter is not fused into
+    consumers, and adding zero at one index leaves x unchanged.
+    """
+    return x.at[jnp.zeros(1, jnp.int32)].add(0.0, indices_are_sorted=True, unique_indices=True)
+
+
 def matvec(a: HybMatrix, x: jax.Array) -> jax.Array:
     """y = A x for x of shape (n_cols,)."""
-    y = jnp.sum(a.ell_vals * x[a.ell_cols], axis=1)
+    x = _materialise(x)
+    y = a.ell_vals[0] * jnp.take(x, a.ell_cols[0], mode="clip")
+    for slot in range(1, a.ell_cols.shape[0]):
+        y = y + a.ell_vals[slot] * jnp.take(x, a.ell_cols[slot], mode="clip")
     if a.ovf_rows.shape[0]:
         y = y + jax.ops.segment_sum(
             a.ovf_vals * x[a.ovf_cols], a.ovf_rows, a.n_rows, indices_are_sorted=True
@@ -56,20 +72,26 @@ def matvec(a: HybMatrix, x: jax.Array) -> jax.Array:
     return y
 
 
-def hyb_from_scipy(a: sp.spmatrix, width: int = ELL_WIDTH, dtype=np.float64) -> HybMatrix:
-    """Convert a scipy sparse matrix into HYB (host side, numpy)."""
+def hyb_from_scipy(a: sp.spmatrix, width: int | None = None, dtype=np.float64) -> HybMatrix:
+    """Convert a scipy sparse matrix into HYB (host side, numpy).
+
+    width: ELL slots per row; by default the 98th percentile of the row lengths (at least
+    ELL_WIDTH), so that only a few long rows go to the (scatter-based) overflow.
+    """
     csr = sp.csr_matrix(a)
     csr.sum_duplicates()
     csr.sort_indices()
     n_rows, n_cols = csr.shape
     counts = np.diff(csr.indptr)
+    if width is None:
+        width = max(ELL_WIDTH, int(np.percentile(counts, 98)) if n_rows else 0)
     row_of = np.repeat(np.arange(n_rows), counts)
     pos = np.arange(csr.nnz) - csr.indptr[row_of]
     in_ell = pos < width
-    ell_cols = np.zeros((n_rows, width), dtype=np.int32)
-    ell_vals = np.zeros((n_rows, width), dtype=dtype)
-    ell_cols[row_of[in_ell], pos[in_ell]] = csr.indices[in_ell]
-    ell_vals[row_of[in_ell], pos[in_ell]] = csr.data[in_ell]
+    ell_cols = np.zeros((width, n_rows), dtype=np.int32)
+    ell_vals = np.zeros((width, n_rows), dtype=dtype)
+    ell_cols[pos[in_ell], row_of[in_ell]] = csr.indices[in_ell]
+    ell_vals[pos[in_ell], row_of[in_ell]] = csr.data[in_ell]
     over = ~in_ell
     return HybMatrix(
         ell_cols=ell_cols,
@@ -83,8 +105,8 @@ def hyb_from_scipy(a: sp.spmatrix, width: int = ELL_WIDTH, dtype=np.float64) -> 
 
 def hyb_to_scipy(a: HybMatrix) -> sp.csr_matrix:
     """Back to scipy CSR (host side; for tests and the scipy reference)."""
-    n_rows, width = np.shape(a.ell_cols)
-    rows = np.concatenate([np.repeat(np.arange(n_rows), width), np.asarray(a.ovf_rows)])
+    width, n_rows = np.shape(a.ell_cols)
+    rows = np.concatenate([np.tile(np.arange(n_rows), width), np.asarray(a.ovf_rows)])
     cols = np.concatenate([np.asarray(a.ell_cols).ravel(), np.asarray(a.ovf_cols)])
     vals = np.concatenate([np.asarray(a.ell_vals).ravel(), np.asarray(a.ovf_vals)])
     out = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, a.n_cols))

@@ -15,9 +15,9 @@ from epsim.solve.nonlinear import _operators
 
 def dense(a: HybMatrix) -> jnp.ndarray:
     """Dense (n, n) copy of a HYB matrix, built with differentiable scatter-adds."""
-    n, width = a.ell_cols.shape
+    width, n = a.ell_cols.shape
     out = jnp.zeros((n, a.n_cols), a.ell_vals.dtype)
-    rows = jnp.repeat(jnp.arange(n), width)
+    rows = jnp.tile(jnp.arange(n), width)
     out = out.at[rows, a.ell_cols.ravel()].add(a.ell_vals.ravel())
     return out.at[a.ovf_rows, a.ovf_cols].add(a.ovf_vals)
 

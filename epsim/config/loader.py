@@ -1,0 +1,202 @@
+"""Load a config file, resolve it, and write it back.
+
+    cfg = load_config("plan.yaml")            # -> ResolvedConfig, SI throughout
+    text = resolved_to_yaml(cfg)               # a valid config that loads to an equal cfg
+    print(dump_resolved(cfg))                  # what `epsim check` prints
+
+Loading: YAML (safe loader only, duplicate keys rejected) -> `Config` (units converted to SI
+with the file's `units:` block) -> `resolve`: paths made absolute relative to the config file's
+directory, every used material in full, needles expanded and checked, every pair spelled out with
+its voltage and checked against the device. Every problem raises `epsim.errors.ConfigError`
+naming the file, the line, the key path and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from epsim.config.issues import ConfigIssue, issue_from_validation, located
+from epsim.config.materials import resolve_materials
+from epsim.config.needles import check_needles, needle_axes, pair_voltages, spacing
+from epsim.config.schema import Config, ResolvedConfig, StlStructure
+from epsim.config.units import SI_UNITS, UnitError, check_units_block, format_si
+from epsim.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects duplicate keys instead of keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_config(path: str | Path) -> ResolvedConfig:
+    """Read, validate and resolve a config file.
+
+    Paths inside the config (output.file, scene.mesh.file, STL files) are taken relative to the
+    config file's directory.
+
+    Raises:
+        ConfigError: the file cannot be read or does not validate.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
+    return load_config_text(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def load_config_text(
+    text: str, *, source: str = "<string>", base_dir: str | Path | None = None
+) -> ResolvedConfig:
+    """Validate and resolve a config given as YAML text.
+
+    Args:
+        text: the YAML document.
+        source: the name used in error messages.
+        base_dir: directory that relative paths refer to (default: the working directory).
+    """
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: plain YAML only
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        column = f" (column {mark.column + 1})" if mark else ""
+        hint = ""
+        if "constructor for the tag" in str(exc.problem):
+            hint = "; only plain YAML is accepted (no python or custom tags)"
+        raise ConfigError(f"{where}: YAML error: {exc.problem}{column}{hint}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: YAML error: {exc}") from None
+    return load_config_data(data, source=source, base_dir=base_dir, text=text)
+
+
+def load_config_data(
+    data: Any,
+    *,
+    source: str = "<data>",
+    base_dir: str | Path | None = None,
+    text: str | None = None,
+) -> ResolvedConfig:
+    """Validate and resolve a config given as plain data (what yaml.safe_load returns).
+
+    Args:
+        data: a dict.
+        source: the name used in error messages.
+        base_dir: directory that relative paths refer to (default: the working directory).
+        text: the YAML text the data came from, to give line numbers in error messages.
+    """
+    try:
+        if not isinstance(data, dict):
+            kind = type(data).__name__
+            raise ConfigIssue((), f"expected a mapping of config sections, got {kind}")
+        try:
+            units = check_units_block(data.get("units"))
+        except UnitError as exc:
+            raise ConfigIssue(("units",) + ((exc.key,) if exc.key else ()), str(exc)) from None
+        try:
+            config = Config.model_validate(data, context={"units": units})
+        except ValidationError as exc:
+            raise issue_from_validation(exc, data) from None
+        return resolve(config, base_dir=base_dir)
+    except ConfigIssue as issue:
+        raise located(issue, source, text) from None
+
+
+def _absolute(path: Path | None, base_dir: Path) -> Path | None:
+    return None if path is None else (base_dir / path.expanduser()).resolve()
+
+
+def resolve(config: Config, *, base_dir: str | Path | None = None) -> ResolvedConfig:
+    """Resolve a validated config: absolute paths, full materials, explicit pairs, checks.
+
+    Raises:
+        ConfigIssue: a problem at a key path (a ConfigError).
+    """
+    base_dir = Path.cwd() if base_dir is None else Path(base_dir)
+    materials = resolve_materials(config)
+    needles = needle_axes(config)
+    check_needles(config, needles)
+    pairs = pair_voltages(config, needles)
+
+    data = config.model_dump()
+    data["units"] = dict(SI_UNITS)
+    data["materials"] = {name: material.model_dump() for name, material in materials.items()}
+    data["protocol"]["pairs"] = [pair.model_dump() for pair in pairs]
+    data["output"]["file"] = _absolute(config.output.file, base_dir)
+    inputs = [(("scene", "mesh", "file"), data["scene"]["mesh"])]
+    inputs += [
+        (("scene", "structures", i, "file"), data["scene"]["structures"][i])
+        for i, structure in enumerate(config.scene.structures)
+        if isinstance(structure, StlStructure)
+    ]
+    for loc, section in inputs:
+        section["file"] = _absolute(section["file"], base_dir)
+        if section["file"] is not None and not section["file"].is_file():
+            raise ConfigIssue(loc, f"file not found: {section['file']}")
+    try:
+        return ResolvedConfig.model_validate(data)
+    except ValidationError as exc:  # a bug in resolution rather than in the file
+        raise issue_from_validation(exc, data) from None
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings; lists of plain values on one line ([x, y, z])."""
+
+    def represent_list(self, data):
+        flow = all(not isinstance(item, (dict, list)) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _Dumper.represent_list)
+
+
+def resolved_to_yaml(cfg: ResolvedConfig) -> str:
+    """The resolved config as YAML: SI values under a `units:` block of SI units, every material
+    in full, every pair explicit. `load_config_text` of it gives an equal ResolvedConfig."""
+    data = cfg.model_dump(mode="json", exclude_none=True)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def _mm(point) -> str:
+    return "(" + ", ".join(f"{round(x * 1e3, 9) + 0.0:.6g}" for x in point) + ") mm"
+
+
+def dump_resolved(cfg: ResolvedConfig) -> str:
+    """What `epsim check` prints: a readable summary of needles and pairs (as YAML comments, in
+    mm and V/cm), then the resolved YAML."""
+    needles = needle_axes(cfg)
+    by_name = {needle.name: needle for needle in needles}
+    lines = [f"# {cfg.name}: resolved config, SI units (see `units:`)"]
+    if needles:
+        lines.append("# needles:")
+        for n in needles:
+            lines.append(
+                f"#   {n.name}: tip {_mm(n.tip)}, entry {_mm(n.entry)}, "
+                f"diameter {format_si(2 * n.radius, 'length')}, "
+                f"active {format_si(n.active_length, 'length')}"
+            )
+    lines.append("# pairs:")
+    for i, pair in enumerate(cfg.protocol.pairs, start=1):
+        text = f"#   {i}. {pair.anode} -> {pair.cathode}: {pair.voltage:.6g} V"
+        distance = spacing(cfg, by_name, pair.anode, pair.cathode)
+        if distance:
+            ratio = format_si(pair.voltage / distance, "field")
+            text += f" (spacing {format_si(distance, 'length')}, {ratio})"
+        lines.append(text)
+    used = ", ".join(cfg.materials)
+    lines.append(f"# materials: {used}")
+    return "\n".join(lines) + "\n" + resolved_to_yaml(cfg)

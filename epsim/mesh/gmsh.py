@@ -1,0 +1,401 @@
+"""Mesh a scene (see `epsim.mesh.scene`) into a conforming tetrahedral TetMesh with gmsh (OCC).
+
+    mesh = build_mesh(
+        Box(center=(0, 0, 0), size=(0.04, 0.04, 0.04)),
+        inclusions=[SphereInclusion("tumour", (0, 0, 0), 0.008, material="tumour")],
+        holes=[Needle("n1", tip=(0.005, 0, -0.01), entry=(0.005, 0, 0.02), radius=5e-4,
+                      active_length=0.015)],
+        sizes=MeshSizes(size=4e-3, inclusion_size=1.5e-3, electrode_size=4e-4),
+    )
+
+How it works: everything is fragmented with OCC in one go (domain as object, inclusions and hole
+tools as tools), so interfaces are conforming; the pieces are then classified from the fragment
+map (inside the domain or not, inside a hole or not, in which inclusion) and the surfaces from the
+volumes they bound: a surface between kept tissue and a hole piece gets that hole's tag, a surface
+that bounds a single kept volume is on the outer boundary and is named by the domain from its
+position and normal. Sizes come from analytic distance fields (MathEval) to each hole, so no
+surface sampling is needed. Geometry is built internally in millimetres (OCC's absolute
+tolerances are about 1e-7 model units) and converted back to metres.
+
+gmsh is imported lazily and initialised only inside `build_mesh` (and finalised after, unless the
+caller had it initialised already, in which case a temporary model is used and the options are
+restored). gmsh is a global singleton: calls are serialised with a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from epsim.errors import EpsimError, MeshError
+from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience)
+    Box,
+    Cylinder,
+    CylinderInclusion,
+    Domain,
+    EllipsoidInclusion,
+    Hole,
+    Inclusion,
+    MeshSizes,
+    Needle,
+    NeedlePath,
+    Sphere,
+    SphereHole,
+    SphereInclusion,
+    check_scene,
+    electrode_size,
+    region_names,
+    segment_distance,
+)
+from epsim.mesh.tetmesh import TetMesh, make_mesh
+
+_MODEL_UNITS_PER_METRE = 1e3  # gmsh works in millimetres
+_GMSH_LOCK = threading.Lock()
+_TET4, _TRI3 = 4, 2  # gmsh element type ids
+
+
+# --------------------------------------------------------------------------------------------
+# gmsh session
+
+
+@contextlib.contextmanager
+def _gmsh_session(options: Mapping[str, float]) -> Iterator:
+    """Yield the gmsh module with a fresh current model and `options` set; undo it all after."""
+    import gmsh  # lazy: loads a large shared library
+
+    with _GMSH_LOCK:
+        owner = not gmsh.isInitialized()
+        if owner:
+            gmsh.initialize(readConfigFiles=False, interruptible=False)
+        old = {key: gmsh.option.getNumber(key) for key in options}
+        previous_model = None if owner else gmsh.model.getCurrent()
+        try:
+            for key, value in options.items():
+                gmsh.option.setNumber(key, value)
+            gmsh.model.add("epsim_scene")
+            yield gmsh
+        finally:
+            try:
+                gmsh.model.remove()
+                if previous_model:
+                    gmsh.model.setCurrent(previous_model)
+                for key, value in old.items():
+                    gmsh.option.setNumber(key, value)
+            finally:
+                if owner:
+                    gmsh.finalize()
+
+
+def _gmsh_options(sizes: MeshSizes, seed: int, optimize: bool) -> dict[str, float]:
+    return {
+        "General.Terminal": 0,
+        "General.Verbosity": 1,
+        "General.NumThreads": 1,
+        "Mesh.MaxNumThreads1D": 1,
+        "Mesh.MaxNumThreads2D": 1,
+        "Mesh.MaxNumThreads3D": 1,
+        "Mesh.RandomSeed": int(seed),
+        "Mesh.Algorithm": 6,  # Frontal-Delaunay (2D)
+        "Mesh.Algorithm3D": 1,  # Delaunay
+        "Mesh.ElementOrder": 1,
+        "Mesh.Optimize": 1 if optimize else 0,
+        "Mesh.MeshSizeFromPoints": 0,
+        "Mesh.MeshSizeFromCurvature": 0,
+        "Mesh.MeshSizeExtendFromBoundary": 0,
+        "Mesh.MeshSizeMin": 0.0,
+        "Mesh.MeshSizeMax": sizes.size * _MODEL_UNITS_PER_METRE,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry (inside a session; model units are millimetres)
+
+
+def _mm(x) -> list[float]:
+    return [float(v) * _MODEL_UNITS_PER_METRE for v in np.atleast_1d(x)]
+
+
+def _add_cylinder(occ, base, vector, radius) -> int:
+    (x, y, z), (dx, dy, dz) = _mm(base), _mm(vector)
+    return occ.addCylinder(x, y, z, dx, dy, dz, _mm(radius)[0])
+
+
+def _add_domain(occ, domain: Domain) -> int:
+    if isinstance(domain, Box):
+        corner = np.asarray(domain.center) - np.asarray(domain.size) / 2
+        return occ.addBox(*_mm(corner), *_mm(domain.size))
+    if isinstance(domain, Cylinder):
+        axis = np.asarray(domain.axis) * domain.height
+        return _add_cylinder(occ, domain.base_center, axis, domain.radius)
+    if isinstance(domain, Sphere):
+        return occ.addSphere(*_mm(domain.center), _mm(domain.radius)[0])
+    raise MeshError(f"unknown domain type {type(domain).__name__}")
+
+
+def _add_inclusion(occ, inc: Inclusion) -> int:
+    if isinstance(inc, SphereInclusion):
+        return occ.addSphere(*_mm(inc.center), _mm(inc.radius)[0])
+    if isinstance(inc, EllipsoidInclusion):
+        tag = occ.addSphere(*_mm(inc.center), 1.0)
+        occ.dilate([(3, tag)], *_mm(inc.center), *_mm(inc.radii))
+        return tag
+    if isinstance(inc, CylinderInclusion):
+        axis = np.asarray(inc.axis) * inc.height
+        return _add_cylinder(occ, inc.base_center, axis, inc.radius)
+    raise MeshError(f"unknown inclusion type {type(inc).__name__}")
+
+
+def _add_hole(occ, hole: Hole, path: NeedlePath | None) -> list[tuple[int, str]]:
+    """OCC volumes of a hole, each with the facet tag its surface gets."""
+    if isinstance(hole, SphereHole):
+        return [(occ.addSphere(*_mm(hole.center), _mm(hole.radius)[0]), hole.name)]
+    if path.junction is None:
+        return [(_add_cylinder(occ, path.start, path.end - path.start, hole.radius), hole.name)]
+    active = _add_cylinder(occ, path.start, path.junction - path.start, hole.radius)
+    insulated = _add_cylinder(occ, path.junction, path.end - path.junction, hole.radius)
+    return [(active, hole.name), (insulated, hole.insulated_name)]
+
+
+@dataclass(frozen=True)
+class _Scene:
+    """The meshed model's bookkeeping: kept volumes and tagged surfaces (gmsh entity tags)."""
+
+    volume_region: dict[int, int]  # kept volume -> region index
+    surfaces: dict[str, list[int]]  # facet tag -> surfaces
+    inclusion_volumes: list[int]
+
+
+def _surface_point_normal(gmsh, surface: int) -> tuple[np.ndarray, np.ndarray]:
+    """A point (m) on the underlying surface and the unit normal there."""
+    lo, hi = gmsh.model.getParametrizationBounds(2, surface)
+    uv = [(a + b) / 2 for a, b in zip(lo, hi)]
+    point = np.asarray(gmsh.model.getValue(2, surface, uv)) / _MODEL_UNITS_PER_METRE
+    normal = np.asarray(gmsh.model.getNormal(surface, uv))
+    return point, normal / np.linalg.norm(normal)
+
+
+def _classify_volumes(gmsh, domain, inclusions, pieces, hole_tools):
+    """Kept volumes with their region index, and hole piece -> facet tag of its surface.
+
+    `pieces[i]` holds the volumes that fragment input i became (domain, inclusions, hole tools).
+    A volume is kept when it is in the domain and in no hole; its region is that of the last
+    inclusion containing it, else the domain's.
+    """
+    in_domain, in_inclusion = pieces[0], pieces[1 : 1 + len(inclusions)]
+    hole_pieces = pieces[1 + len(inclusions) :]
+    hole_of = {v: name for p, (_, name) in zip(hole_pieces, hole_tools) for v in p}
+    for inc, p in zip(inclusions, in_inclusion):
+        if not p & in_domain:
+            raise MeshError(f"inclusion {inc.name!r} does not intersect the domain")
+    names = region_names(domain, inclusions)
+    volume_region = {}
+    for _, v in gmsh.model.getEntities(3):
+        if v in in_domain and v not in hole_of:
+            region = 0
+            for inc, p in zip(inclusions, in_inclusion):
+                if v in p:
+                    region = names.index(inc.material)
+            volume_region[v] = region
+    if not volume_region:
+        raise MeshError("the holes leave nothing of the domain to mesh")
+    return volume_region, hole_of
+
+
+def _tag_surfaces(gmsh, domain, holes, volume_region, hole_of) -> dict[str, list[int]]:
+    """Facet tag -> surfaces: hole tags for tissue/hole interfaces, boundary tags for surfaces
+    that bound a single kept volume (named by the domain from a point and the normal)."""
+    adjacent: dict[int, list[int]] = {}
+    for _, v in gmsh.model.getEntities(3):
+        for _, s in gmsh.model.getBoundary([(3, v)], combined=False, oriented=False):
+            adjacent.setdefault(abs(s), []).append(v)
+    surfaces = {tag: [] for tag in domain.boundary_tags}
+    for hole in holes:
+        surfaces[hole.name] = []
+        if isinstance(hole, Needle):
+            surfaces[hole.insulated_name] = []
+    for s, volumes in sorted(adjacent.items()):
+        kept = [v for v in volumes if v in volume_region]
+        hole_names = [hole_of[v] for v in volumes if v in hole_of]
+        if kept and hole_names:
+            surfaces[hole_names[0]].append(s)
+        elif len(kept) == 1:
+            point, normal = _surface_point_normal(gmsh, s)
+            surfaces[domain.boundary_tag(point, normal)].append(s)
+    return surfaces
+
+
+def _build_geometry(gmsh, domain: Domain, inclusions: Sequence, holes: Sequence, paths) -> _Scene:
+    """Build, fragment, classify and tag the scene's OCC model; remove what is not tissue."""
+    occ = gmsh.model.occ
+    domain_tag = _add_domain(occ, domain)
+    inclusion_tags = [_add_inclusion(occ, inc) for inc in inclusions]
+    hole_tools = [t for h in holes for t in _add_hole(occ, h, paths.get(h.name))]
+    tools = [(3, t) for t in inclusion_tags] + [(3, t) for t, _ in hole_tools]
+    if tools:
+        _, pieces = occ.fragment([(3, domain_tag)], tools)
+        pieces = [{tag for _, tag in p} for p in pieces]
+    else:
+        pieces = [{domain_tag}]
+    occ.synchronize()
+
+    volume_region, hole_of = _classify_volumes(gmsh, domain, inclusions, pieces, hole_tools)
+    surfaces = _tag_surfaces(gmsh, domain, holes, volume_region, hole_of)
+    discard = [(3, v) for _, v in gmsh.model.getEntities(3) if v not in volume_region]
+    if discard:
+        occ.remove(discard, recursive=True)
+        occ.synchronize()
+    in_inclusion = set().union(*pieces[1 : 1 + len(inclusions)])
+    inclusion_volumes = sorted(v for v in volume_region if v in in_inclusion)
+    return _Scene(volume_region, surfaces, inclusion_volumes)
+
+
+def _number(value) -> str:
+    return f"({float(value)!r})"
+
+
+def _distance_expression(hole: Hole, path: NeedlePath | None) -> str:
+    """gmsh MathEval expression (x, y, z in mm) of the distance (mm) to a hole's surface.
+
+    Needles are measured as capsules around their axis segment (exact along the shaft, slightly
+    short near the flat tip), sphere holes exactly. Analytic, so no surface sampling is needed.
+    """
+    radius = _number(_mm(hole.radius)[0])
+    if isinstance(hole, SphereHole):
+        c = [_number(v) for v in _mm(hole.center)]
+        return f"Sqrt((x-{c[0]})^2+(y-{c[1]})^2+(z-{c[2]})^2)-{radius}"
+    a = np.asarray(_mm(path.start))
+    ab = np.asarray(_mm(path.end)) - a
+    length = float(np.linalg.norm(ab))
+    u = [_number(v) for v in ab / length]
+    a = [_number(v) for v in a]
+    axial = f"(x-{a[0]})*{u[0]}+(y-{a[1]})*{u[1]}+(z-{a[2]})*{u[2]}"
+    t = f"Min(Max({axial},0),{_number(length)})"
+    squares = [f"({c}-{a[i]}-{t}*{u[i]})^2" for i, c in enumerate("xyz")]
+    return f"Sqrt({'+'.join(squares)})-{radius}"
+
+
+def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths) -> None:
+    """Background size: Min over holes of Threshold(distance to the hole), Constant on inclusions.
+
+    Near a hole the size grows linearly from the electrode size on its surface to `sizes.size`
+    at `grading_distance`.
+    """
+    field = gmsh.model.mesh.field
+    size = sizes.size * _MODEL_UNITS_PER_METRE
+    fields = []
+    if holes:
+        e = electrode_size(sizes, holes) * _MODEL_UNITS_PER_METRE
+        grading = sizes.grading_distance
+        grading = grading * _MODEL_UNITS_PER_METRE if grading else max(3 * (size - e), e)
+        for hole in holes:
+            distance = field.add("MathEval")
+            field.setString(distance, "F", _distance_expression(hole, paths.get(hole.name)))
+            threshold = field.add("Threshold")
+            field.setNumber(threshold, "InField", distance)
+            field.setNumber(threshold, "SizeMin", e)
+            field.setNumber(threshold, "SizeMax", size)
+            field.setNumber(threshold, "DistMin", 0.0)
+            field.setNumber(threshold, "DistMax", grading)
+            fields.append(threshold)
+    if scene.inclusion_volumes and sizes.inclusion_size:
+        constant = field.add("Constant")
+        field.setNumber(constant, "VIn", sizes.inclusion_size * _MODEL_UNITS_PER_METRE)
+        field.setNumber(constant, "VOut", size)
+        field.setNumbers(constant, "VolumesList", scene.inclusion_volumes)
+        fields.append(constant)
+    if fields:
+        smallest = field.add("Min")
+        field.setNumbers(smallest, "FieldsList", fields)
+        field.setAsBackgroundMesh(smallest)
+
+
+def _extract(gmsh, scene: _Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Points (m), cells, cell_region and facets, renumbered to the nodes that tets use."""
+    node_tags, coords, _ = gmsh.model.mesh.getNodes()
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3) / _MODEL_UNITS_PER_METRE
+    lookup = np.full(int(node_tags.max()) + 1, -1, dtype=np.int64)
+    lookup[node_tags] = np.arange(len(node_tags))
+
+    def elements(dim: int, tag: int, kind: int, n: int) -> np.ndarray:
+        types, _, nodes = gmsh.model.mesh.getElements(dim, tag)
+        blocks = []
+        for t, block in zip(types, nodes):
+            if t != kind:
+                raise MeshError(f"gmsh produced element type {t} on entity ({dim}, {tag})")
+            blocks.append(lookup[np.asarray(block, dtype=np.int64)].reshape(-1, n))
+        return np.concatenate(blocks) if blocks else np.zeros((0, n), dtype=np.int64)
+
+    cells, cell_region = [], []
+    for v, region in sorted(scene.volume_region.items()):
+        block = elements(3, v, _TET4, 4)
+        cells.append(block)
+        cell_region.append(np.full(len(block), region))
+    cells = np.concatenate(cells)
+    if len(cells) == 0:
+        raise MeshError("gmsh produced no tetrahedra for this scene")
+    used, cells = np.unique(cells, return_inverse=True)
+    cells = cells.reshape(-1, 4)
+    renumber = np.full(len(coords), -1, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    facets = {}
+    for name, surfaces in scene.surfaces.items():
+        tri = [elements(2, s, _TRI3, 3) for s in surfaces]
+        tri = renumber[np.concatenate(tri)] if tri else np.zeros((0, 3), dtype=np.int64)
+        if tri.size and tri.min() < 0:
+            raise MeshError(f"facets tagged {name!r} use nodes that belong to no tetrahedron")
+        facets[name] = tri
+    return coords[used], cells, np.concatenate(cell_region), facets
+
+
+def build_mesh(
+    domain: Domain,
+    inclusions: Sequence[Inclusion] = (),
+    holes: Sequence[Hole] = (),
+    sizes: MeshSizes | None = None,
+    *,
+    order: int = 1,
+    seed: int = 0,
+    optimize: bool = True,
+) -> TetMesh:
+    """Mesh a scene into a conforming P1 tetrahedral mesh.
+
+    Args:
+        domain: the tissue (`Box`, `Cylinder` or `Sphere`), metres.
+        inclusions: regions of their own, clipped to the domain; a later inclusion wins where
+            two overlap.
+        holes: `Needle`s and `SphereHole`s cut out of the tissue; they must not overlap.
+        sizes: element sizes (m); None: a tenth of the domain's bounding diameter.
+        order: element order; only 1 (4-node tetrahedra) is supported.
+        seed: gmsh's random seed (meshing is single-threaded and deterministic).
+        optimize: run gmsh's tetrahedron optimiser.
+    Returns:
+        TetMesh with `region_names` = (domain material, then the inclusion materials in order of
+        first appearance; inclusions with the same material share a region), `cell_region`, and
+        `facets`: the domain's boundary tags (only what is left after cutting the holes), and for
+        each hole its tag (for a needle also `f"{name}_insulated"`), possibly empty.
+    Raises:
+        ElectrodeError: a needle tip or hole centre outside the domain, overlapping holes,
+            clashing tags.
+        MeshError: invalid geometry, or gmsh failed.
+    """
+    if order != 1:
+        raise MeshError(f"order={order} is not supported: TetMesh holds 4-node tetrahedra")
+    inclusions, holes = tuple(inclusions), tuple(holes)
+    paths = check_scene(domain, inclusions, holes)
+    _, radius = domain.bounding_sphere()
+    sizes = sizes or MeshSizes(size=radius / 5)
+    with _gmsh_session(_gmsh_options(sizes, seed, optimize)) as gmsh:
+        try:
+            scene = _build_geometry(gmsh, domain, inclusions, holes, paths)
+            _size_fields(gmsh, scene, sizes, holes, paths)
+            gmsh.model.mesh.generate(3)
+            points, cells, cell_region, facets = _extract(gmsh, scene)
+        except EpsimError:
+            raise
+        except Exception as exc:  # gmsh raises bare Exceptions
+            raise MeshError(f"gmsh failed to mesh the scene: {exc}") from exc
+    return make_mesh(points, cells, cell_region, region_names(domain, inclusions), facets)
