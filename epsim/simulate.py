@@ -5,8 +5,8 @@ preconditioner hierarchy); `simulate` is pure JAX, jit-able, vmap-able over volt
 parameters, and differentiable with respect to voltages, conductivity parameters and node
 coordinates (implicit adjoint in `epsim.solve`).
 
-Electrodes not in the firing pair are left out (their surfaces are insulating holes); floating
-conductors are not modelled yet.
+Electrodes not in the firing pair are metal: by default floating conductors (one unknown
+potential each, zero net current), or left out (insulating holes) when `floating_idle` is off.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from epsim.fem.sparse import hyb_to_scipy
 from epsim.mesh.tetmesh import TetMesh, cell_geometry
 from epsim.physics.conductivity import Conductivity
 from epsim.solve.amg import build_amg, build_jacobi
-from epsim.solve.nonlinear import solve_potential
+from epsim.solve.nonlinear import Floating, solve_potential
 from epsim.solve.settings import Amg, Jacobi, Newton, Picard
 
 
@@ -36,15 +36,22 @@ class Problem(eqx.Module):
         pattern: stiffness sparsity pattern.
         electrode_masks: (n_electrodes, n_nodes) bool, nodes on each electrode's conducting
             surface.
+        electrode_nodes, electrode_of_node: (m,) int, every electrode node and its electrode.
+        electrode_rep: (n_electrodes,) int, one representative node per electrode.
         precondition: AMG or Jacobi preconditioner of the sigma0 operator with every electrode
             fixed.
         electrode_names: names in the order of `electrode_masks` (static).
+        floating_idle: electrodes outside the firing pair float (True) or are left out (False).
     """
 
     pattern: StiffnessPattern
     electrode_masks: jax.Array
+    electrode_nodes: jax.Array
+    electrode_of_node: jax.Array
+    electrode_rep: jax.Array
     precondition: eqx.Module
     electrode_names: tuple[str, ...] = eqx.field(static=True)
+    floating_idle: bool = eqx.field(static=True, default=True)
 
     def electrode_index(self, name: str) -> int:
         if name not in self.electrode_names:
@@ -112,6 +119,7 @@ def prepare(
     sigma0: np.ndarray,
     *,
     preconditioner: Amg | Jacobi = Amg(),
+    floating_idle: bool = True,
 ) -> Problem:
     """Host-side set-up for a mesh: pattern, electrode node sets and the preconditioner.
 
@@ -120,6 +128,7 @@ def prepare(
         electrodes: names of the electrode facet tags.
         sigma0: (n_cells,) S/m, the low-field conductivity the preconditioner is built for.
         preconditioner: Amg() (default) or Jacobi().
+        floating_idle: idle electrodes are floating conductors (default) or left out.
     """
     names = tuple(electrodes)
     if not names:
@@ -134,7 +143,18 @@ def prepare(
         precondition = build_amg(
             a, max_coarse=preconditioner.max_coarse, degree=preconditioner.degree
         )
-    return Problem(pattern, jnp.asarray(masks), precondition, names)
+    electrode_of_node, nodes = np.nonzero(masks)
+    rep = np.array([np.flatnonzero(m)[0] for m in masks])
+    return Problem(
+        pattern=pattern,
+        electrode_masks=jnp.asarray(masks),
+        electrode_nodes=jnp.asarray(nodes),
+        electrode_of_node=jnp.asarray(electrode_of_node),
+        electrode_rep=jnp.asarray(rep),
+        precondition=precondition,
+        electrode_names=names,
+        floating_idle=floating_idle,
+    )
 
 
 def make_pairs(problem: Problem, pairs: Sequence[tuple[str, str, float]]) -> Pairs:
@@ -151,13 +171,28 @@ def make_pairs(problem: Problem, pairs: Sequence[tuple[str, str, float]]) -> Pai
     return Pairs(jnp.asarray(anode), jnp.asarray(cathode), jnp.asarray(voltage))
 
 
+def floating_conductors(problem: Problem, anode, cathode) -> Floating | None:
+    """The Floating structure of one pair: every electrode but the anode and the cathode."""
+    n_electrodes = len(problem.electrode_names)
+    if not problem.floating_idle or n_electrodes <= 2:
+        return None
+    index = jnp.arange(n_electrodes)
+    floats = (index != anode) & (index != cathode)
+    nodes, owner = problem.electrode_nodes, problem.electrode_of_node
+    node_rep = problem.electrode_rep[owner]
+    node_floats = floats[owner]
+    source = jnp.arange(problem.pattern.n_nodes).at[nodes].set(jnp.where(node_floats, node_rep, nodes))
+    return Floating(source, nodes, node_rep, node_floats & (nodes != node_rep))
+
+
 def _solve_pair(problem, points, model, solver, grads, volumes, anode, cathode, voltage):
     on_anode = problem.electrode_masks[anode]
     on_cathode = problem.electrode_masks[cathode]
     free = ~(on_anode | on_cathode)
     g = jnp.where(on_anode, voltage, 0.0)
     sol = solve_potential(
-        problem.pattern, points, model, g, free, problem.precondition, solver=solver
+        problem.pattern, points, model, g, free, problem.precondition, solver=solver,
+        floating=floating_conductors(problem, anode, cathode),
     )
     cells = problem.pattern.cells
     e_mag = safe_norm(-gradient(grads, cells, sol.phi))

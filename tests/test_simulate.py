@@ -115,3 +115,44 @@ def test_unknown_electrode_and_same_anode_cathode(case):
 def test_non_physical_conductivity(build):
     with pytest.raises(MaterialError):
         build()
+
+
+def test_floating_conductor_takes_no_net_current(case):
+    mesh, problem, model, _ = case
+    pairs = make_pairs(problem, [("xmin", "xmax", 600.0)])
+    points = jnp.asarray(mesh.points)
+    fields = simulate(problem, points, model, pairs, solver=SOLVER)
+    patch = np.asarray(problem.electrode_masks[2])
+    phi = np.asarray(fields.potential[0])
+    assert np.ptp(phi[patch]) == 0.0  # one potential on the whole conductor
+    assert 0.3 * 600 < phi[patch][0] < 0.7 * 600
+    cells = problem.pattern.cells
+    from epsim.fem import internal_force
+    from epsim.mesh import cell_geometry
+
+    grads, volumes = cell_geometry(points, cells)
+    force = np.asarray(internal_force(grads, volumes, cells, fields.sigma[0], fields.potential[0]))
+    assert abs(force[patch].sum()) < 1e-9 * float(fields.current[0])
+    np.testing.assert_allclose(fields.current, -fields.cathode_current, rtol=1e-8)
+    absent = prepare(mesh, ["xmin", "xmax", "patch"], np.full(mesh.n_cells, 0.1), floating_idle=False)
+    left_out = simulate(absent, points, model, make_pairs(absent, [("xmin", "xmax", 600.0)]), solver=SOLVER)
+    assert float(fields.current[0]) > float(left_out.current[0])  # a metal shortcut adds current
+
+
+def test_gradient_with_floating_conductor(case):
+    mesh, problem, model, _ = case
+    points = jnp.asarray(mesh.points)
+
+    @jax.jit
+    def current(voltage, sigma1):
+        m = eqx.tree_at(lambda m: m.models[0].sigma1, model, sigma1)
+        pairs = make_pairs(problem, [("xmin", "xmax", 1.0)])
+        pairs = eqx.tree_at(lambda p: p.voltage, pairs, jnp.atleast_1d(voltage))
+        fields = simulate(problem, points, m, pairs, solver=SOLVER)
+        return fields.current[0] + jnp.mean(fields.e_max) * 1e-5
+
+    g_v, g_s = jax.grad(current, argnums=(0, 1))(650.0, 0.32)
+    fd_v = (current(650.0 + 1e-3, 0.32) - current(650.0 - 1e-3, 0.32)) / 2e-3
+    fd_s = (current(650.0, 0.32 + 1e-6) - current(650.0, 0.32 - 1e-6)) / 2e-6
+    assert float(g_v) == pytest.approx(float(fd_v), rel=1e-5)
+    assert float(g_s) == pytest.approx(float(fd_s), rel=1e-4)

@@ -42,14 +42,61 @@ class Solution(eqx.Module):
     history: jax.Array
 
 
+class Floating(eqx.Module):
+    """Floating conductors: electrodes outside the firing pair, each at one unknown potential
+    with zero net current.
+
+    Each floating electrode keeps one representative node; its other nodes are slaves that copy
+    it. Unknowns then live in a reduced vector (slaves zero), phi = u[source] on the non-fixed
+    nodes, and residuals are summed back onto the representatives.
+
+    Attributes:
+        source: (n_nodes,) int, representative of each node (the node itself if not a slave).
+        nodes: (m,) int, every electrode node (fixed size across pairs).
+        node_rep: (m,) int, the representative of each of those nodes' electrode.
+        node_slave: (m,) bool, True where that node is a slave in this pair.
+    """
+
+    source: jax.Array
+    nodes: jax.Array
+    node_rep: jax.Array
+    node_slave: jax.Array
+
+    def slave(self, n: int) -> jax.Array:
+        return self.source != jnp.arange(n)
+
+    def expand(self, u):
+        return u[self.source]
+
+    def reduce(self, y):
+        """Transpose of expand: slave entries summed onto their representatives."""
+        kept = jnp.where(self.slave(y.shape[0]), 0.0, y)
+        return kept.at[self.node_rep].add(jnp.where(self.node_slave, y[self.nodes], 0.0))
+
+
 class _Operators(eqx.Module):
-    """What the loops need, bundled: geometry, pattern, conductivity and the free-node mask."""
+    """What the loops need, bundled: geometry, pattern, conductivity, the non-Dirichlet mask and
+    the floating conductors. Vectors of unknowns live in the reduced space (see Floating)."""
 
     pattern: StiffnessPattern
     grads: jax.Array
     volumes: jax.Array
     model: Conductivity
     free: jax.Array
+    floating: Floating | None
+
+    @property
+    def unknown(self):
+        """(n,) bool, entries of the reduced vector that are unknowns."""
+        if self.floating is None:
+            return self.free
+        return self.free & ~self.floating.slave(self.free.shape[0])
+
+    def expand(self, u):
+        return u if self.floating is None else self.floating.expand(u)
+
+    def reduce(self, y):
+        return y if self.floating is None else self.floating.reduce(y)
 
     def e_field(self, phi):
         return -gradient(self.grads, self.pattern.cells, phi)
@@ -60,30 +107,38 @@ class _Operators(eqx.Module):
         return assemble(self.pattern, cell_edge_values(self.grads, self.volumes, sigma))
 
     def residual(self, phi):
-        """Free-node residual K(sigma(phi)) phi, zero on Dirichlet nodes, (n,) A."""
-        return jnp.where(self.free, self.secant(phi) @ phi, 0.0)
+        """Reduced residual of K(sigma(phi)) phi, zero on fixed nodes, (n,) A."""
+        return self.reduce(jnp.where(self.free, self.secant(phi) @ phi, 0.0))
 
-    def tangent(self, phi):
-        """Newton tangent with Dirichlet rows and columns eliminated."""
+    def reduced(self, a):
+        """x -> E^T A E x for a Dirichlet-eliminated matrix A."""
+        return lambda x: self.reduce(a @ self.expand(x))
+
+    def tangent_matrix(self, phi):
+        """Newton tangent sigma I + sigma' |E| e e^T, Dirichlet rows and columns eliminated."""
         e = self.e_field(phi)
         e_mag = safe_norm(e)
         sigma, dsigma = conductivity_and_slope(self.model, e_mag)
         values = cell_edge_values(self.grads, self.volumes, sigma, dsigma * e_mag, safe_unit(e))
         return apply_dirichlet(assemble(self.pattern, values), self.free)
 
+    def tangent(self, phi):
+        """Newton tangent in the reduced space (a matvec function)."""
+        return self.reduced(self.tangent_matrix(phi))
 
-def _masked(precondition, free):
-    return lambda r: jnp.where(free, precondition(r), 0.0)
+
+def _masked(precondition, unknown):
+    return lambda r: jnp.where(unknown, precondition(r), 0.0)
 
 
 def _linear_start(ops: _Operators, g, precondition, rtol, max_iterations):
     """Solve with sigma0 = sigma(0): returns phi, PCG result and the reference residual norm."""
     k0 = ops.secant(jnp.zeros_like(g))
-    b = -jnp.where(ops.free, k0 @ g, 0.0)
+    b = -ops.reduce(jnp.where(ops.free, k0 @ g, 0.0))
     r_ref = jnp.linalg.norm(b)
-    a = apply_dirichlet(k0, ops.free)
-    res = pcg(lambda x: a @ x, b, precondition, atol=rtol * r_ref, max_iterations=max_iterations)
-    return g + res.x, res, jnp.where(r_ref > 0, r_ref, 1.0)
+    matvec = ops.reduced(apply_dirichlet(k0, ops.free))
+    res = pcg(matvec, b, precondition, atol=rtol * r_ref, max_iterations=max_iterations)
+    return g + ops.expand(res.x), res, jnp.where(r_ref > 0, r_ref, 1.0)
 
 
 def _history(max_iterations, first):
@@ -109,8 +164,7 @@ def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
         eta = jnp.clip(rnorm / rnorm0, 0.0, s.forcing_max)
         eta = jnp.maximum(eta, 0.1 * tol / rnorm)  # do not oversolve the last step
         step = pcg(
-            lambda x: tangent @ x, -r, precondition, atol=eta * rnorm,
-            max_iterations=s.linear_max_iterations,
+            tangent, -r, precondition, atol=eta * rnorm, max_iterations=s.linear_max_iterations
         )
 
         def ls_cond(ls):
@@ -120,11 +174,11 @@ def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
         def ls_body(ls):
             alpha, _, _, _, j = ls
             alpha = 0.5 * alpha
-            trial = phi + alpha * step.x
+            trial = phi + alpha * ops.expand(step.x)
             r_t = ops.residual(trial)
             return alpha, trial, r_t, jnp.linalg.norm(r_t), j + 1
 
-        trial = phi + step.x
+        trial = phi + ops.expand(step.x)
         r_t = ops.residual(trial)
         ls = (jnp.asarray(1.0), trial, r_t, jnp.linalg.norm(r_t), jnp.asarray(0))
         _, phi, r, rnorm, _ = jax.lax.while_loop(ls_cond, ls_body, ls)
@@ -148,13 +202,13 @@ def _picard(ops: _Operators, g, precondition, s: Picard) -> Solution:
 
     def body(state):
         phi, rnorm, k, lin, hist = state
-        a = apply_dirichlet(ops.secant(phi), ops.free)
+        matvec = ops.reduced(apply_dirichlet(ops.secant(phi), ops.free))
         # Secant step: solve K(phi) d = -r(phi), then damp.
         step = pcg(
-            lambda x: a @ x, -ops.residual(phi), precondition, atol=0.1 * tol + 0.01 * rnorm,
+            matvec, -ops.residual(phi), precondition, atol=0.1 * tol + 0.01 * rnorm,
             max_iterations=s.linear_max_iterations,
         )
-        phi = phi + s.damping * step.x
+        phi = phi + s.damping * ops.expand(step.x)
         rnorm = jnp.linalg.norm(ops.residual(phi))
         return phi, rnorm, k + 1, lin + step.iterations, hist.at[k + 1].set(rnorm / r_ref)
 
@@ -164,40 +218,39 @@ def _picard(ops: _Operators, g, precondition, s: Picard) -> Solution:
     return Solution(phi, rnorm <= tol, jnp.maximum(k, 1), lin, rnorm / r_ref, hist)
 
 
-def _operators(pattern, points, model, free) -> _Operators:
+def _operators(pattern, points, model, free, floating=None) -> _Operators:
     grads, volumes = cell_geometry(points, pattern.cells)
-    return _Operators(pattern, grads, volumes, model, free)
+    return _Operators(pattern, grads, volumes, model, free, floating)
 
 
 @eqx.filter_custom_vjp
-def _solve(diff, pattern, free, precondition, solver):
+def _solve(diff, pattern, free, precondition, solver, floating):
     points, model, g = diff
-    ops = _operators(pattern, points, model, free)
+    ops = _operators(pattern, points, model, free, floating)
     g = jnp.where(free, 0.0, g)
-    masked = _masked(precondition, free)
+    masked = _masked(precondition, ops.unknown)
     if isinstance(solver, Picard):
         return _picard(ops, g, masked, solver)
     return _newton(ops, g, masked, solver)
 
 
 @_solve.def_fwd
-def _solve_fwd(perturbed, diff, pattern, free, precondition, solver):
-    sol = _solve(diff, pattern, free, precondition, solver)
+def _solve_fwd(perturbed, diff, pattern, free, precondition, solver, floating):
+    sol = _solve(diff, pattern, free, precondition, solver, floating)
     return sol, sol.phi
 
 
 @_solve.def_bwd
-def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solver):
+def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solver, floating):
     """Implicit adjoint: one solve with the (symmetric) tangent, then one residual VJP."""
     points, model, g = diff
     phi_bar = sol_bar.phi
     if phi_bar is None:
         return jax.tree.map(lambda _: None, diff)
-    ops = _operators(pattern, points, model, free)
-    tangent = ops.tangent(phi)
-    rhs = jnp.where(free, phi_bar, 0.0)
+    ops = _operators(pattern, points, model, free, floating)
+    rhs = ops.reduce(jnp.where(free, phi_bar, 0.0))
     adj = pcg(
-        lambda x: tangent @ x, rhs, _masked(precondition, free),
+        ops.tangent(phi), rhs, _masked(precondition, ops.unknown),
         atol=solver.adjoint_rtol * jnp.linalg.norm(rhs),
         max_iterations=solver.linear_max_iterations,
     )
@@ -210,7 +263,7 @@ def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solve
         return jnp.where(free, force, 0.0)
 
     _, vjp = jax.vjp(free_residual, points, model, g)
-    points_bar, model_bar, g_bar = vjp(-adj.x)
+    points_bar, model_bar, g_bar = vjp(-ops.expand(adj.x))
     g_bar = g_bar + jnp.where(free, 0.0, phi_bar)
     grads_out = (points_bar, model_bar, g_bar)
     return jax.tree.map(lambda grad, p: grad if p else None, grads_out, perturbed)
@@ -225,6 +278,7 @@ def solve_potential(
     precondition,
     *,
     solver: Newton | Picard = Newton(),
+    floating: Floating | None = None,
 ) -> Solution:
     """Solve div(sigma(|E|) grad phi) = 0 with phi fixed on the non-free nodes.
 
@@ -239,7 +293,8 @@ def solve_potential(
         free: (n_nodes,) bool, True for unknown nodes.
         precondition: callable r -> M^-1 r (AMG or Jacobi), built for this mesh.
         solver: Newton (default) or Picard settings.
+        floating: electrodes held at a common unknown potential with zero net current.
     Returns:
         Solution with status, iterations and residuals; check `converged`.
     """
-    return _solve((points, model, dirichlet_values), pattern, free, precondition, solver)
+    return _solve((points, model, dirichlet_values), pattern, free, precondition, solver, floating)

@@ -31,6 +31,6 @@ def solve_potential_unrolled(pattern, points, model, dirichlet_values, free, *, 
     rhs = -jnp.where(free, k0 @ lifting, 0.0)
     phi = lifting + jnp.linalg.solve(dense(apply_dirichlet(k0, free)), rhs)
     for _ in range(iterations):
-        step = jnp.linalg.solve(dense(ops.tangent(phi)), -ops.residual(phi))
+        step = jnp.linalg.solve(dense(ops.tangent_matrix(phi)), -ops.residual(phi))
         phi = phi + step
     return phi

@@ -1,0 +1,70 @@
+"""The results of a run as plain host arrays: what is written to HDF5 and ParaView and drawn.
+
+Paths in HDF5 (DESIGN.md section 6) follow the field names here one to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RegionMetrics:
+    """Per-region summary. Volumes in m^3, fields in V/m.
+
+    fraction_rev / fraction_irr: volume fraction of the region whose e_max reaches the region
+    material's E_rev / E_irr (hard thresholds, for reports).
+    """
+
+    name: str
+    material: str
+    role: str  # "target", "spare" or "tissue"
+    volume: float
+    e_rev: float
+    e_irr: float
+    fraction_rev: float
+    fraction_irr: float
+    e_max_mean: float
+    e_max_max: float
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything a run produced, in SI units.
+
+    Attributes:
+        points: (n_nodes, 3) m; cells: (n_cells, 4) int; cell_region: (n_cells,) int.
+        region_names: names of the regions (index = id in cell_region).
+        potential: (n_pairs, n_nodes) V; e_mag, sigma: (n_pairs, n_cells) V/m, S/m.
+        e_max: (n_cells,) V/m, max over pairs.
+        anode, cathode: pair electrode names; voltage, current: (n_pairs,) V, A.
+        converged, iterations, linear_iterations: (n_pairs,) solver status per pair.
+        metrics: per-region summaries.
+        electrode_facets: electrode name -> (n, 3) node triples of its conducting surface.
+        config_yaml: the resolved config as YAML text.
+        name: the run's name.
+        extra_fields: optional per-cell fields (n_cells,) such as permeabilisation or survival.
+    """
+
+    points: np.ndarray
+    cells: np.ndarray
+    cell_region: np.ndarray
+    region_names: tuple[str, ...]
+    potential: np.ndarray
+    e_mag: np.ndarray
+    sigma: np.ndarray
+    e_max: np.ndarray
+    anode: tuple[str, ...]
+    cathode: tuple[str, ...]
+    voltage: np.ndarray
+    current: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    linear_iterations: np.ndarray
+    metrics: tuple[RegionMetrics, ...]
+    electrode_facets: dict[str, np.ndarray]
+    config_yaml: str
+    name: str = ""
+    extra_fields: dict[str, np.ndarray] = field(default_factory=dict)
