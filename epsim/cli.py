@@ -1,0 +1,209 @@
+"""Command line: `epsim run | check | mesh | render | info` (DESIGN.md section 6).
+
+`main(argv) -> int` never raises for expected problems: each prints one message on stderr and
+returns its exit code (0 done, 2 bad input, 3 solver did not converge, 1 anything else).
+Progress goes to stderr on a terminal and stays quiet in a pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from epsim import __version__
+from epsim.errors import EpsimError, InputError
+
+EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER = 0, 1, 2, 3
+
+
+def _progress(message: str) -> None:
+    if sys.stderr.isatty():
+        print(f"epsim: {message} ...", file=sys.stderr, flush=True)
+
+
+def _enable_float64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _outputs(cfg, args) -> dict[str, Path]:
+    """Every file a run will write, decided (and checked) before any work starts."""
+    from epsim.io.atomic import check_writable
+
+    if args.output:
+        h5 = Path(args.output)
+    elif cfg.output.file:
+        h5 = Path(cfg.output.file)
+    else:
+        h5 = Path(Path(args.config).stem + ".h5")
+    stem = h5.with_suffix("")
+    paths = {"hdf5": h5}
+    if cfg.output.paraview and not args.no_paraview:
+        paths["paraview"] = stem.with_suffix(".vtu")
+    if cfg.output.render or args.render:
+        paths["overview"] = stem.with_suffix(".png")
+        paths["slice"] = Path(f"{stem}_slice.png")
+        paths["histogram"] = Path(f"{stem}_histogram.png")
+    for path in paths.values():
+        check_writable(path, overwrite=args.overwrite)
+    return paths
+
+
+def summary(results, cfg) -> str:
+    """A short text report: coverage per region, currents per pair, device limits."""
+    from epsim.runner import current_limit_violations
+
+    lines = [f"{results.name}: {len(results.cells)} cells, {len(results.anode)} pair(s)"]
+    lines.append(f"{'region':<14}{'role':<8}{'volume cm3':>11}{'>= E_rev':>10}{'>= E_irr':>10}")
+    for m in results.metrics:
+        lines.append(
+            f"{m.name:<14}{m.role:<8}{m.volume * 1e6:>11.3f}"
+            f"{100 * m.fraction_rev:>9.1f}%{100 * m.fraction_irr:>9.1f}%"
+        )
+    lines.append(f"{'pair':<20}{'voltage V':>10}{'current A':>11}{'Newton':>8}")
+    for a, c, v, i, k in zip(results.anode, results.cathode, results.voltage, results.current,
+                             results.iterations):
+        lines.append(f"{a + ' -> ' + c:<20}{v:>10.1f}{i:>11.3f}{int(k):>8}")
+    over = current_limit_violations(cfg, results)
+    limit = cfg.device.max_current
+    if over:
+        lines.append("WARNING: current above the device limit: " + "; ".join(over))
+    elif limit is not None:
+        lines.append(f"currents within device.max_current ({limit:g} A)")
+    return "\n".join(lines)
+
+
+def cmd_run(args) -> int:
+    from epsim.config import load_config
+    from epsim.io import write_paraview, write_results
+    from epsim.runner import run_config
+
+    cfg = load_config(args.config)
+    paths = _outputs(cfg, args)
+    results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
+    written = [write_results(paths["hdf5"], results, overwrite=args.overwrite)]
+    if "paraview" in paths:
+        written.append(write_paraview(paths["paraview"], results, overwrite=args.overwrite))
+    if "overview" in paths:
+        written += _render(results, paths, args.overwrite)
+    print(summary(results, cfg))
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _render(results, paths, overwrite) -> list[Path]:
+    from epsim.viz import histogram, render_overview, render_slice
+
+    _progress("rendering pictures")
+    return [
+        render_overview(results, paths["overview"], overwrite=overwrite),
+        render_slice(results, paths["slice"], overwrite=overwrite),
+        histogram(results, paths["histogram"], overwrite=overwrite),
+    ]
+
+
+def cmd_check(args) -> int:
+    from epsim.config import dump_resolved, load_config
+
+    print(dump_resolved(load_config(args.config)))
+    return EXIT_OK
+
+
+def cmd_mesh(args) -> int:
+    from epsim.config import load_config
+    from epsim.io.atomic import atomic_output
+    from epsim.mesh import write_mesh
+    from epsim.runner import build_mesh, scene_spec
+
+    cfg = load_config(args.config)
+    out = Path(args.output or Path(args.config).stem + ".vtu")
+    with atomic_output(out, overwrite=args.overwrite) as tmp:
+        mesh = build_mesh(scene_spec(cfg), use_cache=not args.no_cache, progress=_progress)
+        write_mesh(tmp, mesh)
+    print(f"{mesh.n_cells} cells, {mesh.n_nodes} nodes, regions {list(mesh.region_names)}")
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_render(args) -> int:
+    from epsim.io import read_results
+
+    results = read_results(args.result)
+    stem = Path(args.output).with_suffix("") if args.output else Path(args.result).with_suffix("")
+    paths = {
+        "overview": stem.with_suffix(".png"),
+        "slice": Path(f"{stem}_slice.png"),
+        "histogram": Path(f"{stem}_histogram.png"),
+    }
+    for path in _render(results, paths, args.overwrite):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    import jax
+
+    print(f"epsim {__version__}")
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}")
+    print("devices: " + ", ".join(str(d) for d in jax.devices()))
+    print(f"precision: {'float64' if jax.config.jax_enable_x64 else 'float32'}")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="epsim", description="Electroporation simulator and planner.")
+    p.add_argument("--version", action="version", version=f"epsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="simulate a config and report")
+    run.add_argument("config")
+    run.add_argument("-o", "--output", help="results file (.h5); default: the config's output.file")
+    run.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    run.add_argument("--render", action="store_true", help="also write PNG pictures")
+    run.add_argument("--no-paraview", action="store_true", help="skip the ParaView file")
+    run.add_argument("--no-cache", action="store_true", help="mesh afresh, ignore the mesh cache")
+    run.set_defaults(handler=cmd_run)
+
+    check = sub.add_parser("check", help="validate a config and print what it resolves to")
+    check.add_argument("config")
+    check.set_defaults(handler=cmd_check)
+
+    mesh = sub.add_parser("mesh", help="mesh a config's scene only")
+    mesh.add_argument("config")
+    mesh.add_argument("-o", "--output", help="mesh file (.vtu, .msh, .xdmf)")
+    mesh.add_argument("--overwrite", action="store_true")
+    mesh.add_argument("--no-cache", action="store_true")
+    mesh.set_defaults(handler=cmd_mesh)
+
+    render = sub.add_parser("render", help="pictures of a results file")
+    render.add_argument("result")
+    render.add_argument("-o", "--output", help="PNG path of the overview picture")
+    render.add_argument("--overwrite", action="store_true")
+    render.set_defaults(handler=cmd_render)
+
+    info = sub.add_parser("info", help="version, devices, precision")
+    info.set_defaults(handler=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _enable_float64()
+    try:
+        return args.handler(args)
+    except InputError as exc:
+        print(f"epsim: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except EpsimError as exc:
+        print(f"epsim: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("epsim: interrupted", file=sys.stderr)
+        return EXIT_OTHER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""From a resolved config to results: scene, mesh, materials, pairs, solve, metrics.
+
+This is an edge module: it translates the config's pydantic models into the numerical layers'
+types (mesh specs, conductivity models, pairs) and collects `Results` for the writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim import mesh as meshlib
+from epsim.config import needle_axes, resolved_to_yaml
+from epsim.config.schema import ResolvedConfig
+from epsim.errors import MaterialError, MeshError, SolverError
+from epsim.io.results import RegionMetrics, Results
+from epsim.mesh.tetmesh import TetMesh, cell_geometry
+from epsim.metrics import fraction_above, region_field_stats, region_volumes
+from epsim.physics import Constant, Logistic, Ramp, RegionConductivity, SmoothStep
+from epsim.simulate import Fields, make_pairs, prepare, simulate
+from epsim.solve import Amg, Jacobi, Newton, Picard
+
+Progress = Callable[[str], None]
+
+# Logistic sigma(E) from thresholds: centred between them, a quarter of the gap wide per e-fold
+# (10 % to 90 % of the rise between E_rev and E_irr); an engineering choice of epsim.
+LOGISTIC_WIDTH_FRACTION = 0.25 / np.log(9.0)
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """The mesh-level description of a config's scene."""
+
+    domain: object
+    inclusions: tuple
+    holes: tuple
+    sizes: meshlib.MeshSizes
+    electrodes: tuple[str, ...]
+
+
+def _domain(cfg: ResolvedConfig):
+    d = cfg.scene.domain
+    if d.shape == "box":
+        return meshlib.Box(center=d.center, size=d.size, material=d.material)
+    if d.shape == "cylinder":
+        base = np.asarray(d.center) - np.array([0.0, 0.0, 0.5 * d.height])
+        return meshlib.Cylinder(base, (0.0, 0.0, 1.0), d.radius, d.height, material=d.material)
+    return meshlib.Sphere(center=d.center, radius=d.radius, material=d.material)
+
+
+def _structure(s):
+    if s.shape == "sphere":
+        return meshlib.SphereInclusion(s.name, s.center, s.radius, s.material)
+    if s.shape == "ellipsoid":
+        return meshlib.EllipsoidInclusion(s.name, s.center, s.radii, s.material)
+    if s.shape == "cylinder":
+        base = np.asarray(s.center) - 0.5 * s.height * np.asarray(s.axis)
+        return meshlib.CylinderInclusion(s.name, base, s.axis, s.radius, s.height, s.material)
+    if s.shape == "box" and hasattr(meshlib, "BoxInclusion"):
+        return meshlib.BoxInclusion(s.name, s.center, s.size, s.material)
+    raise MeshError(f"scene.structures: shape {s.shape!r} ({s.name}) is not supported by the mesher yet")
+
+
+def scene_spec(cfg: ResolvedConfig) -> SceneSpec:
+    """Translate the config's scene and electrodes into mesh specs (SI)."""
+    domain = _domain(cfg)
+    inclusions = []
+    if cfg.scene.layers:
+        if not hasattr(meshlib, "layer_inclusions"):
+            raise MeshError("scene.layers are not supported by the mesher yet")
+        layers = [(layer.material, layer.thickness) for layer in cfg.scene.layers]
+        inclusions += list(meshlib.layer_inclusions(domain, layers))
+    inclusions += [_structure(s) for s in cfg.scene.structures]
+    for vessel in cfg.scene.vessels:
+        if not hasattr(meshlib, "TubeInclusion"):
+            raise MeshError("scene.vessels are not supported by the mesher yet")
+        inclusions.append(meshlib.TubeInclusion(vessel.name, vessel.points, vessel.radius, vessel.material))
+    needles = needle_axes(cfg)
+    holes = tuple(
+        meshlib.Needle(n.name, n.tip, n.entry, n.radius, n.active_length) for n in needles
+    )
+    if any(e.type == "plates" for e in cfg.electrodes):
+        raise MeshError("plate electrodes are not supported by the mesher yet")
+    m = cfg.scene.mesh
+    sizes = meshlib.MeshSizes(size=m.size, inclusion_size=m.target_size, electrode_size=m.electrode_size)
+    return SceneSpec(domain, tuple(inclusions), holes, sizes, tuple(n.name for n in needles))
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("EPSIM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "epsim"
+    )
+    return Path(root) / "meshes"
+
+
+def scene_hash(spec: SceneSpec) -> str:
+    """A hash of the scene (geometry and sizes) that keys the mesh cache."""
+    text = repr(spec) + "gmsh-builder-v1"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _save_mesh(path: Path, mesh: TetMesh) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    facets = {f"facet:{k}": np.asarray(v) for k, v in mesh.facets.items()}
+    np.savez(tmp, points=np.asarray(mesh.points), cells=mesh.cells, cell_region=mesh.cell_region,
+             region_names=np.array(mesh.region_names), **facets)
+    os.replace(tmp, path)
+
+
+def _load_mesh(path: Path) -> TetMesh:
+    with np.load(path, allow_pickle=False) as data:
+        facets = {k[6:]: data[k] for k in data.files if k.startswith("facet:")}
+        return meshlib.make_mesh(data["points"], data["cells"], data["cell_region"],
+                                 tuple(str(n) for n in data["region_names"]), facets)
+
+
+def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | None = None) -> TetMesh:
+    """Mesh a scene with gmsh, reusing a cached mesh of the same scene when there is one."""
+    path = _cache_dir() / f"{scene_hash(spec)}.npz"
+    if use_cache and path.exists():
+        try:
+            return _load_mesh(path)
+        except (OSError, ValueError, KeyError, MeshError):
+            path.unlink(missing_ok=True)  # a broken cache entry is rebuilt
+    if progress:
+        progress("meshing the scene with gmsh")
+    mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes)
+    if use_cache:
+        _save_mesh(path, mesh)
+    return mesh
+
+
+def material_model(cfg: ResolvedConfig, name: str):
+    """sigma(|E|) of one material as configured (physics.conductivity and physics.model)."""
+    if name not in cfg.materials:
+        raise MaterialError(f"mesh region {name!r} has no material; materials: {sorted(cfg.materials)}")
+    m = cfg.materials[name]
+    if cfg.physics.conductivity == "linear":
+        return Constant(m.sigma0)
+    if cfg.physics.model == "ramp":
+        return Ramp(m.sigma0, m.sigma1, m.e_rev, m.e_irr)
+    if cfg.physics.model == "logistic":
+        width = LOGISTIC_WIDTH_FRACTION * (m.e_irr - m.e_rev)
+        return Logistic(m.sigma0, m.sigma1, 0.5 * (m.e_rev + m.e_irr), width)
+    return SmoothStep(m.sigma0, m.sigma1, m.e_rev, m.e_irr)
+
+
+def region_roles(cfg: ResolvedConfig, region_names) -> tuple[str, ...]:
+    """Role of each region (material): target if a target structure is made of it, then spare."""
+    roles = {}
+    for s in (*cfg.scene.structures, *cfg.scene.vessels):
+        current = roles.get(s.material, "tissue")
+        rank = {"tissue": 0, "spare": 1, "target": 2}
+        roles[s.material] = max(current, s.role, key=rank.__getitem__)
+    return tuple(roles.get(name, "tissue") for name in region_names)
+
+
+def solver_settings(cfg: ResolvedConfig):
+    s = cfg.solver
+    preconditioner = Jacobi() if s.preconditioner == "jacobi" else Amg()
+    if s.kind == "picard":
+        return Picard(rtol=s.rtol, max_iterations=s.max_iterations, damping=s.damping), preconditioner
+    return Newton(rtol=s.rtol, max_iterations=s.max_iterations), preconditioner
+
+
+@jax.jit
+def _simulate(problem, points, model, pairs, solver):
+    return simulate(problem, points, model, pairs, solver=solver)
+
+
+def solve_config(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | None = None):
+    """Solve every pair of the protocol on `mesh`. Returns (Fields, electrode names)."""
+    names = needle_axes(cfg)
+    electrodes = tuple(n.name for n in names)
+    model = RegionConductivity(
+        tuple(material_model(cfg, r) for r in mesh.region_names), jnp.asarray(mesh.cell_region)
+    )
+    sigma0 = np.asarray(model(jnp.zeros(mesh.n_cells)))
+    solver, preconditioner = solver_settings(cfg)
+    if progress:
+        progress(f"preparing {mesh.n_cells} cells, {len(electrodes)} electrodes")
+    problem = prepare(
+        mesh, electrodes, sigma0, preconditioner=preconditioner,
+        floating_idle=cfg.physics.idle_electrodes == "floating",
+    )
+    pairs = make_pairs(problem, [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
+    if progress:
+        progress(f"solving {len(cfg.protocol.pairs)} pair(s)")
+    fields = _simulate(problem, jnp.asarray(mesh.points), model, pairs, solver)
+    return jax.device_get(fields), electrodes
+
+
+def check_converged(fields: Fields, cfg: ResolvedConfig) -> None:
+    """Raise SolverError naming the pairs that did not converge (nothing is written then)."""
+    bad = [
+        f"{p.anode}->{p.cathode} (residual {float(r):.2e} after {int(k)} iterations)"
+        for p, ok, r, k in zip(cfg.protocol.pairs, fields.converged, fields.residual, fields.iterations)
+        if not bool(ok) or not np.all(np.isfinite(np.asarray(fields.e_mag)))
+    ]
+    if bad:
+        raise SolverError("the field solve did not converge for pair(s): " + "; ".join(bad))
+
+
+def collect_results(cfg: ResolvedConfig, mesh: TetMesh, fields: Fields, electrodes) -> Results:
+    """Fields, currents and per-region metrics as host arrays."""
+    _, volumes = cell_geometry(mesh.points, mesh.cells)
+    volumes = np.asarray(volumes)
+    names = mesh.region_names
+    n = len(names)
+    mats = [cfg.materials[r] for r in names]
+    e_rev = jnp.asarray([m.e_rev for m in mats])
+    e_irr = jnp.asarray([m.e_irr for m in mats])
+    region = jnp.asarray(mesh.cell_region)
+    e_max = jnp.asarray(fields.e_max)
+    vol = np.asarray(region_volumes(jnp.asarray(volumes), region, n))
+    frac_rev = np.asarray(fraction_above(e_max, jnp.asarray(volumes), region, e_rev))
+    frac_irr = np.asarray(fraction_above(e_max, jnp.asarray(volumes), region, e_irr))
+    mean, peak = (np.asarray(a) for a in region_field_stats(e_max, jnp.asarray(volumes), region, n))
+    roles = region_roles(cfg, names)
+    metrics = tuple(
+        RegionMetrics(
+            name=names[i], material=names[i], role=roles[i], volume=float(vol[i]),
+            e_rev=float(e_rev[i]), e_irr=float(e_irr[i]), fraction_rev=float(frac_rev[i]),
+            fraction_irr=float(frac_irr[i]), e_max_mean=float(mean[i]), e_max_max=float(peak[i]),
+        )
+        for i in range(n)
+    )
+    return Results(
+        points=np.asarray(mesh.points), cells=np.asarray(mesh.cells),
+        cell_region=np.asarray(mesh.cell_region), region_names=tuple(names),
+        potential=np.asarray(fields.potential), e_mag=np.asarray(fields.e_mag),
+        sigma=np.asarray(fields.sigma), e_max=np.asarray(fields.e_max),
+        anode=tuple(p.anode for p in cfg.protocol.pairs),
+        cathode=tuple(p.cathode for p in cfg.protocol.pairs),
+        voltage=np.array([p.voltage for p in cfg.protocol.pairs]),
+        current=np.asarray(fields.current), converged=np.asarray(fields.converged),
+        iterations=np.asarray(fields.iterations),
+        linear_iterations=np.asarray(fields.linear_iterations), metrics=metrics,
+        electrode_facets={e: np.asarray(mesh.facets[e]) for e in electrodes},
+        config_yaml=resolved_to_yaml(cfg), name=cfg.name,
+    )
+
+
+def current_limit_violations(cfg: ResolvedConfig, results: Results) -> list[str]:
+    """Pairs whose solved current exceeds device.max_current."""
+    limit = cfg.device.max_current
+    if limit is None:
+        return []
+    return [
+        f"{a}->{c}: {abs(i):.3g} A > device.max_current {limit:.3g} A"
+        for a, c, i in zip(results.anode, results.cathode, results.current)
+        if abs(i) > limit
+    ]
+
+
+def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cache: bool = True) -> Results:
+    """Mesh, solve and collect: the whole forward run of one config."""
+    spec = scene_spec(cfg)
+    mesh = build_mesh(spec, use_cache=use_cache, progress=progress)
+    missing = [r for r in mesh.region_names if r not in cfg.materials]
+    if missing:
+        raise MaterialError(f"mesh region(s) {missing} have no material in the config")
+    fields, electrodes = solve_config(cfg, mesh, progress=progress)
+    check_converged(fields, cfg)
+    return collect_results(cfg, mesh, fields, electrodes)
+
+
+__all__ = [
+    "SceneSpec",
+    "build_mesh",
+    "check_converged",
+    "collect_results",
+    "current_limit_violations",
+    "material_model",
+    "run_config",
+    "scene_spec",
+    "solve_config",
+]
