@@ -138,10 +138,18 @@ def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | 
     return mesh
 
 
+def import_mesh(cfg: ResolvedConfig) -> TetMesh:
+    """Read `scene.mesh.file` and name its regions by material (`scene.mesh.regions`)."""
+    m = cfg.scene.mesh
+    mesh = meshlib.read_mesh(m.file, length_unit=m.length_unit)
+    names = [m.regions.get(str(r), r) for r in mesh.region_names]
+    materials = list(dict.fromkeys(names))  # regions mapped to one material merge
+    region = np.array([materials.index(names[r]) for r in mesh.cell_region])
+    return meshlib.make_mesh(mesh.points, mesh.cells, region, materials, mesh.facets)
+
+
 def material_model(cfg: ResolvedConfig, name: str):
     """sigma(|E|) of one material as configured (physics.conductivity and physics.model)."""
-    if name not in cfg.materials:
-        raise MaterialError(f"mesh region {name!r} has no material; materials: {sorted(cfg.materials)}")
     m = cfg.materials[name]
     if cfg.physics.conductivity == "linear":
         return Constant(m.sigma0)
@@ -263,11 +271,16 @@ def current_limit_violations(cfg: ResolvedConfig, results: Results) -> list[str]
 
 def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cache: bool = True) -> Results:
     """Mesh, solve and collect: the whole forward run of one config."""
-    spec = scene_spec(cfg)
-    mesh = build_mesh(spec, use_cache=use_cache, progress=progress)
+    if cfg.scene.mesh.file is not None:
+        mesh = import_mesh(cfg)
+    else:
+        mesh = build_mesh(scene_spec(cfg), use_cache=use_cache, progress=progress)
     missing = [r for r in mesh.region_names if r not in cfg.materials]
     if missing:
-        raise MaterialError(f"mesh region(s) {missing} have no material in the config")
+        raise MaterialError(
+            f"mesh region(s) {missing} have no material: map them under scene.mesh.regions "
+            "or define them under materials"
+        )
     fields, electrodes = solve_config(cfg, mesh, progress=progress)
     check_converged(fields, cfg)
     return collect_results(cfg, mesh, fields, electrodes)

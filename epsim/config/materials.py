@@ -56,6 +56,7 @@ def used_materials(config: Config) -> dict[str, Loc]:
     for key in ("layers", "structures", "vessels"):
         items = getattr(scene, key)
         places += [(x.material, ("scene", key, i, "material")) for i, x in enumerate(items)]
+    places += [(m, ("scene", "mesh", "regions", tag)) for tag, m in scene.mesh.regions.items()]
     for name, loc in places:
         used.setdefault(name, loc)
     return used

@@ -247,17 +247,27 @@ class Vessel(Section):
 
 
 class MeshSettings(Section):
-    """Cell sizes (background, in target structures, on electrodes) or a ready mesh file."""
+    """Cell sizes (background, in target structures, on electrodes) or a ready mesh file.
+
+    An imported mesh (`file`: .msh, .vtu, .xdmf) states the unit of its coordinates
+    (`length_unit`) and may map its region tags (names, or ids as written in the file) to
+    materials (`regions`); unmapped regions keep their own names as material names. Electrode
+    names must be facet tags of the file.
+    """
 
     size: Optional[PositiveLength] = None
     target_size: Optional[PositiveLength] = None
     electrode_size: Optional[PositiveLength] = None
     file: Optional[Path] = None
+    length_unit: Optional[Literal["m", "cm", "mm", "um"]] = None
+    regions: dict[str, Name] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _size_or_file(self) -> "MeshSettings":
         if self.size is None and self.file is None:
             raise _problem("missing required key (or give scene.mesh.file)", "size")
+        if self.file is not None and self.length_unit is None:
+            raise _problem("an imported mesh needs length_unit (m, cm, mm or um)", "length_unit")
         return self
 
 
