@@ -23,7 +23,7 @@ from epsim.fem.assembly import StiffnessPattern, apply_dirichlet, build_pattern,
 from epsim.fem.fields import gradient, internal_force, safe_norm
 from epsim.fem.sparse import hyb_to_scipy
 from epsim.mesh.tetmesh import TetMesh, cell_geometry
-from epsim.physics.conductivity import Conductivity
+from epsim.physics.conductivity import Conductivity, FieldMemory
 from epsim.solve.amg import build_amg, build_jacobi
 from epsim.solve.nonlinear import Floating, solve_potential
 from epsim.solve.settings import Amg, Jacobi, Newton, Picard
@@ -211,8 +211,9 @@ def simulate(
     pairs: Pairs,
     *,
     solver: Newton | Picard = Newton(),
+    memory: bool = False,
 ) -> Fields:
-    """Solve every pair (independent pairs) and collect fields, currents and max field.
+    """Solve every pair and collect fields, currents and the max field over pairs.
 
     Args:
         problem: from `prepare`.
@@ -220,15 +221,24 @@ def simulate(
         model: conductivity, parameters per cell or broadcast (differentiable).
         pairs: from `make_pairs` (voltages differentiable).
         solver: nonlinear solver settings.
+        memory: False: independent pairs (each starts from intact tissue). True: max-field memory,
+            each pair's conductivity follows the highest field earlier pairs produced in each
+            cell (never decreasing along the sequence; PHYSICS.md section 1).
     """
     grads, volumes = cell_geometry(points, problem.pattern.cells)
+    sequence = (pairs.anode, pairs.cathode, pairs.voltage)
 
-    def one(pair):
-        return _solve_pair(problem, points, model, solver, grads, volumes, *pair)
+    def one(e_floor, pair):
+        m = FieldMemory(model, e_floor) if memory else model
+        out = _solve_pair(problem, points, m, solver, grads, volumes, *pair)
+        return jnp.maximum(e_floor, out[1]), out
 
-    phi, e_mag, sigma, i_a, i_c, status = jax.lax.map(
-        one, (pairs.anode, pairs.cathode, pairs.voltage)
-    )
+    e_floor = jnp.zeros(problem.pattern.cells.shape[0], dtype=jnp.asarray(points).dtype)
+    if memory:
+        _, out = jax.lax.scan(one, e_floor, sequence)
+    else:
+        out = jax.lax.map(lambda pair: one(e_floor, pair)[1], sequence)
+    phi, e_mag, sigma, i_a, i_c, status = out
     return Fields(
         potential=phi,
         e_mag=e_mag,

@@ -32,3 +32,17 @@ def annulus_sector(a, b, height, n_r, n_theta, angle=np.pi / 2):
     points = np.stack([r * np.cos(theta), r * np.sin(theta), z * height], axis=1)
     facets = {"inner": mesh.facets["xmin"], "outer": mesh.facets["xmax"]}
     return make_mesh(points, mesh.cells, mesh.cell_region, mesh.region_names, facets)
+
+
+def with_face_patches(mesh, faces, half_width):
+    """Add facet tags '<face>_patch': the part of each box face within half_width of its centre
+    line, so that patches on neighbouring faces do not touch."""
+    points = np.asarray(mesh.points)
+    facets = dict(mesh.facets)
+    for face in faces:
+        tri = mesh.facets[face]
+        other = [a for a in range(3) if a != "xyz".index(face[0])]
+        centre = points.mean(axis=0)
+        inside = np.all(np.abs(points[tri][:, :, other] - centre[other]) < half_width, axis=(1, 2))
+        facets[f"{face}_patch"] = tri[inside]
+    return make_mesh(points, mesh.cells, mesh.cell_region, mesh.region_names, facets)

@@ -3,6 +3,7 @@
 from epsim.physics.conductivity import (
     Conductivity,
     Constant,
+    FieldMemory,
     Logistic,
     Ramp,
     RegionConductivity,
@@ -14,6 +15,7 @@ from epsim.physics.conductivity import (
 __all__ = [
     "Conductivity",
     "Constant",
+    "FieldMemory",
     "Logistic",
     "Ramp",
     "RegionConductivity",

@@ -154,6 +154,24 @@ class RegionConductivity(Conductivity):
         return all(m.is_linear for m in self.models)
 
 
+class FieldMemory(Conductivity):
+    """sigma(max(e_floor, |E|)): conductivity that remembers the highest field earlier pulses
+    produced in each cell and never decreases (Go-Smart's max-E memory, PHYSICS.md section 1).
+
+    Still monotone in |E|, so the energy stays convex.
+    """
+
+    model: Conductivity
+    e_floor: jax.Array
+
+    def __call__(self, e_mag):
+        return self.model(jnp.maximum(self.e_floor, e_mag))
+
+    @property
+    def is_linear(self) -> bool:
+        return self.model.is_linear
+
+
 def conductivity_and_slope(model: Conductivity, e_mag: jax.Array) -> tuple[jax.Array, jax.Array]:
     """sigma(e_mag) and d sigma / d|E| elementwise (S/m and S/V)."""
     return jax.jvp(model, (e_mag,), (jnp.ones_like(e_mag),))
