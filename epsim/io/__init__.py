@@ -1,0 +1,19 @@
+"""Files at the edge: results as HDF5 (stable paths, DESIGN.md section 6) and for ParaView.
+
+h5py and meshio are imported when a file is read or written, not at import.
+"""
+
+from epsim.io.errors import OutputExistsError
+from epsim.io.hdf5 import check_results, read_results, write_results
+from epsim.io.paraview import write_paraview
+from epsim.io.results import RegionMetrics, Results
+
+__all__ = [
+    "OutputExistsError",
+    "RegionMetrics",
+    "Results",
+    "check_results",
+    "read_results",
+    "write_paraview",
+    "write_results",
+]

@@ -1,0 +1,7 @@
+import pytest
+from synthetic_results import make_results
+
+
+@pytest.fixture
+def results():
+    return make_results()
