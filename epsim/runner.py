@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -179,9 +180,9 @@ def solver_settings(cfg: ResolvedConfig):
     return Newton(rtol=s.rtol, max_iterations=s.max_iterations), preconditioner
 
 
-@jax.jit
-def _simulate(problem, points, model, pairs, solver):
-    return simulate(problem, points, model, pairs, solver=solver)
+@partial(jax.jit, static_argnums=(5,))
+def _simulate(problem, points, model, pairs, solver, memory):
+    return simulate(problem, points, model, pairs, solver=solver, memory=memory)
 
 
 def solve_config(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | None = None):
@@ -202,7 +203,8 @@ def solve_config(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | Non
     pairs = make_pairs(problem, [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
     if progress:
         progress(f"solving {len(cfg.protocol.pairs)} pair(s)")
-    fields = _simulate(problem, jnp.asarray(mesh.points), model, pairs, solver)
+    memory = cfg.physics.pair_mode == "max_field_memory"
+    fields = _simulate(problem, jnp.asarray(mesh.points), model, pairs, solver, memory)
     return jax.device_get(fields), electrodes
 
 
