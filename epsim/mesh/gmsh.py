@@ -11,11 +11,13 @@
 How it works: everything is fragmented with OCC in one go (domain as object, inclusions and hole
 tools as tools), so interfaces are conforming; the pieces are then classified from the fragment
 map (inside the domain or not, inside a hole or not, in which inclusion) and the surfaces from the
-volumes they bound: a surface between kept tissue and a hole piece gets that hole's tag, a surface
-that bounds a single kept volume is on the outer boundary and is named by the domain from its
-position and normal. Sizes come from analytic distance fields (MathEval) to each hole, so no
-surface sampling is needed. Geometry is built internally in millimetres (OCC's absolute
-tolerances are about 1e-7 model units) and converted back to metres.
+volumes they bound: a surface between kept tissue and a hole piece gets that hole's tag (a plate's
+faces are told apart by their plane), a surface that bounds a single kept volume is on the outer
+boundary and is named by the domain from its position and normal. Tubes are cylinders fused with
+balls at the joints before the fragment; STL surfaces become one planar OCC face per triangle.
+Sizes come from analytic distance fields (MathEval) to each hole, so no surface sampling is
+needed, and from Constant fields on the inclusions' volumes. Geometry is built internally in
+millimetres (OCC's absolute tolerances are about 1e-7 model units) and converted back to metres.
 
 gmsh is imported lazily and initialised only inside `build_mesh` (and finalised after, unless the
 caller had it initialised already, in which case a temporary model is used and the options are
@@ -31,9 +33,10 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from epsim.errors import EpsimError, MeshError
+from epsim.errors import ElectrodeError, EpsimError, MeshError
 from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience)
     Box,
+    BoxInclusion,
     Cylinder,
     CylinderInclusion,
     Domain,
@@ -43,11 +46,17 @@ from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience
     MeshSizes,
     Needle,
     NeedlePath,
+    PlateHole,
     Sphere,
     SphereHole,
     SphereInclusion,
+    StlInclusion,
+    TubeInclusion,
     check_scene,
     electrode_size,
+    hole_tags,
+    layer_inclusions,
+    plate_pair,
     region_names,
     segment_distance,
 )
@@ -136,23 +145,76 @@ def _add_domain(occ, domain: Domain) -> int:
     raise MeshError(f"unknown domain type {type(domain).__name__}")
 
 
-def _add_inclusion(occ, inc: Inclusion) -> int:
+def _add_polyhedron(occ, vertices: np.ndarray, triangles: np.ndarray) -> int:
+    """A volume bounded by a closed triangulated surface (vertices (n, 3) m, triangles (m, 3))."""
+    points = [occ.addPoint(*_mm(v)) for v in vertices]
+    lines: dict[tuple[int, int], int] = {}
+
+    def line(a: int, b: int) -> int:
+        key = (min(a, b), max(a, b))
+        if key not in lines:
+            lines[key] = occ.addLine(points[key[0]], points[key[1]])
+        return lines[key] if a < b else -lines[key]
+
+    faces = [
+        occ.addPlaneSurface([occ.addCurveLoop([line(a, b), line(b, c), line(c, a)])])
+        for a, b, c in triangles
+    ]
+    return occ.addVolume([occ.addSurfaceLoop(faces)])
+
+
+def _add_tube(occ, points, radius: float) -> list[int]:
+    """Cylinders along the segments of `points` (n, 3) fused with balls at the inner joints."""
+    points = np.asarray(points)
+    parts = [_add_cylinder(occ, a, b - a, radius) for a, b in zip(points[:-1], points[1:])]
+    parts += [occ.addSphere(*_mm(p), _mm(radius)[0]) for p in points[1:-1]]
+    if len(parts) == 1:
+        return parts
+    fused, _ = occ.fuse([(3, parts[0])], [(3, t) for t in parts[1:]])
+    return [tag for dim, tag in fused if dim == 3]
+
+
+def _add_inclusion(occ, inc: Inclusion) -> list[int]:
+    """OCC volumes of an inclusion."""
     if isinstance(inc, SphereInclusion):
-        return occ.addSphere(*_mm(inc.center), _mm(inc.radius)[0])
+        return [occ.addSphere(*_mm(inc.center), _mm(inc.radius)[0])]
     if isinstance(inc, EllipsoidInclusion):
         tag = occ.addSphere(*_mm(inc.center), 1.0)
         occ.dilate([(3, tag)], *_mm(inc.center), *_mm(inc.radii))
-        return tag
+        return [tag]
     if isinstance(inc, CylinderInclusion):
         axis = np.asarray(inc.axis) * inc.height
-        return _add_cylinder(occ, inc.base_center, axis, inc.radius)
+        return [_add_cylinder(occ, inc.base_center, axis, inc.radius)]
+    if isinstance(inc, BoxInclusion):
+        corner = np.asarray(inc.center) - np.asarray(inc.size) / 2
+        return [occ.addBox(*_mm(corner), *_mm(inc.size))]
+    if isinstance(inc, TubeInclusion):
+        return _add_tube(occ, inc.points, inc.radius)
+    if isinstance(inc, StlInclusion):
+        return [_add_polyhedron(occ, *inc.surface())]
     raise MeshError(f"unknown inclusion type {type(inc).__name__}")
 
 
-def _add_hole(occ, hole: Hole, path: NeedlePath | None) -> list[tuple[int, str]]:
-    """OCC volumes of a hole, each with the facet tag its surface gets."""
+def _add_plate(occ, plate: PlateHole) -> int:
+    """The plate box: its electrode face, extruded by the thickness against the normal."""
+    w, h, n = plate.axes
+    half_w, half_h = w * plate.size[0] / 2, h * plate.size[1] / 2
+    signs = ((-1, -1), (1, -1), (1, 1), (-1, 1))
+    corners = [plate.center + sw * half_w + sh * half_h for sw, sh in signs]
+    points = [occ.addPoint(*_mm(c)) for c in corners]
+    lines = [occ.addLine(points[i], points[(i + 1) % 4]) for i in range(4)]
+    face = occ.addPlaneSurface([occ.addCurveLoop(lines)])
+    out = occ.extrude([(2, face)], *_mm(-n * plate.thickness))
+    return next(tag for dim, tag in out if dim == 3)
+
+
+def _add_hole(occ, hole: Hole, path: NeedlePath | None) -> list[tuple[int, str | PlateHole]]:
+    """OCC volumes of a hole, each with the facet tag its surface gets (for a plate: the plate,
+    whose faces are told apart by `PlateHole.face_tag`)."""
     if isinstance(hole, SphereHole):
         return [(occ.addSphere(*_mm(hole.center), _mm(hole.radius)[0]), hole.name)]
+    if isinstance(hole, PlateHole):
+        return [(_add_plate(occ, hole), hole)]
     if path.junction is None:
         return [(_add_cylinder(occ, path.start, path.end - path.start, hole.radius), hole.name)]
     active = _add_cylinder(occ, path.start, path.junction - path.start, hole.radius)
@@ -166,7 +228,7 @@ class _Scene:
 
     volume_region: dict[int, int]  # kept volume -> region index
     surfaces: dict[str, list[int]]  # facet tag -> surfaces
-    inclusion_volumes: list[int]
+    volume_size: dict[int, float]  # kept volume -> its inclusion's element size (m), if any
 
 
 def _surface_point_normal(gmsh, surface: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,31 +240,44 @@ def _surface_point_normal(gmsh, surface: int) -> tuple[np.ndarray, np.ndarray]:
     return point, normal / np.linalg.norm(normal)
 
 
-def _classify_volumes(gmsh, domain, inclusions, pieces, hole_tools):
-    """Kept volumes with their region index, and hole piece -> facet tag of its surface.
+def _inclusion_size(inc: Inclusion, sizes: MeshSizes) -> float | None:
+    """Element size (m) in an inclusion: its `mesh_size`, else `sizes.inclusion_size`; in round
+    ones (sphere, ellipsoid, cylinder, tube) at most half the smallest radius (about 12 cells
+    around): gmsh cannot mesh a vessel much thinner than its cells (overlapping facets where it
+    crosses a face), and at one radius the volume is still 12 % short."""
+    size = inc.mesh_size or sizes.inclusion_size
+    if isinstance(inc, (SphereInclusion, CylinderInclusion, TubeInclusion)):
+        size = min(size or inc.radius / 2, inc.radius / 2)
+    elif isinstance(inc, EllipsoidInclusion):
+        size = min(size or min(inc.radii) / 2, min(inc.radii) / 2)
+    return size
 
-    `pieces[i]` holds the volumes that fragment input i became (domain, inclusions, hole tools).
-    A volume is kept when it is in the domain and in no hole; its region is that of the last
-    inclusion containing it, else the domain's.
+
+def _classify_volumes(gmsh, domain, inclusions, in_domain, in_inclusion, hole_of, sizes):
+    """Kept volumes with their region index and element size.
+
+    A volume is kept when it is in the domain (`in_domain`) and in no hole (`hole_of`); its
+    region is that of the last inclusion containing it (`in_inclusion[i]`: the volumes inclusion
+    i became), else the domain's, and so is its size (`_inclusion_size`).
     """
-    in_domain, in_inclusion = pieces[0], pieces[1 : 1 + len(inclusions)]
-    hole_pieces = pieces[1 + len(inclusions) :]
-    hole_of = {v: name for p, (_, name) in zip(hole_pieces, hole_tools) for v in p}
     for inc, p in zip(inclusions, in_inclusion):
         if not p & in_domain:
             raise MeshError(f"inclusion {inc.name!r} does not intersect the domain")
     names = region_names(domain, inclusions)
-    volume_region = {}
+    volume_region, volume_size = {}, {}
     for _, v in gmsh.model.getEntities(3):
         if v in in_domain and v not in hole_of:
-            region = 0
+            owner = None
             for inc, p in zip(inclusions, in_inclusion):
                 if v in p:
-                    region = names.index(inc.material)
-            volume_region[v] = region
+                    owner = inc
+            volume_region[v] = 0 if owner is None else names.index(owner.material)
+            size = None if owner is None else _inclusion_size(owner, sizes)
+            if size:
+                volume_size[v] = size
     if not volume_region:
         raise MeshError("the holes leave nothing of the domain to mesh")
-    return volume_region, hole_of
+    return volume_region, volume_size
 
 
 def _tag_surfaces(gmsh, domain, holes, volume_region, hole_of) -> dict[str, list[int]]:
@@ -214,27 +289,30 @@ def _tag_surfaces(gmsh, domain, holes, volume_region, hole_of) -> dict[str, list
             adjacent.setdefault(abs(s), []).append(v)
     surfaces = {tag: [] for tag in domain.boundary_tags}
     for hole in holes:
-        surfaces[hole.name] = []
-        if isinstance(hole, Needle):
-            surfaces[hole.insulated_name] = []
+        surfaces.update({tag: [] for tag in hole_tags(hole)})
     for s, volumes in sorted(adjacent.items()):
         kept = [v for v in volumes if v in volume_region]
-        hole_names = [hole_of[v] for v in volumes if v in hole_of]
-        if kept and hole_names:
-            surfaces[hole_names[0]].append(s)
+        labels = [hole_of[v] for v in volumes if v in hole_of]
+        if kept and labels:
+            label = labels[0]
+            if isinstance(label, PlateHole):
+                label = label.face_tag(*_surface_point_normal(gmsh, s))
+            surfaces[label].append(s)
         elif len(kept) == 1:
             point, normal = _surface_point_normal(gmsh, s)
             surfaces[domain.boundary_tag(point, normal)].append(s)
     return surfaces
 
 
-def _build_geometry(gmsh, domain: Domain, inclusions: Sequence, holes: Sequence, paths) -> _Scene:
+def _build_geometry(
+    gmsh, domain: Domain, inclusions: Sequence, holes: Sequence, paths, sizes: MeshSizes
+) -> _Scene:
     """Build, fragment, classify and tag the scene's OCC model; remove what is not tissue."""
     occ = gmsh.model.occ
     domain_tag = _add_domain(occ, domain)
     inclusion_tags = [_add_inclusion(occ, inc) for inc in inclusions]
     hole_tools = [t for h in holes for t in _add_hole(occ, h, paths.get(h.name))]
-    tools = [(3, t) for t in inclusion_tags] + [(3, t) for t, _ in hole_tools]
+    tools = [(3, t) for tags in inclusion_tags for t in tags] + [(3, t) for t, _ in hole_tools]
     if tools:
         _, pieces = occ.fragment([(3, domain_tag)], tools)
         pieces = [{tag for _, tag in p} for p in pieces]
@@ -242,15 +320,20 @@ def _build_geometry(gmsh, domain: Domain, inclusions: Sequence, holes: Sequence,
         pieces = [{domain_tag}]
     occ.synchronize()
 
-    volume_region, hole_of = _classify_volumes(gmsh, domain, inclusions, pieces, hole_tools)
+    in_inclusion, k = [], 1
+    for tags in inclusion_tags:
+        in_inclusion.append(set().union(*pieces[k : k + len(tags)]))
+        k += len(tags)
+    hole_of = {v: label for p, (_, label) in zip(pieces[k:], hole_tools) for v in p}
+    volume_region, volume_size = _classify_volumes(
+        gmsh, domain, inclusions, pieces[0], in_inclusion, hole_of, sizes
+    )
     surfaces = _tag_surfaces(gmsh, domain, holes, volume_region, hole_of)
     discard = [(3, v) for _, v in gmsh.model.getEntities(3) if v not in volume_region]
     if discard:
         occ.remove(discard, recursive=True)
         occ.synchronize()
-    in_inclusion = set().union(*pieces[1 : 1 + len(inclusions)])
-    inclusion_volumes = sorted(v for v in volume_region if v in in_inclusion)
-    return _Scene(volume_region, surfaces, inclusion_volumes)
+    return _Scene(volume_region, surfaces, volume_size)
 
 
 def _number(value) -> str:
@@ -261,8 +344,16 @@ def _distance_expression(hole: Hole, path: NeedlePath | None) -> str:
     """gmsh MathEval expression (x, y, z in mm) of the distance (mm) to a hole's surface.
 
     Needles are measured as capsules around their axis segment (exact along the shaft, slightly
-    short near the flat tip), sphere holes exactly. Analytic, so no surface sampling is needed.
+    short near the flat tip), sphere holes and plates exactly (outside them). Analytic, so no
+    surface sampling is needed.
     """
+    if isinstance(hole, PlateHole):  # outside a box: |max(|local coordinates| - half, 0)|
+        c = [_number(v) for v in _mm(hole.box_center)]
+        q = []
+        for axis, half in zip(hole.axes, _mm(hole.half_extents)):
+            local = "+".join(f"({x}-{ci})*{_number(ai)}" for x, ci, ai in zip("xyz", c, axis))
+            q.append(f"Max(Abs({local})-{_number(half)},0)^2")
+        return f"Sqrt({'+'.join(q)})"
     radius = _number(_mm(hole.radius)[0])
     if isinstance(hole, SphereHole):
         c = [_number(v) for v in _mm(hole.center)]
@@ -301,11 +392,14 @@ def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths) 
             field.setNumber(threshold, "DistMin", 0.0)
             field.setNumber(threshold, "DistMax", grading)
             fields.append(threshold)
-    if scene.inclusion_volumes and sizes.inclusion_size:
+    by_size: dict[float, list[int]] = {}
+    for v, s in sorted(scene.volume_size.items()):
+        by_size.setdefault(s, []).append(v)
+    for s, volumes in sorted(by_size.items()):
         constant = field.add("Constant")
-        field.setNumber(constant, "VIn", sizes.inclusion_size * _MODEL_UNITS_PER_METRE)
+        field.setNumber(constant, "VIn", min(s * _MODEL_UNITS_PER_METRE, size))
         field.setNumber(constant, "VOut", size)
-        field.setNumbers(constant, "VolumesList", scene.inclusion_volumes)
+        field.setNumbers(constant, "VolumesList", volumes)
         fields.append(constant)
     if fields:
         smallest = field.add("Min")
@@ -366,8 +460,9 @@ def build_mesh(
     Args:
         domain: the tissue (`Box`, `Cylinder` or `Sphere`), metres.
         inclusions: regions of their own, clipped to the domain; a later inclusion wins where
-            two overlap.
-        holes: `Needle`s and `SphereHole`s cut out of the tissue; they must not overlap.
+            two overlap (list layers, then structures, then vessels).
+        holes: `Needle`s, `SphereHole`s and `PlateHole`s cut out of the tissue; they must not
+            overlap.
         sizes: element sizes (m); None: a tenth of the domain's bounding diameter.
         order: element order; only 1 (4-node tetrahedra) is supported.
         seed: gmsh's random seed (meshing is single-threaded and deterministic).
@@ -376,10 +471,11 @@ def build_mesh(
         TetMesh with `region_names` = (domain material, then the inclusion materials in order of
         first appearance; inclusions with the same material share a region), `cell_region`, and
         `facets`: the domain's boundary tags (only what is left after cutting the holes), and for
-        each hole its tag (for a needle also `f"{name}_insulated"`), possibly empty.
+        each hole its tag (for a needle or a plate also `f"{name}_insulated"`), possibly empty.
     Raises:
-        ElectrodeError: a needle tip or hole centre outside the domain, overlapping holes,
-            clashing tags.
+        ElectrodeError: a needle tip or hole centre outside the domain, a plate whose electrode
+            face touches no tissue, overlapping holes, clashing tags, a needle's active part in a
+            `keep_out` inclusion.
         MeshError: invalid geometry, or gmsh failed.
     """
     if order != 1:
@@ -390,10 +486,16 @@ def build_mesh(
     sizes = sizes or MeshSizes(size=radius / 5)
     with _gmsh_session(_gmsh_options(sizes, seed, optimize)) as gmsh:
         try:
-            scene = _build_geometry(gmsh, domain, inclusions, holes, paths)
+            scene = _build_geometry(gmsh, domain, inclusions, holes, paths, sizes)
             _size_fields(gmsh, scene, sizes, holes, paths)
             gmsh.model.mesh.generate(3)
             points, cells, cell_region, facets = _extract(gmsh, scene)
+            for hole in holes:
+                if isinstance(hole, PlateHole) and len(facets[hole.name]) == 0:
+                    raise ElectrodeError(
+                        f"plate {hole.name!r}: its electrode face touches no tissue (it only "
+                        "grazes the domain, or other holes cover it)"
+                    )
         except EpsimError:
             raise
         except Exception as exc:  # gmsh raises bare Exceptions
