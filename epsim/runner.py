@@ -56,42 +56,53 @@ def _domain(cfg: ResolvedConfig):
     return meshlib.Sphere(center=d.center, radius=d.radius, material=d.material)
 
 
-def _structure(s):
+def _structure(s, mesh_size):
+    opts = {"mesh_size": mesh_size if s.role == "target" else None, "keep_out": s.role == "spare"}
     if s.shape == "sphere":
-        return meshlib.SphereInclusion(s.name, s.center, s.radius, s.material)
+        return meshlib.SphereInclusion(s.name, s.center, s.radius, s.material, **opts)
     if s.shape == "ellipsoid":
-        return meshlib.EllipsoidInclusion(s.name, s.center, s.radii, s.material)
+        return meshlib.EllipsoidInclusion(s.name, s.center, s.radii, s.material, **opts)
     if s.shape == "cylinder":
         base = np.asarray(s.center) - 0.5 * s.height * np.asarray(s.axis)
-        return meshlib.CylinderInclusion(s.name, base, s.axis, s.radius, s.height, s.material)
-    if s.shape == "box" and hasattr(meshlib, "BoxInclusion"):
-        return meshlib.BoxInclusion(s.name, s.center, s.size, s.material)
-    raise MeshError(f"scene.structures: shape {s.shape!r} ({s.name}) is not supported by the mesher yet")
+        return meshlib.CylinderInclusion(s.name, base, s.axis, s.radius, s.height, s.material, **opts)
+    if s.shape == "box":
+        return meshlib.BoxInclusion(s.name, s.center, s.size, s.material, **opts)
+    scale = meshlib.LENGTH_UNITS[s.length_unit]
+    return meshlib.StlInclusion(s.name, s.file, s.material, scale, **opts)
+
+
+def _holes(cfg: ResolvedConfig) -> tuple[tuple, tuple[str, ...]]:
+    """Needles and plates as holes in the tissue, and the names of their conducting surfaces."""
+    needles = needle_axes(cfg)
+    holes = [meshlib.Needle(n.name, n.tip, n.entry, n.radius, n.active_length) for n in needles]
+    names = [n.name for n in needles]
+    for e in cfg.electrodes:
+        if e.type == "plates":
+            pair = meshlib.plate_pair(e.name, e.center, e.normal, e.gap, e.size, up=e.up)
+            holes += pair
+            names += [p.name for p in pair]
+    return tuple(holes), tuple(names)
 
 
 def scene_spec(cfg: ResolvedConfig) -> SceneSpec:
-    """Translate the config's scene and electrodes into mesh specs (SI)."""
+    """Translate the config's scene and electrodes into mesh specs (SI).
+
+    Inclusions are listed layers first, then structures, then vessels: a later inclusion wins
+    where two overlap, so a tumour in the fat layer stays tumour. Targets are meshed at
+    `mesh.target_size`; `spare` structures are kept out of the needles' active parts.
+    """
     domain = _domain(cfg)
-    inclusions = []
-    if cfg.scene.layers:
-        if not hasattr(meshlib, "layer_inclusions"):
-            raise MeshError("scene.layers are not supported by the mesher yet")
-        layers = [(layer.material, layer.thickness) for layer in cfg.scene.layers]
-        inclusions += list(meshlib.layer_inclusions(domain, layers))
-    inclusions += [_structure(s) for s in cfg.scene.structures]
-    for vessel in cfg.scene.vessels:
-        if not hasattr(meshlib, "TubeInclusion"):
-            raise MeshError("scene.vessels are not supported by the mesher yet")
-        inclusions.append(meshlib.TubeInclusion(vessel.name, vessel.points, vessel.radius, vessel.material))
-    needles = needle_axes(cfg)
-    holes = tuple(
-        meshlib.Needle(n.name, n.tip, n.entry, n.radius, n.active_length) for n in needles
-    )
-    if any(e.type == "plates" for e in cfg.electrodes):
-        raise MeshError("plate electrodes are not supported by the mesher yet")
     m = cfg.scene.mesh
-    sizes = meshlib.MeshSizes(size=m.size, inclusion_size=m.target_size, electrode_size=m.electrode_size)
-    return SceneSpec(domain, tuple(inclusions), holes, sizes, tuple(n.name for n in needles))
+    layers = [(layer.material, layer.thickness) for layer in cfg.scene.layers]
+    inclusions = list(meshlib.layer_inclusions(domain, layers, mesh_size=m.size)) if layers else []
+    inclusions += [_structure(s, m.target_size) for s in cfg.scene.structures]
+    inclusions += [
+        meshlib.TubeInclusion(v.name, v.points, v.radius, v.material, keep_out=v.role == "spare")
+        for v in cfg.scene.vessels
+    ]
+    holes, electrodes = _holes(cfg)
+    sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size)
+    return SceneSpec(domain, tuple(inclusions), holes, sizes, electrodes)
 
 
 def _cache_dir() -> Path:
@@ -187,8 +198,7 @@ def _simulate(problem, points, model, pairs, solver, memory):
 
 def solve_config(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | None = None):
     """Solve every pair of the protocol on `mesh`. Returns (Fields, electrode names)."""
-    names = needle_axes(cfg)
-    electrodes = tuple(n.name for n in names)
+    electrodes = _holes(cfg)[1]
     model = RegionConductivity(
         tuple(material_model(cfg, r) for r in mesh.region_names), jnp.asarray(mesh.cell_region)
     )

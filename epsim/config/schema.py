@@ -225,10 +225,12 @@ class CylinderStructure(_Structure):
 
 
 class StlStructure(_Structure):
-    """A closed surface from an STL file (path relative to the config file), in `units.length`."""
+    """A closed surface from an STL file (path relative to the config file) whose coordinates
+    are in `length_unit` (STL files carry no unit)."""
 
     shape: Literal["stl"]
     file: Path
+    length_unit: Literal["m", "cm", "mm", "um"]
 
 
 Structure = tagged(
