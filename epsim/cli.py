@@ -116,6 +116,7 @@ def cmd_mesh(args) -> int:
     from epsim.config import load_config
     from epsim.io.atomic import atomic_output
     from epsim.mesh import write_mesh
+    from epsim.mesh.quality import quality_report
     from epsim.runner import build_mesh, scene_spec
 
     cfg = load_config(args.config)
@@ -123,7 +124,7 @@ def cmd_mesh(args) -> int:
     with atomic_output(out, overwrite=args.overwrite) as tmp:
         mesh = build_mesh(scene_spec(cfg), use_cache=not args.no_cache, progress=_progress)
         write_mesh(tmp, mesh)
-    print(f"{mesh.n_cells} cells, {mesh.n_nodes} nodes, regions {list(mesh.region_names)}")
+    print(f"regions {list(mesh.region_names)}; {quality_report(mesh)}")
     print(f"wrote {out}")
     return EXIT_OK
 
