@@ -113,9 +113,12 @@ def _cache_dir() -> Path:
 
 
 def scene_hash(spec: SceneSpec) -> str:
-    """A hash of the scene (geometry and sizes) that keys the mesh cache."""
-    text = repr(spec) + "gmsh-builder-v1"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    """A hash of the scene (geometry, sizes and the bytes of any STL file) keying the mesh cache."""
+    digest = hashlib.sha256((repr(spec) + "gmsh-builder-v1").encode())
+    for inclusion in spec.inclusions:
+        if isinstance(inclusion, meshlib.StlInclusion):
+            digest.update(Path(inclusion.file).read_bytes())
+    return digest.hexdigest()[:20]
 
 
 def _save_mesh(path: Path, mesh: TetMesh) -> None:

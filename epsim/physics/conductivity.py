@@ -15,32 +15,22 @@ import numpy as np
 from epsim.errors import MaterialError
 
 
-def _concrete(value) -> np.ndarray | None:
-    """The value as numpy, or None while it is being traced (checks then happen elsewhere)."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    return np.asarray(value, dtype=np.float64)
+_CONDITIONS = {
+    "positive": lambda *a: all(np.all(x > 0) for x in a),
+    "ordered": lambda lo, hi: np.all(hi >= lo),
+    "increasing": lambda lo, hi: np.all(hi > lo),
+}
 
 
 def _require(condition: str, model: str, **values) -> None:
-    """Raise MaterialError unless `condition` holds for the concrete values."""
-    arrays = {k: _concrete(v) for k, v in values.items()}
-    if any(a is None for a in arrays.values()):
+    """Raise MaterialError unless the values are finite and satisfy `condition` ("positive", or
+    "ordered"/"increasing" for two values). Traced values are skipped: checks happen when the
+    model is built from concrete numbers."""
+    if any(isinstance(v, jax.core.Tracer) for v in values.values()):
         return
-    checks = {
-        "positive": lambda a: np.all(a > 0),
-        "ordered": lambda a: np.all(a[1] >= a[0]),
-        "increasing": lambda a: np.all(a[1] > a[0]),
-        "finite": lambda a: np.all(np.isfinite(a)),
-    }
-    items = list(arrays.values())
-    ok = all(checks["finite"](a) for a in items)
-    if condition == "positive":
-        ok = ok and all(checks["positive"](a) for a in items)
-    else:
-        ok = ok and checks[condition](np.broadcast_arrays(*items))
-    if not ok:
-        shown = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in arrays.items())
+    arrays = [np.asarray(v, dtype=np.float64) for v in values.values()]
+    if not (all(np.all(np.isfinite(a)) for a in arrays) and _CONDITIONS[condition](*arrays)):
+        shown = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in values.items())
         raise MaterialError(f"{model}: parameters must be {condition} and finite ({shown})")
 
 
