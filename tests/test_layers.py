@@ -17,13 +17,14 @@ RANK = {
     "metrics": 3,
     "electrodes": 3,
     "simulate": 4,
+    "heating": 5,
     "optimise": 5,
-    "sweep": 5,
     "config": 6,
     "io": 6,
     "viz": 7,
     "runner": 8,
-    "cli": 9,
+    "sweep": 9,
+    "cli": 10,
 }
 
 
