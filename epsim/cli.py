@@ -1,4 +1,4 @@
-"""Command line: `epsim run | check | mesh | render | info` (DESIGN.md section 6).
+"""Command line: `epsim run | check | mesh | sweep | render | info` (DESIGN.md section 6).
 
 `main(argv) -> int` never raises for expected problems: each prints one message on stderr and
 returns its exit code (0 done, 2 bad input, 3 solver did not converge, 1 anything else).
@@ -43,9 +43,8 @@ def _outputs(cfg, args) -> dict[str, Path]:
     if cfg.output.paraview and not args.no_paraview:
         paths["paraview"] = stem.with_suffix(".vtu")
     if cfg.output.render or args.render:
-        paths["overview"] = stem.with_suffix(".png")
-        paths["slice"] = Path(f"{stem}_slice.png")
-        paths["histogram"] = Path(f"{stem}_histogram.png")
+        quantities = ["survival"] + (["temperature_max"] if cfg.heating is not None else [])
+        paths.update(_picture_paths(stem, quantities))
     for path in paths.values():
         check_writable(path, overwrite=args.overwrite)
     return paths
@@ -56,16 +55,26 @@ def summary(results, cfg) -> str:
     from epsim.runner import current_limit_violations
 
     lines = [f"{results.name}: {len(results.cells)} cells, {len(results.anode)} pair(s)"]
-    lines.append(f"{'region':<14}{'role':<8}{'volume cm3':>11}{'>= E_rev':>10}{'>= E_irr':>10}")
+    heated = any(m.temperature_max is not None for m in results.metrics)
+    head = f"{'region':<14}{'role':<8}{'volume cm3':>11}{'>= E_rev':>10}{'>= E_irr':>10}"
+    head += f"{'permeab.':>10}{'killed':>9}" + (f"{'T max C':>9}{'Arrhen.':>9}" if heated else "")
+    lines.append(head)
+    pct = lambda x: f"{100 * x:>8.1f}%" if x is not None else f"{'-':>9}"  # noqa: E731
     for m in results.metrics:
-        lines.append(
-            f"{m.name:<14}{m.role:<8}{m.volume * 1e6:>11.3f}"
-            f"{100 * m.fraction_rev:>9.1f}%{100 * m.fraction_irr:>9.1f}%"
-        )
-    lines.append(f"{'pair':<20}{'voltage V':>10}{'current A':>11}{'Newton':>8}")
-    for a, c, v, i, k in zip(results.anode, results.cathode, results.voltage, results.current,
-                             results.iterations):
-        lines.append(f"{a + ' -> ' + c:<20}{v:>10.1f}{i:>11.3f}{int(k):>8}")
+        row = (f"{m.name:<14}{m.role:<8}{m.volume * 1e6:>11.3f} {pct(m.fraction_rev)} "
+               f"{pct(m.fraction_irr)} {pct(m.permeabilised_fraction)}{pct(m.killed_fraction)}")
+        if heated:
+            row += f"{m.temperature_max - 273.15:>9.1f}{pct(m.damaged_fraction)}"
+        lines.append(row)
+    pulses = results.pair_fields.get("pulse_current")
+    lines.append(f"{'pair':<20}{'voltage V':>10}{'current A':>11}{'Newton':>8}"
+                 + (f"{'last pulse A':>14}" if pulses is not None else ""))
+    for p, (a, c, v, i, k) in enumerate(zip(results.anode, results.cathode, results.voltage,
+                                            results.current, results.iterations)):
+        row = f"{a + ' -> ' + c:<20}{v:>10.1f}{i:>11.3f}{int(k):>8}"
+        if pulses is not None:
+            row += f"{pulses[p, -1]:>14.3f}"
+        lines.append(row)
     over = current_limit_violations(cfg, results)
     limit = cfg.device.max_current
     if over:
@@ -94,15 +103,30 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _picture_paths(stem: Path, quantities) -> dict[str, Path]:
+    """Overview, |E| slice, histogram, and one slice per outcome quantity."""
+    paths = {
+        "overview": stem.with_suffix(".png"),
+        "slice": Path(f"{stem}_slice.png"),
+        "histogram": Path(f"{stem}_histogram.png"),
+    }
+    paths.update({q: Path(f"{stem}_{q}.png") for q in quantities})
+    return paths
+
+
 def _render(results, paths, overwrite) -> list[Path]:
     from epsim.viz import histogram, render_overview, render_slice
 
     _progress("rendering pictures")
-    return [
+    written = [
         render_overview(results, paths["overview"], overwrite=overwrite),
         render_slice(results, paths["slice"], overwrite=overwrite),
         histogram(results, paths["histogram"], overwrite=overwrite),
     ]
+    for key, path in paths.items():
+        if key in results.extra_fields:
+            written.append(render_slice(results, path, quantity=key, overwrite=overwrite))
+    return written
 
 
 def cmd_check(args) -> int:
@@ -134,12 +158,63 @@ def cmd_render(args) -> int:
 
     results = read_results(args.result)
     stem = Path(args.output).with_suffix("") if args.output else Path(args.result).with_suffix("")
-    paths = {
-        "overview": stem.with_suffix(".png"),
-        "slice": Path(f"{stem}_slice.png"),
-        "histogram": Path(f"{stem}_histogram.png"),
+    quantities = [q for q in ("survival", "temperature_max") if q in results.extra_fields]
+    for path in _render(results, _picture_paths(stem, quantities), args.overwrite):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from epsim.sweep import load_plan, run_sweep
+
+    plan = load_plan(
+        args.config, axes=args.axis or (), samples=args.samples, seed=args.seed,
+        chunk_size=args.chunk_size,
+    )
+    out = Path(args.output or Path(args.config).stem)
+    _progress(f"{len(plan.points)} point(s) validated; running the sweep into {out}")
+    report = run_sweep(
+        plan, out, scheduler=args.scheduler, workers=args.workers,
+        use_cache=not args.no_cache, progress=sys.stderr.isatty(), plot=not args.no_plot,
+    )
+    print(
+        f"{report.n_points} point(s): {report.n_reused} from earlier chunk files, "
+        f"{len(report.chunks_run)} chunk(s) evaluated in {report.seconds:.1f} s"
+    )
+    if not report.complete:
+        for key, error in report.failed_chunks:
+            print(f"epsim: error: chunk {key}: {error}", file=sys.stderr)
+        print(
+            f"epsim: error: {len(report.failed_chunks)} chunk(s) failed; finished chunks are kept "
+            "in the folder, run the same command again to retry the rest",
+            file=sys.stderr,
+        )
+        return EXIT_OTHER
+    print(report.summary)
+    print(f"wrote {report.table}")
+    if report.plot:
+        print(f"wrote {report.plot}")
+    return EXIT_OK
+
+
+def cmd_optimise(args) -> int:
+    from epsim.optimise import run_planning
+
+    out = Path(args.output or Path(args.config).stem + "_plan")
+    overrides = {
+        key: value
+        for key, value in (
+            ("starts", args.starts), ("linear_steps", args.linear_steps),
+            ("nonlinear_steps", args.nonlinear_steps), ("seed", args.seed),
+        )
+        if value is not None
     }
-    for path in _render(results, paths, args.overwrite):
+    if args.no_baseline:
+        overrides["baseline"] = False
+    report = run_planning(args.config, out, overwrite=args.overwrite, render=not args.no_render,
+                          **overrides)
+    print(report.text)
+    for path in report.written:
         print(f"wrote {path}")
     return EXIT_OK
 
@@ -184,6 +259,36 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", help="PNG path of the overview picture")
     render.add_argument("--overwrite", action="store_true")
     render.set_defaults(handler=cmd_render)
+
+    sweep = sub.add_parser("sweep", help="evaluate a config over axes of parameters")
+    sweep.add_argument("config")
+    sweep.add_argument("-o", "--output", help="sweep folder (default: the config's stem)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="processes of the embedded Dask cluster (0: run in this process)")
+    sweep.add_argument("--chunk-size", type=int, metavar="B", help="points per vmap batch")
+    sweep.add_argument("--axis", action="append", metavar="PATH=SPEC",
+                       help="an axis, e.g. 'protocol.pairs[0].voltage=linspace(800, 1200, 5)'")
+    sweep.add_argument("--samples", type=int, help="samples of the random and latin axes")
+    sweep.add_argument("--seed", type=int, help="seed of the random and latin axes")
+    sweep.add_argument("--no-cache", action="store_true", help="mesh afresh")
+    sweep.add_argument("--no-plot", action="store_true", help="skip coverage.png")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    optimise = sub.add_parser(
+        "optimise", aliases=["optimize"],
+        help="plan needle positions and pair voltages (the config's `optimise:` block)",
+    )
+    optimise.add_argument("config")
+    optimise.add_argument("-o", "--output", help="output directory (default: <config>_plan)")
+    optimise.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    optimise.add_argument("--starts", type=int, help="number of starts (overrides the config)")
+    optimise.add_argument("--linear-steps", type=int, help="steps of the superposition stage")
+    optimise.add_argument("--nonlinear-steps", type=int, help="steps of the nonlinear stage")
+    optimise.add_argument("--seed", type=int, help="random seed of the starts and the baseline")
+    optimise.add_argument("--no-baseline", action="store_true", help="skip the CMA-ES baseline")
+    optimise.add_argument("--no-render", action="store_true", help="skip the plan pictures")
+    optimise.set_defaults(handler=cmd_optimise)
 
     info = sub.add_parser("info", help="version, devices, precision")
     info.set_defaults(handler=cmd_info)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -23,12 +23,25 @@ from epsim.config.schema import ResolvedConfig
 from epsim.errors import MaterialError, MeshError, SolverError
 from epsim.io.results import RegionMetrics, Results
 from epsim.mesh.tetmesh import TetMesh, cell_geometry
+from epsim.heating import PulseTrain, check_budget, simulate_heating
 from epsim.metrics import fraction_above, region_field_stats, region_volumes
 from epsim.physics import Constant, Logistic, Ramp, RegionConductivity, SmoothStep
+from epsim.physics.cell_death import (
+    EquivalentPulses,
+    IndependentPairs,
+    PelegFermi,
+    permeabilisation,
+    survival_sequence,
+)
+from epsim.physics.thermal import ThermalTissue
 from epsim.simulate import Fields, make_pairs, prepare, simulate
 from epsim.solve import Amg, Jacobi, Newton, Picard
 
 Progress = Callable[[str], None]
+
+# Permeabilisation probability: a symmetric sigmoid (Dermol & Miklavcic 2014) with P = 0.5 at the
+# material's E_rev and a width of 10 % of E_rev: an engineering assumption of epsim, not a fit.
+PERMEABILISATION_WIDTH_FRACTION = 0.1
 
 # Logistic sigma(E) from thresholds: centred between them, a quarter of the gap wide per e-fold
 # (10 % to 90 % of the rise between E_rev and E_irr); an engineering choice of epsim.
@@ -199,26 +212,32 @@ def _simulate(problem, points, model, pairs, solver, memory):
     return simulate(problem, points, model, pairs, solver=solver, memory=memory)
 
 
-def solve_config(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | None = None):
-    """Solve every pair of the protocol on `mesh`. Returns (Fields, electrode names)."""
+def _problem(cfg: ResolvedConfig, mesh: TetMesh):
+    """Problem, conductivity model, pairs and solver settings of a config on a mesh."""
     electrodes = _holes(cfg)[1]
     model = RegionConductivity(
         tuple(material_model(cfg, r) for r in mesh.region_names), jnp.asarray(mesh.cell_region)
     )
     sigma0 = np.asarray(model(jnp.zeros(mesh.n_cells)))
     solver, preconditioner = solver_settings(cfg)
-    if progress:
-        progress(f"preparing {mesh.n_cells} cells, {len(electrodes)} electrodes")
     problem = prepare(
         mesh, electrodes, sigma0, preconditioner=preconditioner,
         floating_idle=cfg.physics.idle_electrodes == "floating",
     )
     pairs = make_pairs(problem, [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
+    return problem, model, pairs, solver
+
+
+def solve_config(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | None = None):
+    """Solve every pair of the protocol on `mesh`. Returns (Fields, electrode names)."""
+    if progress:
+        progress(f"preparing {mesh.n_cells} cells")
+    problem, model, pairs, solver = _problem(cfg, mesh)
     if progress:
         progress(f"solving {len(cfg.protocol.pairs)} pair(s)")
     memory = cfg.physics.pair_mode == "max_field_memory"
     fields = _simulate(problem, jnp.asarray(mesh.points), model, pairs, solver, memory)
-    return jax.device_get(fields), electrodes
+    return jax.device_get(fields), problem.electrode_names
 
 
 def check_converged(fields: Fields, cfg: ResolvedConfig) -> None:
@@ -284,6 +303,80 @@ def current_limit_violations(cfg: ResolvedConfig, results: Results) -> list[str]
     ]
 
 
+def _per_cell(cfg: ResolvedConfig, mesh: TetMesh, key: str) -> jax.Array:
+    """A material parameter spread over the cells, (n_cells,)."""
+    values = jnp.asarray([getattr(cfg.materials[r], key) for r in mesh.region_names])
+    return values[jnp.asarray(mesh.cell_region)]
+
+
+def cell_outcomes(cfg: ResolvedConfig, mesh: TetMesh, e_mag) -> dict[str, np.ndarray]:
+    """Permeabilisation probability (from the max field) and Peleg-Fermi survival after every
+    pair's pulses (PHYSICS.md section 3), per cell."""
+    e_mag = jnp.asarray(e_mag)
+    e_rev = _per_cell(cfg, mesh, "e_rev")
+    perm = permeabilisation(jnp.max(e_mag, axis=0), e_rev, PERMEABILISATION_WIDTH_FRACTION * e_rev)
+    params = PelegFermi(*(_per_cell(cfg, mesh, k) for k in ("ec0", "a0", "k1", "k2")))
+    rule = EquivalentPulses() if cfg.physics.survival_rule == "equivalent_pulses" else IndependentPairs()
+    count = jnp.full(e_mag.shape[0], float(cfg.protocol.pulses.count))
+    survival = survival_sequence(e_mag, count, params, rule)
+    return {"permeabilisation": np.asarray(perm), "survival": np.asarray(survival)}
+
+
+def thermal_tissue(cfg: ResolvedConfig, mesh: TetMesh) -> ThermalTissue:
+    """Per-cell Pennes parameters from the materials (blood and body temperature: defaults)."""
+    keys = ("k", "rho", "c", "alpha", "w_b", "q_m")
+    return ThermalTissue(**{k: _per_cell(cfg, mesh, k) for k in keys})
+
+
+def pulse_train(cfg: ResolvedConfig) -> PulseTrain:
+    p, h = cfg.protocol.pulses, cfg.heating
+    return PulseTrain(p.count, p.width, p.rate, substeps=h.substeps, pause_steps=h.pause_steps)
+
+
+@partial(jax.jit, static_argnums=(6, 7))
+def _heat(problem, points, model, pairs, thermal, protocol, heat_sink, memory, solver):
+    return simulate_heating(problem, points, model, pairs, thermal, protocol, solver=solver,
+                            heat_sink=heat_sink, memory=memory)
+
+
+def heating_outcomes(cfg: ResolvedConfig, mesh: TetMesh, *, progress: Progress | None = None):
+    """Joule heating over the whole train: (per-cell fields, per-pair fields). Refuses a train
+    over the config's compute budget before it starts."""
+    protocol = pulse_train(cfg)
+    check_budget(mesh.n_cells, len(cfg.protocol.pairs), protocol, cfg.heating.budget)
+    problem, model, pairs, solver = _problem(cfg, mesh)
+    if progress:
+        progress(f"heating: {len(cfg.protocol.pairs) * protocol.count} pulses")
+    result = jax.device_get(_heat(
+        problem, jnp.asarray(mesh.points), model, pairs, thermal_tissue(cfg, mesh), protocol,
+        cfg.heating.heat_sink, cfg.physics.pair_mode == "max_field_memory", solver,
+    ))
+    if not (np.all(result.converged) and bool(result.heat_converged)):
+        raise SolverError("the heated pulse train did not converge (potential or heat solve)")
+    cells = {"temperature_max": np.asarray(result.temperature_max),
+             "thermal_damage": np.asarray(result.omega)}
+    return cells, {"pulse_current": np.asarray(result.current)}
+
+
+def outcome_metrics(metrics, mesh: TetMesh, extra: dict[str, np.ndarray]):
+    """Region metrics completed with permeabilisation, kill and (with heating) temperature."""
+    volumes = np.abs(np.asarray(cell_geometry(mesh.points, mesh.cells)[1]))
+    out = []
+    for k, m in enumerate(metrics):
+        cells = mesh.cell_region == k
+        v = volumes[cells]
+        mean = lambda x: float(np.sum(v * x[cells]) / np.sum(v))  # noqa: E731
+        values = {
+            "permeabilised_fraction": mean(extra["permeabilisation"]),
+            "killed_fraction": mean((extra["survival"] < 0.5).astype(float)),
+        }
+        if "temperature_max" in extra:
+            values["temperature_max"] = float(extra["temperature_max"][cells].max())
+            values["damaged_fraction"] = mean((extra["thermal_damage"] >= 1.0).astype(float))
+        out.append(replace(m, **values))
+    return tuple(out)
+
+
 def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cache: bool = True) -> Results:
     """Mesh, solve and collect: the whole forward run of one config."""
     if cfg.scene.mesh.file is not None:
@@ -296,9 +389,17 @@ def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cac
             f"mesh region(s) {missing} have no material: map them under scene.mesh.regions "
             "or define them under materials"
         )
+    if cfg.heating is not None:
+        check_budget(mesh.n_cells, len(cfg.protocol.pairs), pulse_train(cfg), cfg.heating.budget)
     fields, electrodes = solve_config(cfg, mesh, progress=progress)
     check_converged(fields, cfg)
-    return collect_results(cfg, mesh, fields, electrodes)
+    results = collect_results(cfg, mesh, fields, electrodes)
+    extra, per_pair = cell_outcomes(cfg, mesh, fields.e_mag), {}
+    if cfg.heating is not None:
+        heated, per_pair = heating_outcomes(cfg, mesh, progress=progress)
+        extra.update(heated)
+    metrics = outcome_metrics(results.metrics, mesh, extra)
+    return replace(results, extra_fields=extra, pair_fields=per_pair, metrics=metrics)
 
 
 __all__ = [

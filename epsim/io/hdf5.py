@@ -40,6 +40,9 @@ FORMAT_VERSION = 1
 CORE_FIELDS = {"potential": "V", "e_mag": "V/m", "sigma": "S/m", "e_max": "V/m"}
 # Units of the extra per-cell fields epsim knows; others default to "1" unless given.
 EXTRA_FIELD_UNITS = {"permeabilisation": "1", "survival": "1", "temperature_max": "K"}
+PAIR_FIELD_UNITS = {"pulse_current": "A"}
+PAIR_CORE = ("anode", "cathode", "voltage", "current", "converged", "iterations",
+             "linear_iterations")
 METRIC_UNITS = {
     "volume": "m^3",
     "e_rev": "V/m",
@@ -48,6 +51,12 @@ METRIC_UNITS = {
     "fraction_irr": "1",
     "e_max_mean": "V/m",
     "e_max_max": "V/m",
+}
+OPTIONAL_METRIC_UNITS = {
+    "permeabilised_fraction": "1",
+    "killed_fraction": "1",
+    "temperature_max": "K",
+    "damaged_fraction": "1",
 }
 _COMPRESS_MIN_SIZE = 4096  # arrays at least this big are gzip-compressed (portable filter)
 
@@ -103,6 +112,9 @@ def check_results(results: Results) -> None:
         _check_name(name, "electrode")
     if len(set(m.name for m in results.metrics)) != len(results.metrics):
         raise ValueError("two metrics entries share a region name")
+    for key, value in results.pair_fields.items():
+        if key in PAIR_CORE or np.shape(value)[:1] != (n_pairs,):
+            raise ValueError(f"results.pair_fields[{key!r}]: reserved name or not one row per pair")
     if len(set(results.extra_fields) & set(CORE_FIELDS)):
         raise ValueError(f"extra_fields may not reuse the names {sorted(CORE_FIELDS)}")
 
@@ -120,11 +132,12 @@ def check_results(results: Results) -> None:
     for key in ("voltage", "current"):
         rows = np.flatnonzero(~np.isfinite(getattr(results, key)))
         bad += [f"{key} of {_pair_label(results, k)}" for k in rows]
-    others = {"points": results.points, "e_max": results.e_max, **results.extra_fields}
+    others = {"points": results.points, "e_max": results.e_max, **results.extra_fields,
+              **results.pair_fields}
     bad += [key for key, value in others.items() if not np.all(np.isfinite(value))]
     for m in results.metrics:
-        bad += [f"metrics {m.name}.{key}" for key in METRIC_UNITS
-                if not np.isfinite(getattr(m, key))]
+        bad += [f"metrics {m.name}.{key}" for key in (*METRIC_UNITS, *OPTIONAL_METRIC_UNITS)
+                if getattr(m, key) is not None and not np.isfinite(getattr(m, key))]
     if bad:
         raise SolverError(
             f"run {results.name!r}: not written, non-finite values in " + ", ".join(bad)
@@ -181,6 +194,8 @@ def _write_file(f, results: Results, extra_units: Mapping[str, str]) -> None:
     _dataset(pairs, "iterations", np.asarray(results.iterations, dtype=np.int64), "1")
     _dataset(pairs, "linear_iterations",
              np.asarray(results.linear_iterations, dtype=np.int64), "1")
+    for key, value in results.pair_fields.items():
+        _dataset(pairs, key, np.asarray(value, dtype=np.float64), PAIR_FIELD_UNITS.get(key, "1"))
 
     electrodes = f.create_group("electrodes")
     electrodes.attrs.create("names", list(results.electrode_facets), dtype=strings)
@@ -196,6 +211,9 @@ def _write_file(f, results: Results, extra_units: Mapping[str, str]) -> None:
         group.attrs["role"] = m.role
         for key, units in METRIC_UNITS.items():
             _dataset(group, key, np.float64(getattr(m, key)), units)
+        for key, units in OPTIONAL_METRIC_UNITS.items():
+            if getattr(m, key) is not None:
+                _dataset(group, key, np.float64(getattr(m, key)), units)
 
 
 def write_results(
@@ -271,6 +289,7 @@ def _read_file(f) -> Results:
             material=_str(g.attrs["material"]),
             role=_str(g.attrs["role"]),
             **{key: float(g[key][()]) for key in METRIC_UNITS},
+            **{key: float(g[key][()]) for key in OPTIONAL_METRIC_UNITS if key in g},
         ))
     return Results(
         points=f["mesh/points"][()],
@@ -293,4 +312,5 @@ def _read_file(f) -> Results:
         config_yaml=_str(f.attrs["config"]),
         name=_str(f.attrs.get("name", "")),
         extra_fields={key: fields[key][()] for key in fields if key not in CORE_FIELDS},
+        pair_fields={key: pairs[key][()] for key in pairs if key not in PAIR_CORE},
     )

@@ -16,6 +16,9 @@ class RegionMetrics:
 
     fraction_rev / fraction_irr: volume fraction of the region whose e_max reaches the region
     material's E_rev / E_irr (hard thresholds, for reports).
+    permeabilised_fraction: volume-weighted mean permeabilisation probability.
+    killed_fraction: volume fraction with Peleg-Fermi survival below 0.5.
+    temperature_max (K) and damaged_fraction (Arrhenius omega >= 1): only with heating, else None.
     """
 
     name: str
@@ -28,6 +31,10 @@ class RegionMetrics:
     fraction_irr: float
     e_max_mean: float
     e_max_max: float
+    permeabilised_fraction: float | None = None
+    killed_fraction: float | None = None
+    temperature_max: float | None = None
+    damaged_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Results:
         config_yaml: the resolved config as YAML text.
         name: the run's name.
         extra_fields: optional per-cell fields (n_cells,) such as permeabilisation or survival.
+        pair_fields: optional per-pair arrays (n_pairs, ...) such as the current of every pulse.
     """
 
     points: np.ndarray
@@ -68,3 +76,4 @@ class Results:
     config_yaml: str
     name: str = ""
     extra_fields: dict[str, np.ndarray] = field(default_factory=dict)
+    pair_fields: dict[str, np.ndarray] = field(default_factory=dict)

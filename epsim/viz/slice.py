@@ -27,6 +27,20 @@ from epsim.viz.common import (
 from epsim.viz.section import nodal_average, plane_section, surface_section
 
 
+# Per-cell outcome fields drawable instead of |E|: label, transform to display units, colour map,
+# fixed colour range (None: from the data), and one contour level in display units.
+QUANTITIES = {
+    "temperature_max": ("peak temperature (C)", lambda x: x - 273.15, "inferno", None,
+                        (50.0, "50 C")),
+    "survival": ("cell survival after the protocol (Peleg-Fermi)", lambda x: x, "RdYlGn",
+                 (0.0, 1.0), (0.5, "lesion edge, survival 0.5")),
+    "permeabilisation": ("permeabilisation probability", lambda x: x, "viridis", (0.0, 1.0),
+                         (0.5, "probability 0.5")),
+    "thermal_damage": ("Arrhenius damage integral", lambda x: x, "magma", None,
+                       (1.0, "omega = 1 (63 % damaged)")),
+}
+
+
 def _field(results: Results, pair: int | None) -> tuple[np.ndarray, str]:
     """(n_cells,) V/m and its label."""
     if pair is None:
@@ -37,6 +51,29 @@ def _field(results: Results, pair: int | None) -> tuple[np.ndarray, str]:
     return np.asarray(results.e_mag[pair]), label
 
 
+def _colouring(results: Results, pair, quantity, e_rev, e_irr):
+    """Cell values in display units, label, colour map, range, and contour levels
+    [(level, colour, style, text)]."""
+    if quantity is None:
+        field, label = _field(results, pair)
+        e_rev, e_irr = thresholds(results, e_rev, e_irr)
+        target = target_metrics(results)
+        material = f" {target.material}" if target is not None else ""
+        levels = [(level / V_PER_CM, colour, style, f"{name}{material} = {level / V_PER_CM:.0f} V/cm")
+                  for level, colour, style, name in ((e_rev, E_REV_COLOUR, "-", "E_rev"),
+                                                     (e_irr, E_IRR_COLOUR, "--", "E_irr"))
+                  if level is not None]
+        top = colour_limit(results, e_irr) / V_PER_CM
+        return field / V_PER_CM, f"{label} (V/cm)", "viridis", (0.0, top), levels
+    if quantity not in results.extra_fields or quantity not in QUANTITIES:
+        known = sorted(set(QUANTITIES) & set(results.extra_fields))
+        raise InputError(f"no field {quantity!r} to draw in this run; available: {known}")
+    label, transform, cmap, span, (level, text) = QUANTITIES[quantity]
+    values = transform(np.asarray(results.extra_fields[quantity], dtype=np.float64))
+    span = span or (float(values.min()), float(values.max()) or 1.0)
+    return values, label, cmap, span, [(level, E_IRR_COLOUR, "-", text)]
+
+
 def render_slice(
     results: Results,
     path,
@@ -44,6 +81,7 @@ def render_slice(
     normal: str = "z",
     offset: float | None = None,
     pair: int | None = None,
+    quantity: str | None = None,
     e_rev: float | None = None,
     e_irr: float | None = None,
     overwrite: bool = False,
@@ -64,6 +102,8 @@ def render_slice(
         normal: "x", "y" or "z", the axis normal to the plane.
         offset: plane position along `normal`, m; default: the target centroid.
         pair: draw this pair's |E| instead of the maximum over pairs.
+        quantity: draw a per-cell outcome instead of |E| (a key of QUANTITIES present in the
+            run's extra fields: temperature_max, survival, permeabilisation, thermal_damage).
         e_rev, e_irr: contour levels, V/m; default: the target region's thresholds.
         overwrite: replace an existing file.
         dpi: resolution.
@@ -82,13 +122,14 @@ def render_slice(
     axis = axis_index(normal)
     if offset is None:
         offset = float(target_centre(results)[axis])
-    field, label = _field(results, pair)
+    colours_all, label, cmap, (low_value, top), levels = _colouring(
+        results, pair, quantity, e_rev, e_irr
+    )
     points = np.asarray(results.points, dtype=np.float64)
     cells = np.asarray(results.cells)
     section = plane_section(points, cells, axis, offset)
     if len(section.triangles) == 0:
         raise InputError(f"the plane {normal} = {offset * 1e3:.3g} mm does not cut the mesh")
-    e_rev, e_irr = thresholds(results, e_rev, e_irr)
     in_plane = [k for k in range(3) if k != axis]
     u_name, v_name = ("xyz"[k] for k in in_plane)
     mm = 1e3
@@ -96,30 +137,21 @@ def render_slice(
     fig = Figure(figsize=(7.5, 6.2))
     ax = fig.add_subplot()
     tri = Triangulation(section.uv[:, 0] * mm, section.uv[:, 1] * mm, section.triangles)
-    colours = field[section.triangle_cell] / V_PER_CM
-    top = colour_limit(results, e_irr) / V_PER_CM
-    image = ax.tripcolor(tri, facecolors=colours, cmap="viridis", vmin=0.0, vmax=top,
+    colours = colours_all[section.triangle_cell]
+    image = ax.tripcolor(tri, facecolors=colours, cmap=cmap, vmin=low_value, vmax=top,
                          edgecolors="none")
     bar = fig.colorbar(image, ax=ax, shrink=0.85,
                        extend="max" if colours.max() > top * (1 + 1e-9) else "neither")
-    bar.set_label(f"{label} (V/cm)")
+    bar.set_label(label)
 
     handles = []
-    target = target_metrics(results)
-    material = f" {target.material}" if target is not None else ""
-    nodal = section.interpolate(nodal_average(points, cells, field)) / V_PER_CM
-    for level, colour, style, name in (
-        (e_rev, E_REV_COLOUR, "-", "E_rev"), (e_irr, E_IRR_COLOUR, "--", "E_irr"),
-    ):
-        if level is None:
-            continue
-        level_cm = level / V_PER_CM
-        text = f"{name}{material} = {level_cm:.0f} V/cm"
-        if nodal.min() < level_cm < nodal.max():
-            ax.tricontour(tri, nodal, levels=[level_cm], colors=[colour], linewidths=2.0,
+    nodal = section.interpolate(nodal_average(points, cells, colours_all))
+    for level, colour, style, text in levels:
+        if nodal.min() < level < nodal.max():
+            ax.tricontour(tri, nodal, levels=[level], colors=[colour], linewidths=2.0,
                           linestyles=style)
         else:
-            text += " (exceeded all over)" if level_cm <= nodal.min() else " (not reached)"
+            text += " (exceeded all over)" if level <= nodal.min() else " (not reached)"
         handles.append(Line2D([], [], color=colour, lw=2, ls=style, label=text))
 
     everything = np.ones(len(cells), dtype=bool)
