@@ -528,6 +528,18 @@ class Physics(Section):
     model: Literal["smooth_step", "ramp", "logistic"] = "smooth_step"
     pair_mode: Literal["independent", "max_field_memory"] = "independent"
     idle_electrodes: Literal["floating", "absent"] = "floating"
+    survival_rule: Literal["independent_pairs", "equivalent_pulses"] = "independent_pairs"
+
+
+class Heating(Section):
+    """Joule heating over the pulse train (Pennes bioheat, epsim.heating). Its presence turns
+    heating on. `budget`: the longest compute time the run may take; a longer train is refused
+    before it starts. `heat_sink`: electrodes held at body temperature."""
+
+    heat_sink: bool = False
+    substeps: whole(1) = 4
+    pause_steps: whole(1) = 4
+    budget: PositiveTime = 600.0
 
 
 class Newton(Section):
@@ -581,6 +593,7 @@ class Config(Section):
     solver: Solver = Newton()
     device: Device = Device()
     output: Output = Output()
+    heating: Optional[Heating] = None
 
     @field_validator("units", mode="before")
     @classmethod
