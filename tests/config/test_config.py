@@ -259,7 +259,7 @@ def test_unknown_material_is_suggested():
 
 
 def test_missing_file_is_reported(tmp_path):
-    text = edit("structures:\n", "structures:\n    - {name: s, shape: stl, file: no.stl, "
+    text = edit("structures:\n", "structures:\n    - {name: s, shape: stl, file: no.stl, length_unit: mm, "
                 "material: fat}\n")
     with pytest.raises(ConfigError, match=r"scene.structures\[0\].file: file not found"):
         load(text, tmp_path)
