@@ -287,7 +287,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path):
     folder = tmp_path / "plans"
     folder.mkdir()
     (folder / "organ.stl").write_text("solid x\nendsolid x\n")
-    text = edit("structures:\n", "structures:\n    - {name: organ, shape: stl, file: organ.stl, "
+    text = edit("structures:\n", "structures:\n    - {name: organ, shape: stl, file: organ.stl, length_unit: mm, "
                 "material: fat, role: spare}\n")
     path = folder / "plan.yaml"
     path.write_text(text)
