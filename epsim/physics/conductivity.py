@@ -62,11 +62,9 @@ class Constant(Conductivity):
         return True
 
 
-class Ramp(Conductivity):
-    """Piecewise-linear rise from sigma0 at e_rev to sigma1 at e_irr (Go-Smart IRE planner).
-
-    Continuous but not C1 at the thresholds; kept as an option, prefer SmoothStep for gradients.
-    """
+class _Thresholds(Conductivity):
+    """A rise from sigma0 (intact, S/m) to sigma1 (permeabilised) between the reversible and
+    irreversible thresholds e_rev < e_irr (V/m)."""
 
     sigma0: jax.Array | float
     sigma1: jax.Array | float
@@ -77,6 +75,13 @@ class Ramp(Conductivity):
         _require("positive", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
         _require("ordered", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
         _require("increasing", type(self).__name__, e_rev=self.e_rev, e_irr=self.e_irr)
+
+
+class Ramp(_Thresholds):
+    """Piecewise-linear rise from sigma0 at e_rev to sigma1 at e_irr (Go-Smart IRE planner).
+
+    Continuous but not C1 at the thresholds; kept as an option, prefer SmoothStep for gradients.
+    """
 
     def __call__(self, e_mag):
         t = jnp.clip((e_mag - self.e_rev) / (self.e_irr - self.e_rev), 0.0, 1.0)
@@ -89,19 +94,9 @@ def smooth_heaviside(r: jax.Array) -> jax.Array:
     return 0.5 + r * (15.0 / 16.0 - r * r * (5.0 / 8.0 - 3.0 / 16.0 * r * r))
 
 
-class SmoothStep(Conductivity):
+class SmoothStep(_Thresholds):
     """C2 smoothed Heaviside (COMSOL flc2hs style) centred at (e_rev + e_irr) / 2 with half
     width (e_irr - e_rev) / 2 (PHYSICS.md section 2)."""
-
-    sigma0: jax.Array | float
-    sigma1: jax.Array | float
-    e_rev: jax.Array | float
-    e_irr: jax.Array | float
-
-    def __check_init__(self):
-        _require("positive", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
-        _require("ordered", type(self).__name__, sigma0=self.sigma0, sigma1=self.sigma1)
-        _require("increasing", type(self).__name__, e_rev=self.e_rev, e_irr=self.e_irr)
 
     def __call__(self, e_mag):
         centre = 0.5 * (self.e_rev + self.e_irr)
