@@ -18,11 +18,11 @@ RANK = {
     "electrodes": 3,
     "simulate": 4,
     "heating": 5,
-    "optimise": 5,
     "config": 6,
     "io": 6,
     "viz": 7,
     "runner": 8,
+    "optimise": 9,
     "sweep": 9,
     "cli": 10,
 }

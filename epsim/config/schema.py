@@ -577,6 +577,149 @@ class Output(Section):
     render: bool = False
 
 
+# ---------------------------------------------------------------- sweep
+
+
+def _number_or_text(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, list, tuple)):
+        raise _problem(f"expected a number, a value with a unit or a list of them, got {value!r}")
+    return value
+
+
+SweepValue = Annotated[Any, BeforeValidator(_number_or_text)]
+"""An axis value as written: a number (in the file's units), a string with a unit, or a list of
+them (vector fields). Converted by the normal config machinery once it is put into a point."""
+
+
+class ValuesAxis(Section):
+    """A grid axis over the given values."""
+
+    kind: Literal["values"]
+    values: Annotated[tuple[SweepValue, ...], MinLen(1)]
+
+
+class LinspaceAxis(Section):
+    """A grid axis of `num` evenly spaced values from `start` to `stop` (both included)."""
+
+    kind: Literal["linspace"]
+    start: SweepValue
+    stop: SweepValue
+    num: whole(1)
+
+
+class UniformAxis(Section):
+    """Random, uniform on [low, high]."""
+
+    kind: Literal["uniform"]
+    low: SweepValue
+    high: SweepValue
+
+
+class NormalAxis(Section):
+    """Random, normal with `mean` and standard deviation `std`."""
+
+    kind: Literal["normal"]
+    mean: SweepValue
+    std: SweepValue
+
+
+class LognormalAxis(Section):
+    """Random, lognormal: log(value / median) is normal with standard deviation `sigma`."""
+
+    kind: Literal["lognormal"]
+    median: SweepValue
+    sigma: Annotated[Real, Gt(0)]
+
+
+class LatinAxis(Section):
+    """Latin hypercube on [low, high], stratified jointly with the other `latin` axes."""
+
+    kind: Literal["latin"]
+    low: SweepValue
+    high: SweepValue
+
+
+def _axis_shorthand(value: Any) -> Any:
+    """A bare list is a values axis; `{values: [...]}` needs no kind."""
+    if isinstance(value, (list, tuple)):
+        return {"kind": "values", "values": value}
+    if isinstance(value, dict) and "kind" not in value and "values" in value:
+        return {"kind": "values", **value}
+    return value
+
+
+AxisSpec = Annotated[
+    tagged(
+        (ValuesAxis, LinspaceAxis, UniformAxis, NormalAxis, LognormalAxis, LatinAxis), "kind"
+    ),
+    BeforeValidator(_axis_shorthand),
+]
+
+
+class SweepBlock(Section):
+    """A sweep over config fields (`epsim sweep`).
+
+    `axes` maps key paths (`materials.tumour.sigma0`, `protocol.pairs[0].voltage`,
+    `electrodes[1].tip`) to axis specs. Grid axes (values, linspace) combine as a product; the
+    random axes (uniform, normal, lognormal) and the Latin-hypercube axes are drawn together,
+    `samples` rows from `seed`; `points` lists explicit points (key path -> value). The plan is
+    grid x samples x points. Values are in the file's units like the rest of the config.
+    `epsim run` ignores this block, and the resolved config never contains it.
+    """
+
+    axes: dict[str, AxisSpec] = Field(default_factory=dict)
+    points: tuple[dict[str, SweepValue], ...] = ()
+    samples: Optional[whole(1)] = None
+    seed: whole(0) = 0
+    chunk_size: whole(1) = 8
+
+
+
+# ---------------------------------------------------------------- treatment planning
+
+
+class EntryRegion(Section):
+    """Where needles may enter the tissue: within `radius` of `center` (a point on the skin)."""
+
+    center: Vec3
+    radius: PositiveLength
+
+
+class OptimiseBlock(Section):
+    """Treatment planning (`epsim optimise`): what may move, what must hold, how long to search.
+
+    The config's electrodes and pair voltages are the starting plan. Coverage is of the target
+    structures plus `target_margin` at the target material's E_rev (ect, calcium, get) or E_irr
+    (ire). Voltages stay within [min_voltage, max_voltage] (default: device.max_voltage),
+    currents below device.max_current. `epsim run` ignores this block, and the resolved config
+    never contains it.
+    """
+
+    therapy: Literal["ect", "calcium", "get", "ire"] = "ect"
+    target_margin: quantity("length", "nonnegative") = 0.0
+    coverage_goal: Fraction = 0.99
+    depth: bool = True
+    tilt: bool = False
+    parallel: bool = True
+    min_spacing: Optional[PositiveLength] = None
+    max_spacing: Optional[PositiveLength] = None
+    keep_out: quantity("length", "nonnegative") = 0.0
+    entry_region: Optional[EntryRegion] = None
+    min_voltage: quantity("voltage", "nonnegative") = 0.0
+    max_voltage: Optional[PositiveVoltage] = None
+    linear_steps: whole(0) = 40
+    nonlinear_steps: whole(0) = 5
+    coarse_factor: Annotated[Real, Ge(1)] = 1.5
+    starts: whole(1) = 1
+    jitter: PositiveLength = 1e-3
+    step_position: PositiveLength = 0.6e-3
+    step_voltage: PositiveVoltage = 80.0
+    step_tilt: Annotated[Real, Gt(0)] = 0.01
+    halo: PositiveLength = 8e-3
+    baseline: bool = True
+    seed: whole(0) = 0
+
+
 # ---------------------------------------------------------------- the whole file
 
 
@@ -594,6 +737,8 @@ class Config(Section):
     device: Device = Device()
     output: Output = Output()
     heating: Optional[Heating] = None
+    sweep: Optional[SweepBlock] = Field(None, exclude=True)
+    optimise: Optional[OptimiseBlock] = Field(None, exclude=True)
 
     @field_validator("units", mode="before")
     @classmethod

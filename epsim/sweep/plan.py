@@ -1,0 +1,331 @@
+"""A sweep plan: the base config, its axes, and every point validated before any work starts.
+
+    plan = load_plan("case.yaml", axes=["protocol.pairs[0].voltage=[800, 1000]"])
+    plan.points[3].config          # a ResolvedConfig, validated like any config file
+    chunks = make_chunks(plan.points, plan.chunk_size)
+
+Each point is the base config with its overrides put in as written, then validated and resolved
+by `epsim.config` (`load_config_data`), so a bad value or a field that does not exist gives the
+normal ConfigError, naming the point. Points that share a mesh and the structure of their
+parameters (same scene, physics, solver and pair count) share a batch key: they are evaluated
+together in vmap-batched chunks.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from pydantic import ValidationError
+
+from epsim import __version__
+from epsim.config import load_config, load_config_data
+from epsim.config.issues import ConfigIssue, issue_from_validation, located
+from epsim.config.schema import MATERIAL_PARAMETERS, ResolvedConfig, SweepBlock
+from epsim.config.units import SI_UNITS
+from epsim.errors import ConfigError
+from epsim.runner import scene_hash, scene_spec
+from epsim.sweep.axes import describe, expand, get_path, parse_axis_option, parse_path, set_path
+
+# Bump when the meaning of a stored point result changes (invalidates finished chunks).
+RESULT_FORMAT = "epsim-sweep-1"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One sweep point.
+
+    Attributes:
+        index: position in the plan.
+        overrides: key path -> value as written (file units).
+        config: the validated, resolved config of this point.
+        key: hash of everything that determines the point's result.
+        mesh_key: hash of the mesh the point needs.
+        batch_key: points with equal batch keys can share one vmap-batched evaluation.
+    """
+
+    index: int
+    overrides: dict[str, Any]
+    config: ResolvedConfig
+    key: str
+    mesh_key: str
+    batch_key: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Points evaluated together.
+
+    Attributes:
+        points: the chunk's points (one batch key).
+        reference: the first point of the plan with this batch key; the chunk's preconditioner
+            is built for its sigma0, so a point's result does not depend on how the plan was cut
+            into chunks or which chunks a rerun still has to do.
+        key: hash of the points' keys and the reference's (the chunk file's name).
+    """
+
+    points: tuple[Point, ...]
+    reference: Point
+    key: str
+
+    @property
+    def mesh_key(self) -> str:
+        return self.points[0].mesh_key
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated sweep.
+
+    Attributes:
+        source: the config file.
+        base: the resolved base config (no overrides).
+        block: the sweep block after command-line axes were merged in.
+        paths: the swept key paths, in order.
+        points: every point, validated.
+        chunk_size: points per vmap-batched chunk.
+    """
+
+    source: str
+    base: ResolvedConfig
+    block: SweepBlock
+    paths: tuple[str, ...]
+    points: tuple[Point, ...]
+    chunk_size: int
+
+    def axes_yaml(self) -> str:
+        """The sweep block (after merging) as YAML, for the results table."""
+        data = self.block.model_dump(mode="json")
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def point_key(cfg: ResolvedConfig) -> str:
+    """Hash of what determines a point's result (not its name or output file)."""
+    data = cfg.model_dump(mode="json", exclude={"name", "output"})
+    return _digest(RESULT_FORMAT, __version__, json.dumps(data, sort_keys=True))
+
+
+def mesh_key(cfg: ResolvedConfig) -> str:
+    """The runner's scene hash, or for an imported mesh its file, stamp and region map."""
+    m = cfg.scene.mesh
+    if m.file is None:
+        return "scene-" + scene_hash(scene_spec(cfg))
+    try:
+        stat = os.stat(m.file)
+        stamp = f"{stat.st_size}-{stat.st_mtime_ns}"
+    except OSError:
+        stamp = "missing"
+    return "file-" + _digest(str(m.file), stamp, str(m.length_unit), json.dumps(m.regions, sort_keys=True))
+
+
+def batch_key(cfg: ResolvedConfig, mesh: str) -> str:
+    """Equal for points whose parameters stack into one batch on one prepared mesh."""
+    data = {
+        "physics": cfg.physics.model_dump(mode="json"),
+        "solver": cfg.solver.model_dump(mode="json"),
+        "pairs": len(cfg.protocol.pairs),
+    }
+    return _digest(mesh, json.dumps(data, sort_keys=True))
+
+
+def chunk_key(points: Sequence[Point], reference: Point) -> str:
+    return _digest(RESULT_FORMAT, reference.key, *(p.key for p in points))
+
+
+def references(points: Sequence[Point]) -> dict[str, Point]:
+    """batch key -> the first point with that key."""
+    first: dict[str, Point] = {}
+    for p in points:
+        first.setdefault(p.batch_key, p)
+    return first
+
+
+def make_chunks(
+    points: Sequence[Point], chunk_size: int, reference: dict[str, Point] | None = None
+) -> list[Chunk]:
+    """Points grouped by batch key (in order of first appearance), cut into chunks of at most
+    `chunk_size` consecutive points.
+
+    Args:
+        points: the points to evaluate (all of a plan, or those a rerun still has to do).
+        chunk_size: points per chunk.
+        reference: batch key -> reference point (default: `references(points)`); pass
+            `references(plan.points)` when `points` is part of a plan.
+    """
+    reference = reference or references(points)
+    groups: dict[str, list[Point]] = {}
+    for p in points:
+        groups.setdefault(p.batch_key, []).append(p)
+    chunks = []
+    for batch, group in groups.items():
+        ref = reference[batch]
+        for start in range(0, len(group), chunk_size):
+            part = tuple(group[start : start + chunk_size])
+            chunks.append(Chunk(part, ref, chunk_key(part, ref)))
+    return chunks
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def _sweep_block(data: dict, axes: Sequence[str], samples, seed, chunk_size, source, text):
+    """The file's sweep block with the command line's axes and settings merged in."""
+    raw = data.get("sweep") or {}
+    if not isinstance(raw, dict):
+        raise located(ConfigIssue(("sweep",), f"expected a mapping, got {raw!r}"), source, text)
+    raw = dict(raw)
+    raw["axes"] = dict(raw.get("axes") or {})
+    for option in axes:
+        try:
+            path, spec = parse_axis_option(option, _load_yaml)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        raw["axes"][path] = spec
+    for key, value in (("samples", samples), ("seed", seed), ("chunk_size", chunk_size)):
+        if value is not None:
+            raw[key] = value
+    try:
+        block = SweepBlock.model_validate(raw)
+    except ValidationError as exc:
+        raise located(issue_from_validation(exc, raw, prefix=("sweep",)), source, text) from None
+    if not block.axes and not block.points:
+        raise ConfigError(
+            f"{source}: nothing to sweep: add a `sweep:` block with axes, or --axis PATH=SPEC"
+        )
+    return block
+
+
+def make_plan(
+    data: dict,
+    *,
+    source: str = "<data>",
+    base_dir: str | Path | None = None,
+    text: str | None = None,
+    axes: Sequence[str] = (),
+    samples: int | None = None,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+) -> Plan:
+    """Validate a sweep given as config data (what yaml.safe_load returns) plus command-line
+    axes (`PATH=SPEC` strings, see `parse_axis_option`).
+
+    Every point is validated before this returns.
+
+    Raises:
+        ConfigError: the base config, the sweep block or any point does not validate; the
+            message names the file, the point, the key path and the problem.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of config sections")
+    block = _sweep_block(data, axes, samples, seed, chunk_size, source, text)
+    base_data = {k: v for k, v in data.items() if k != "sweep"}
+    base = load_config_data(base_data, source=source, base_dir=base_dir, text=text)
+    try:
+        paths, overrides = expand(block)
+    except ConfigIssue as issue:
+        raise located(issue, source, text) from None
+
+    points, failures = [], []
+    for index, values in enumerate(overrides):
+        where = f"{source} (sweep point {index}: {describe(values)})"
+        point_data = copy.deepcopy(base_data)
+        try:
+            for path_text, value in values.items():
+                set_path(point_data, parse_path(path_text), value)
+            cfg = load_config_data(point_data, source=where, base_dir=base_dir)
+        except ConfigIssue as issue:
+            failures.append(str(located(issue, where, None)))
+            continue
+        except ConfigError as exc:
+            failures.append(str(exc))
+            continue
+        mesh = mesh_key(cfg)
+        points.append(Point(index, values, cfg, point_key(cfg), mesh, batch_key(cfg, mesh)))
+    if failures:
+        more = f" ({len(failures)} of {len(overrides)} points fail)" if len(failures) > 1 else ""
+        raise ConfigError(failures[0] + more)
+    return Plan(source, base, block, paths, tuple(points), block.chunk_size)
+
+
+def load_plan(
+    path: str | Path,
+    *,
+    axes: Sequence[str] = (),
+    samples: int | None = None,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+) -> Plan:
+    """Read a config file with a `sweep:` block (and/or command-line axes) and validate every
+    point. Paths inside the config are relative to its directory, as for `epsim run`."""
+    path = Path(path)
+    load_config(path)  # the base file as `epsim run` reads it: line numbers, duplicate keys
+    text = path.read_text(encoding="utf-8")
+    return make_plan(
+        yaml.safe_load(text), source=str(path), base_dir=path.resolve().parent, text=text,
+        axes=axes, samples=samples, seed=seed, chunk_size=chunk_size,
+    )
+
+
+_FIELD_KINDS = {
+    "voltage": "voltage", "max_voltage": "voltage", "voltage_to_distance": "field",
+    "max_current": "current", "width": "time", "rate": "frequency", "rotation": "angle",
+    **{name: "length" for name in (
+        "tip", "entry", "center", "center_tip", "radius", "radii", "diameter", "active_length",
+        "length", "spacing", "gap", "size", "thickness", "height", "target_size",
+        "electrode_size", "points",
+    )},
+}
+
+
+def si_unit(path_text: str) -> str:
+    """The SI unit of a swept field's resolved value, judged by its key ('' if dimensionless
+    or not known): materials.tumour.sigma0 -> 'S/m', electrodes[1].tip -> 'm'."""
+    names = [p for p in parse_path(path_text) if isinstance(p, str)]
+    last = names[-1]
+    if names[0] == "materials" and last in MATERIAL_PARAMETERS:
+        kind = MATERIAL_PARAMETERS[last][0]
+    else:
+        kind = _FIELD_KINDS.get(last)
+    return SI_UNITS[kind] if kind else ""
+
+
+def parameter_value(point: Point, path_text: str) -> Any:
+    """The swept field's value in the point's resolved config (SI), or as written when the
+    resolved config has no such field (for example a pair generator name)."""
+    try:
+        value = get_path(point.config, parse_path(path_text))
+    except KeyError:
+        value = point.overrides.get(path_text)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (int, float)) for v in value):
+        return tuple(float(v) for v in value)
+    return str(point.overrides.get(path_text, value))
+
+
+__all__ = [
+    "Chunk",
+    "Plan",
+    "Point",
+    "load_plan",
+    "make_chunks",
+    "make_plan",
+    "parameter_value",
+    "references",
+    "si_unit",
+]
