@@ -49,14 +49,23 @@ class HybMatrix(eqx.Module):
 
 
 def _materialise(x: jax.Array) -> jax.Array:
-    """Force x into a buffer of its own.
+    """Force x into a buffer of its own (a fusion barrier), without changing its value.
 
-    Otherwise XLA's CPU fusion may inline the producer of x (say, another matvec) into every
-    gather that reads it and recompute it per gathered element: a V-cycle ran 7x slower.
-    `optimization_barrier` is dropped before fusion on CPU; an in-place scatter is not fused into
-    consumers, and adding zero at one index leaves x unchanged.
+    Otherwise XLA's CPU fusion may inline the producer of x (say, another matvec or a vector
+    update) into every gather that reads it and recompute it per gathered element: a V-cycle
+    inside a while loop ran 4x slower. `optimization_barrier` is dropped on CPU, and an in-place
+    scatter of zero is turned into a dynamic-update-slice that fuses again inside loops; a
+    `lax.cond` on a runtime predicate is a computation boundary XLA cannot fuse across (both
+    branches return x: NaN + 0 is NaN). On other platforms `optimization_barrier` is kept, since
+    a conditional there costs a device-to-host round trip.
     """
-    return x.at[jnp.zeros(1, jnp.int32)].add(0.0, indices_are_sorted=True, unique_indices=True)
+
+    def cpu(x):
+        return jax.lax.cond(jnp.isnan(x[0]), lambda v: v + 0.0, lambda v: v, x)
+
+    if x.shape[0] == 0:
+        return x
+    return jax.lax.platform_dependent(x, cpu=cpu, default=jax.lax.optimization_barrier)
 
 
 def matvec(a: HybMatrix, x: jax.Array) -> jax.Array:
@@ -76,7 +85,8 @@ def hyb_from_scipy(a: sp.spmatrix, width: int | None = None, dtype=np.float64) -
     """Convert a scipy sparse matrix into HYB (host side, numpy).
 
     width: ELL slots per row; by default the 98th percentile of the row lengths (at least
-    ELL_WIDTH), so that only a few long rows go to the (scatter-based) overflow.
+    ELL_WIDTH, at most the longest row), so that only a few long rows go to the (scatter-based)
+    overflow.
     """
     csr = sp.csr_matrix(a)
     csr.sum_duplicates()
@@ -84,7 +94,9 @@ def hyb_from_scipy(a: sp.spmatrix, width: int | None = None, dtype=np.float64) -
     n_rows, n_cols = csr.shape
     counts = np.diff(csr.indptr)
     if width is None:
-        width = max(ELL_WIDTH, int(np.percentile(counts, 98)) if n_rows else 0)
+        longest = int(counts.max()) if n_rows else 1
+        typical = int(np.percentile(counts, 98)) if n_rows else 1
+        width = max(1, min(longest, max(ELL_WIDTH, typical)))
     row_of = np.repeat(np.arange(n_rows), counts)
     pos = np.arange(csr.nnz) - csr.indptr[row_of]
     in_ell = pos < width

@@ -2,8 +2,13 @@
 
 The AMG hierarchy is built once per mesh on the host with pyamg (smoothed aggregation) for the
 sigma0 operator, stored level by level in HYB format and applied as a symmetric V-cycle with
-Chebyshev smoothing on D^-1 A and a dense Cholesky solve on the coarsest level. A prototype kept
-12-16 PCG iterations from 100k to 6M cells with this set-up (DESIGN.md section 2).
+Chebyshev smoothing on D^-1 A and a dense inverse on the coarsest level (one small matrix
+product; LAPACK's triangular solves cost more at this size). A prototype kept 12-16 PCG
+iterations from 100k to 6M cells with this set-up (DESIGN.md section 2).
+
+The hierarchy is stored and applied in float32 by default, inside the float64 CG: on this 2-core
+CPU that made the V-cycle about 25 % faster (fewer bytes per gather) with the same PCG iteration
+counts from 100k to 2M cells (benchmarks/RESULTS.md); pure float32 CG would stall near 1e-6.
 """
 
 from __future__ import annotations
@@ -41,14 +46,20 @@ class AmgLevel(eqx.Module):
 
 
 class AmgPreconditioner(eqx.Module):
-    """Symmetric V-cycle: Chebyshev(degree) pre- and post-smoothing, Galerkin coarse levels."""
+    """Symmetric V-cycle: Chebyshev(degree) pre- and post-smoothing, Galerkin coarse levels.
+
+    The hierarchy may be stored in a lower precision than the vectors it is applied to (float32
+    by default): the residual is rounded on the way in and the correction widened on the way out.
+    It stays a fixed SPD operator, so the outer CG (in float64) converges as before.
+    """
 
     levels: tuple[AmgLevel, ...]
-    coarse_cholesky: jax.Array
+    coarse_inverse: jax.Array
     degree: int = eqx.field(static=True, default=2)
 
     def __call__(self, r: jax.Array) -> jax.Array:
-        return _vcycle(self, 0, r)
+        dtype = self.coarse_inverse.dtype
+        return _vcycle(self, 0, r.astype(dtype)).astype(r.dtype)
 
     @property
     def n_levels(self) -> int:
@@ -78,8 +89,7 @@ def _chebyshev(level: AmgLevel, b, x, degree: int):
 
 def _vcycle(amg: AmgPreconditioner, i: int, b: jax.Array) -> jax.Array:
     if i == len(amg.levels):
-        y = jax.scipy.linalg.solve_triangular(amg.coarse_cholesky, b, lower=True)
-        return jax.scipy.linalg.solve_triangular(amg.coarse_cholesky.T, y, lower=False)
+        return amg.coarse_inverse @ b
     level = amg.levels[i]
     x = _chebyshev(level, b, None, amg.degree)
     residual = b - matvec(level.a, x)
@@ -100,35 +110,47 @@ def _lmax_dinv_a(a: sp.csr_matrix, iterations: int = 20, seed: int = 0) -> float
     return lam
 
 
-def build_amg(a: sp.spmatrix, *, max_coarse: int = 500, degree: int = 2) -> AmgPreconditioner:
+def build_amg(
+    a: sp.spmatrix, *, max_coarse: int = 500, degree: int = 2, dtype=np.float32, **pyamg_options
+) -> AmgPreconditioner:
     """Smoothed-aggregation hierarchy of the SPD matrix `a` (host side), for use in JAX.
 
     Args:
         a: (n, n) SPD scipy sparse matrix (Dirichlet rows and columns eliminated).
-        max_coarse: size below which the coarsest level is factorised densely.
+        max_coarse: size below which the coarsest level is solved densely.
         degree: Chebyshev smoothing degree.
+        dtype: storage and arithmetic precision of the V-cycle (float32 or float64).
+        pyamg_options: passed on to `pyamg.smoothed_aggregation_solver`.
     """
     ml = pyamg.smoothed_aggregation_solver(
-        sp.csr_matrix(a), symmetry="symmetric", max_coarse=max_coarse, keep=False
+        sp.csr_matrix(a), symmetry="symmetric", max_coarse=max_coarse, keep=False,
+        **pyamg_options,
     )
     levels = []
     for fine, _ in zip(ml.levels[:-1], ml.levels[1:]):
         a_l = sp.csr_matrix(fine.A)
         levels.append(
             AmgLevel(
-                a=hyb_from_scipy(a_l),
-                prolong=hyb_from_scipy(fine.P),
-                restrict=hyb_from_scipy(sp.csr_matrix(fine.P.T)),
-                inv_diag=1.0 / a_l.diagonal(),
-                lmax=np.asarray(_lmax_dinv_a(a_l)),
+                a=hyb_from_scipy(a_l, dtype=dtype),
+                prolong=hyb_from_scipy(fine.P, dtype=dtype),
+                restrict=hyb_from_scipy(sp.csr_matrix(fine.P.T), dtype=dtype),
+                inv_diag=(1.0 / a_l.diagonal()).astype(dtype),
+                lmax=np.asarray(_lmax_dinv_a(a_l), dtype=dtype),
             )
         )
     coarse = ml.levels[-1].A.toarray()
     return AmgPreconditioner(
         levels=tuple(levels),
-        coarse_cholesky=scipy.linalg.cholesky(coarse, lower=True),
+        coarse_inverse=_spd_inverse(coarse).astype(dtype),
         degree=degree,
     )
+
+
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of a small SPD matrix via Cholesky, symmetrised (so the V-cycle stays symmetric)."""
+    factor = scipy.linalg.cho_factor(a, lower=True)
+    inv = scipy.linalg.cho_solve(factor, np.eye(a.shape[0]))
+    return 0.5 * (inv + inv.T)
 
 
 def build_jacobi(a: sp.spmatrix) -> JacobiPreconditioner:
