@@ -107,12 +107,13 @@ def cell_edge_values(grads, volumes, sigma, slope=None, e_unit=None) -> jax.Arra
     Returns:
         (n_cells, 6) S.
     """
-    ga = grads[:, LOCAL_EDGES[:, 0], :]
-    gb = grads[:, LOCAL_EDGES[:, 1], :]
-    vals = sigma[:, None] * jnp.sum(ga * gb, axis=-1)
+    # Static slices, not fancy indexing or einsum: on CPU those gather and ran 3x slower.
+    g = [grads[:, i, :] for i in range(4)]
+    vals = jnp.stack([jnp.sum(g[a] * g[b], axis=-1) for a, b in LOCAL_EDGES], axis=1)
+    vals = sigma[:, None] * vals
     if slope is not None:
-        q = jnp.einsum("cij,cj->ci", grads, e_unit)  # (n_cells, 4)
-        vals = vals + slope[:, None] * q[:, LOCAL_EDGES[:, 0]] * q[:, LOCAL_EDGES[:, 1]]
+        q = [jnp.sum(g[i] * e_unit, axis=-1) for i in range(4)]
+        vals = vals + slope[:, None] * jnp.stack([q[a] * q[b] for a, b in LOCAL_EDGES], axis=1)
     return volumes[:, None] * vals
 
 
