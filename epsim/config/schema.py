@@ -715,7 +715,7 @@ class OptimiseBlock(Section):
     step_position: PositiveLength = 0.6e-3
     step_voltage: PositiveVoltage = 80.0
     step_tilt: Annotated[Real, Gt(0)] = 0.01
-    halo: PositiveLength = 8e-3
+    halo: PositiveLength = 10e-3
     baseline: bool = True
     seed: whole(0) = 0
 

@@ -1,0 +1,174 @@
+"""The planning schedule: coarse superposition steps, then nonlinear steps, plus the baseline.
+
+1. Linear stage: every start (the given plan and jittered copies) takes `linear_steps` projected
+   Adam steps on a mesh coarsened by `coarse_factor` with the superposition model; the
+   current-correction factors are refreshed with a nonlinear solve every `check_every` steps.
+2. Nonlinear stage: the best plan so far takes `nonlinear_steps` steps with the full nonlinear
+   model on a mesh at the full resolution.
+3. Baseline (optional): CMA-ES from the same start on the stage-1 model with as many forward
+   evaluations as stage 1 used (and as many nonlinear checks), to show what gradients buy.
+
+The planner then verifies the result on a fresh conforming mesh (`epsim.optimise.planner`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from epsim.optimise.adam import Rates, Track, adam_stage, project, rate_tree
+from epsim.optimise.cmaes import BaselineResult, cma_es
+from epsim.optimise.plan import Plan
+from epsim.optimise.session import Evaluation, Session
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Schedule of a planning run.
+
+    Attributes:
+        linear_steps, nonlinear_steps: Adam steps per stage.
+        coarse_factor: mesh sizes of the linear stage over the config's.
+        rates: initial Adam step sizes; nonlinear_rate_factor scales them in stage 2.
+        starts: number of starts; jitter: m, random tip shift of the extra starts.
+        depth: needles may move along their axes; tilt: axes may tilt.
+        check_every: linear steps between current-correction refreshes (0: never).
+        baseline: also run the CMA-ES baseline; seed: random seed (starts, baseline).
+        coverage_goal: the final plan is the best nonlinear evaluation that reaches it (and
+            keeps currents, spared structures and geometry within limits), if any.
+    """
+
+    linear_steps: int = 40
+    nonlinear_steps: int = 5
+    coarse_factor: float = 1.5
+    rates: Rates = Rates()
+    nonlinear_rate_factor: float = 0.4
+    starts: int = 1
+    jitter: float = 1.0e-3
+    depth: bool = True
+    tilt: bool = False
+    check_every: int = 10
+    baseline: bool = True
+    seed: int = 0
+    coverage_goal: float = 0.99
+
+
+@dataclass
+class Outcome:
+    """What a planning run found.
+
+    Attributes:
+        start: the given plan; plan: the best plan (nonlinear model, full resolution).
+        final: its evaluation (planning model, nonlinear, full resolution).
+        linear_best: the best stage-1 evaluation.
+        tracks: the stage-1 tracks (one per start) with their histories.
+        adam_history, baseline_history: (forward evaluations, best objective, its coverage)
+            after each stage-1 evaluation, for the gradient optimiser and the baseline.
+        baseline: the baseline's result, or None.
+    """
+
+    start: Plan
+    plan: Plan
+    final: Evaluation | None
+    linear_best: Evaluation | None
+    tracks: list
+    adam_history: list = field(default_factory=list)
+    baseline_history: list = field(default_factory=list)
+    baseline: BaselineResult | None = None
+
+
+def starting_plans(plan: Plan, settings: Settings, low: float, high: float) -> list[Plan]:
+    """The given plan and `starts - 1` jittered copies (tips moved by about `jitter`, voltages
+    scaled by 0.8-1.25), deterministic from `seed`."""
+    rng = np.random.default_rng(settings.seed)
+    out = [plan]
+    for _ in range(settings.starts - 1):
+        shift = rng.normal(0.0, settings.jitter, plan.shift.shape)
+        if not settings.depth:
+            shift[:, 2] = 0.0
+        scale = rng.uniform(0.8, 1.25, plan.voltage.shape)
+        out.append(project(Plan(plan.shift + shift, plan.tilt, plan.voltage * scale), low, high))
+    return out
+
+
+def _best_so_far(history):
+    """[(forward, value, coverage)] -> the running best (by value) at each evaluation."""
+    out, best = [], None
+    for forward, value, coverage in sorted(history):
+        if best is None or value < best[1]:
+            best = (forward, value, coverage)
+        out.append((forward, best[1], best[2]))
+    return out
+
+
+def acceptable(ev: Evaluation, goal: float) -> bool:
+    """Whether an evaluation meets the coverage goal and every hard limit of the model."""
+    m, terms = ev.aux["metrics"], ev.aux["terms"]
+    geometry = max(float(terms[k]) for k in ("spacing", "keep_out", "entry", "domain"))
+    return (
+        float(m["coverage_hard"]) >= goal
+        and float(np.max(m["current_ratio"], initial=0.0)) <= 1.0
+        and float(np.max(m["spare_hard"], initial=0.0)) == 0.0
+        and geometry < 1e-8
+        and bool(ev.aux["converged"])
+    )
+
+
+def choose(evaluations: list[Evaluation], goal: float) -> Evaluation | None:
+    """The best acceptable evaluation (lowest objective), else the lowest objective."""
+    ok = [e for e in evaluations if acceptable(e, goal)]
+    pool = ok or evaluations
+    return min(pool, key=lambda e: e.value) if pool else None
+
+
+def plan_treatment(session: Session, plan: Plan, settings: Settings) -> Outcome:
+    """Run the schedule from `plan` (see the module doc)."""
+    goals = session.goals
+    rates = rate_tree(plan, settings.rates, depth=settings.depth, tilt=settings.tilt)
+    coarse = settings.coarse_factor
+    tracks = [Track(i, p) for i, p in enumerate(starting_plans(plan, settings, goals.min_voltage,
+                                                                goals.max_voltage))]
+    scale0 = session.current_scale
+    session.phase = "adam"
+    adam_stage(session, tracks, settings.linear_steps, rates, factor=coarse, nonlinear=False,
+               stage="linear", check_every=settings.check_every)
+    adam_history = _best_so_far([h for t in tracks for h in t.history])
+    finished = [t for t in tracks if t.best is not None]
+    linear_best = min(finished, key=lambda t: t.best.value).best if finished else None
+
+    baseline = None
+    if settings.baseline and linear_best is not None:
+        adam_scale = session.current_scale
+        session.current_scale = scale0
+        budget = session.forward.get("adam", 0)
+        lam = 4 + int(3 * math.log(int(np.sum(np.asarray(ravel_pytree(rates)[0]) > 0))))
+        every = max(1, round(settings.check_every * len(tracks) / lam)) if settings.check_every else 0
+        session.phase = "cmaes"
+        baseline = cma_es(session, plan, rates, budget, factor=coarse, seed=settings.seed,
+                          check_every=every)
+        session.current_scale = adam_scale
+
+    final = linear_best
+    best_plan = linear_best.plan if linear_best is not None else plan
+    if settings.nonlinear_steps > 0 and linear_best is not None:
+        fine_rates = jax.tree.map(lambda r: r * settings.nonlinear_rate_factor, rates)
+        track = Track(0, best_plan)
+        session.phase = "nonlinear"
+        adam_stage(session, [track], settings.nonlinear_steps, fine_rates, factor=1.0,
+                   nonlinear=True, stage="nonlinear")
+        chosen = choose(track.evaluations, settings.coverage_goal)
+        if chosen is not None:
+            final, best_plan = chosen, chosen.plan
+    return Outcome(
+        start=plan, plan=best_plan, final=final, linear_best=linear_best, tracks=tracks,
+        adam_history=adam_history,
+        baseline_history=_best_so_far(baseline.history) if baseline else [],
+        baseline=baseline,
+    )
+
+
+__all__ = ["Outcome", "Settings", "plan_treatment", "starting_plans"]

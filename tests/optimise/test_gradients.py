@@ -1,0 +1,80 @@
+"""Gradients of the planning objective with respect to needle position, direction and voltage
+against central finite differences, on the superposition and on the nonlinear model; and a
+needle moved by a small fraction of a cell changes the objective as the gradient predicts."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from epsim.optimise.evaluate import planning_objective
+from epsim.optimise.plan import Plan
+from epsim.solve import Newton
+from scenes import MM, layout, small_case
+
+SOLVER = Newton(rtol=1e-12)
+STEPS = {"shift": 2e-6, "tilt": 1e-4, "voltage": 0.5}  # central-difference steps (m, 1, V)
+
+
+@pytest.fixture(scope="module")
+def case():
+    scene, goals, needles, plan = small_case(3, voltage=800.0)
+    tip, axis = layout(needles, plan)
+    mesh = scene.mesh(tip, axis, np.asarray(needles.length))
+    data = scene.mesh_data(mesh, tip, axis)
+    # evaluate away from the meshed layout: needles shifted and tilted, unequal voltages
+    rng = np.random.default_rng(3)
+    point = Plan(
+        shift=jnp.asarray(rng.uniform(-0.3, 0.3, (3, 3)) * MM),
+        tilt=jnp.asarray(rng.uniform(-0.01, 0.01, (3, 2))),
+        voltage=jnp.array([900.0, 1300.0, 700.0]),
+    )
+    return needles, data, goals, point
+
+
+_COMPILED = {}
+
+
+def functions(case, nonlinear):
+    """The objective and its value_and_grad, jitted once per model."""
+    if nonlinear in _COMPILED:
+        return _COMPILED[nonlinear]
+    needles, data, goals, _ = case
+    scale = jnp.ones(data.anode.shape[0])
+
+    def f(plan, data):
+        return planning_objective(plan, needles, data, goals, scale, nonlinear, SOLVER)[0]
+
+    _COMPILED[nonlinear] = eqx.filter_jit(f), eqx.filter_jit(jax.value_and_grad(f))
+    return _COMPILED[nonlinear]
+
+
+@pytest.mark.parametrize("nonlinear", [False, True], ids=["superposition", "nonlinear"])
+def test_gradient_matches_central_differences(case, nonlinear):
+    _, data, _, point = case
+    f, value_and_grad = functions(case, nonlinear)
+    value, grad = value_and_grad(point, data)
+    rng = np.random.default_rng(7)
+    for leaf, h in STEPS.items():
+        direction = rng.normal(size=getattr(point, leaf).shape)
+        step = lambda s: eqx.tree_at(lambda p: getattr(p, leaf), point,  # noqa: E731
+                                     getattr(point, leaf) + s * h * direction)
+        fd = (float(f(step(1.0), data)) - float(f(step(-1.0), data))) / (2 * h)
+        ad = float(np.sum(np.asarray(getattr(grad, leaf)) * direction))
+        assert ad != 0.0
+        assert abs(fd - ad) <= 1e-3 * abs(ad), f"{leaf}: finite differences {fd}, gradient {ad}"
+
+
+def test_sub_cell_move_has_a_gradient(case):
+    needles, data, _, point = case
+    f, value_and_grad = functions(case, False)
+    value, grad = value_and_grad(point, data)
+    assert np.all(np.abs(np.asarray(grad.shift[:, :2])) > 0)  # every needle, both sideways axes
+    move = 0.02 * MM  # 1/50 of the 1 mm cells at the needles
+    ahead = eqx.tree_at(lambda p: p.shift, point, point.shift.at[0, 0].add(move))
+    behind = eqx.tree_at(lambda p: p.shift, point, point.shift.at[0, 0].add(-move))
+    change = float(f(ahead, data)) - float(f(behind, data))
+    predicted = float(grad.shift[0, 0]) * 2 * move
+    assert change != 0.0
+    assert abs(change - predicted) <= 0.01 * abs(predicted)
