@@ -147,12 +147,16 @@ def smoothness(points: int = 11, span: float = 0.2e-3) -> list[str]:
         "",
         "| | moving nodes | remeshing every point |",
         "|---|---|---|",
-        f"| objective range | {moved.min():.6f} .. {moved.max():.6f} | {fresh.min():.6f} .. {fresh.max():.6f} |",
+        f"| objective range | {moved.min():.6f} .. {moved.max():.6f} | "
+        f"{fresh.min():.6f} .. {fresh.max():.6f} |",
         f"| finite-difference slope vs gradient, max relative error | "
-        f"{np.max(np.abs(fd_moved - mid) / np.abs(mid)):.2e} | {np.max(np.abs(fd_fresh - mid) / np.abs(mid)):.2e} |",
+        f"{np.max(np.abs(fd_moved - mid) / np.abs(mid)):.2e} | "
+        f"{np.max(np.abs(fd_fresh - mid) / np.abs(mid)):.2e} |",
         f"| sign changes of the slope (gradient: {int(np.sum(np.diff(np.sign(mid)) != 0))}) | "
-        f"{int(np.sum(np.diff(np.sign(fd_moved)) != 0))} | {int(np.sum(np.diff(np.sign(fd_fresh)) != 0))} |",
-        f"| seconds per point | {'(solve only)'} | {np.mean(seconds):.1f} (gmsh, set-up, compile, solve) |",
+        f"{int(np.sum(np.diff(np.sign(fd_moved)) != 0))} | "
+        f"{int(np.sum(np.diff(np.sign(fd_fresh)) != 0))} |",
+        f"| seconds per point | (solve only) | {np.mean(seconds):.1f} "
+        "(gmsh, set-up, compile, solve) |",
     ]
     for line in rows:
         print(line, flush=True)

@@ -120,7 +120,9 @@ def adam_stage(
             lead.mesh = session.update_current_scale(lead.plan, lead.mesh, factor, step)
         by_mesh: dict = {}
         for track in tracks:
-            key = track.mesh.id if session.fits(track.mesh, track.plan, factor) else -1 - track.start
+            if not session.fits(track.mesh, track.plan, factor):
+                track.mesh = session.find(track.plan, factor)
+            key = track.mesh.id if track.mesh is not None else -1 - track.start
             by_mesh.setdefault(key, []).append(track)
         for group in by_mesh.values():
             evals, shared = session.evaluate(
@@ -151,4 +153,5 @@ def _advance(track: Track, ev: Evaluation | None, opt, goals, session: Session) 
         track.best = ev
     updates, track.state = opt.update(ev.grad, track.state, track.plan)
     track.previous = track.plan
-    track.plan = project(optax.apply_updates(track.plan, updates), goals.min_voltage, goals.max_voltage)
+    moved = optax.apply_updates(track.plan, updates)
+    track.plan = project(moved, goals.min_voltage, goals.max_voltage)

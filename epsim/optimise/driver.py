@@ -146,7 +146,9 @@ def plan_treatment(session: Session, plan: Plan, settings: Settings) -> Outcome:
         session.current_scale = scale0
         budget = session.forward.get("adam", 0)
         lam = 4 + int(3 * math.log(int(np.sum(np.asarray(ravel_pytree(rates)[0]) > 0))))
-        every = max(1, round(settings.check_every * len(tracks) / lam)) if settings.check_every else 0
+        every = 0
+        if settings.check_every:
+            every = max(1, round(settings.check_every * len(tracks) / lam))
         session.phase = "cmaes"
         baseline = cma_es(session, plan, rates, budget, factor=coarse, seed=settings.seed,
                           check_every=every)

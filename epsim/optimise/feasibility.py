@@ -84,11 +84,13 @@ def check_feasible(r: Request) -> None:
             )
     if r.target_volume:
         rho = FIELD_BOUND_SAFETY * 1.5 * r.max_voltage / r.threshold
-        reach = sum(math.pi * rho**2 * length + 4.0 / 3.0 * math.pi * rho**3 for length in r.active_lengths)
+        reach = sum(math.pi * rho**2 * length + 4.0 / 3.0 * math.pi * rho**3
+                    for length in r.active_lengths)
         if reach < r.coverage_goal * r.target_volume:
             raise InfeasibleError(
                 f"binding constraint: max_voltage, at {r.max_voltage:g} V no layout can cover "
-                f"{100 * r.coverage_goal:g} % of the target at {r.threshold / 100:g} V/cm: the field "
+                f"{100 * r.coverage_goal:g} % of the target at {r.threshold / 100:g} V/cm: the "
+                "field "
                 f"reaches it only within {rho * mm:.2g} mm of a needle (3 V / 2 rho bound), "
                 f"{reach * 1e6:.3g} cm3 around all needles against {r.target_volume * 1e6:.3g} cm3 "
                 "of target"
@@ -100,11 +102,13 @@ class Row:
     constraint: str
     value: float
     limit: float
-    kind: str  # "min" (value >= limit) or "max" (value <= limit)
+    kind: str  # "min" (value >= limit), "max" (value <= limit), "goal" (a minimum to reach)
     unit: str = ""
 
     @property
     def status(self) -> str:
+        if self.kind == "goal":
+            return "ok" if self.value >= self.limit else "VIOLATED"
         if self.kind == "min":
             slack = (self.value - self.limit) / max(abs(self.limit), 1e-30)
         else:
@@ -118,9 +122,10 @@ def format_table(rows: list[Row]) -> str:
     """The constraint table as text."""
     lines = [f"{'constraint':<38}{'value':>12}{'limit':>12}  status"]
     for row in rows:
-        sign = ">=" if row.kind == "min" else "<="
+        sign = "<=" if row.kind == "max" else ">="
         lines.append(
-            f"{row.constraint:<38}{row.value:>12.4g}{sign:>4}{row.limit:>8.4g} {row.unit:<5} {row.status}"
+            f"{row.constraint:<38}{row.value:>12.4g}{sign:>4}{row.limit:>8.4g} {row.unit:<5} "
+            f"{row.status}"
         )
     return "\n".join(lines)
 

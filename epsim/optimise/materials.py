@@ -1,4 +1,4 @@
-"""Tissue properties of moved cells: from where a cell is now, not from the label it was meshed with.
+"""Tissue properties of moved cells: from where a cell is now, not from its mesh label.
 
 When the nodes around a needle move, the cells there keep their mesh labels, so a material
 interface near the needle (a tumour boundary, a vessel wall) would be dragged along with it and
@@ -91,7 +91,9 @@ class MaterialField(eqx.Module):
         return Mixture(self.models, weights)
 
 
-def material_field(models, sigma0, e_irr, cell_region, shapes, width, points, cells) -> MaterialField:
+def material_field(
+    models, sigma0, e_irr, cell_region, shapes, width, points, cells
+) -> MaterialField:
     """Build the field of a mesh: per-material models and values, the cells' labels (n_cells,)
     ints, the inclusions' (distance, material index) in mesh order (empty for labels only) and
     the mesh as made, nodes (n_nodes, 3) m and cells (n_cells, 4)."""

@@ -71,7 +71,9 @@ class Response(eqx.Module):
     converged: jax.Array
 
 
-def basis_potentials(problem: Problem, points, sigma0, solver: Newton) -> tuple[jax.Array, jax.Array]:
+def basis_potentials(
+    problem: Problem, points, sigma0, solver: Newton
+) -> tuple[jax.Array, jax.Array]:
     """(n_electrodes, n_nodes) V: unit potential on each electrode in turn, zero on the others;
     and whether each solve converged."""
     masks = problem.electrode_masks
@@ -123,7 +125,9 @@ def _geometry(data: MeshData, points):
     return grads, volumes, centroids, jnp.min(volumes / data.ref_volumes)
 
 
-def linear_response(data: MeshData, points, voltage, *, solver: Newton = Newton(rtol=1e-10)) -> Response:
+def linear_response(
+    data: MeshData, points, voltage, *, solver: Newton = Newton(rtol=1e-10)
+) -> Response:
     """Superposition model (each cell at its material's sigma0) at node coordinates `points`
     (n_nodes, 3) m and pair voltages (n_pairs,) V."""
     problem = data.problem
@@ -147,7 +151,9 @@ def linear_response(data: MeshData, points, voltage, *, solver: Newton = Newton(
                     jnp.all(jax.lax.stop_gradient(ok)))
 
 
-def nonlinear_response(data: MeshData, points, voltage, *, solver: Newton = Newton(rtol=1e-9)) -> Response:
+def nonlinear_response(
+    data: MeshData, points, voltage, *, solver: Newton = Newton(rtol=1e-9)
+) -> Response:
     """Full nonlinear model (`epsim.simulate.simulate`, independent pairs, each cell a mixture of
     its materials' sigma(|E|))."""
     w = data.materials.weights(points, data.problem.pattern.cells)

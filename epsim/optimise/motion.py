@@ -10,8 +10,9 @@ with a halo weight w_k of the distance r from the reference needle axis: 1 for r
 (the needle surface and one layer of electrode-sized cells, which therefore move rigidly),
 falling linearly to 0 at r_out (the ramp with the smallest largest slope, so a needle that moves
 by s squeezes the cells in its halo by at most s / (r_out - r_in); the node positions are still
-linear in the needle translations and smooth in their rotations). r_out is below the gap to every other needle's rigid
-zone, so each needle's surface moves exactly rigidly and halos may overlap in between. The
+linear in the needle translations and smooth in their rotations). r_out is below the gap to
+every other needle's rigid zone, so each needle's surface moves exactly rigidly and halos may
+overlap in between. The
 component of D_k along the axis is tapered to zero over the insulated shaft before it leaves
 the domain (a cylinder slid along itself is the same cylinder, so the geometry stays exact),
 and nodes on the domain boundary keep only the tangential part of their motion. Points are
@@ -209,6 +210,8 @@ def shift_ratio(motion: MeshMotion, tips: jax.Array, axes: jax.Array) -> jax.Arr
     probes = motion.tip0[:, None, :] + motion.probes[..., None] * motion.axis0[:, None, :]
     k = motion.tip0.shape[0]
     d = jax.vmap(
-        lambda i: _rigid_displacements(motion, tips, axes, probes[i][None], motion.probe_taper[i][None])[i]
+        lambda i: _rigid_displacements(
+            motion, tips, axes, probes[i][None], motion.probe_taper[i][None]
+        )[i]
     )(jnp.arange(k))
     return jnp.max(jnp.linalg.norm(d, axis=-1), axis=1) / motion.limit

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from epsim.fem.fields import safe_norm
 from epsim.optimise.geometry import membership
 from epsim.optimise.model import MeshData, Response
-from epsim.optimise.plan import Needles, Plan, active_centres, axes, entries, tips
+from epsim.optimise.plan import Needles, Plan, active_centres, axes, tips
 
 MM = 1e-3
 
@@ -73,7 +73,8 @@ class Goals(eqx.Module):
         domain_distance: JAX signed distance of the tissue domain.
         exit_point: JAX function (tips, axes) -> (n, 3) entry points on the domain surface.
         min_voltage, max_voltage: V; max_current: A or None.
-        min_spacing, max_spacing: m or None; keep_out: m; entry_centre (3,) m or None, entry_radius m.
+        min_spacing, max_spacing: m or None; keep_out: m; entry_centre (3,) m or None;
+        entry_radius: m.
         firing: (i, j) needle index pairs that fire together (for max_spacing).
     """
 
@@ -117,7 +118,8 @@ def _distance_to_lines(points, bases, directions):
 def spacing_matrix(needles: Needles, plan: Plan) -> jax.Array:
     """(n, n) m, needle spacing: mean distance of each active centre to the other's axis line
     (the convention of `epsim.config.spacing`); the diagonal is zero."""
-    lines = _distance_to_lines(active_centres(needles, plan), tips(needles, plan), axes(needles, plan))
+    centres = active_centres(needles, plan)
+    lines = _distance_to_lines(centres, tips(needles, plan), axes(needles, plan))
     return 0.5 * (lines + lines.T)
 
 
@@ -184,7 +186,8 @@ def field_terms(goals: Goals, data: MeshData, response: Response) -> tuple[dict,
         above = jax.nn.sigmoid((e - goals.spare_fraction * s.e_irr) / (goals.field_width * s.e_irr))
         spare += jnp.sum(vol * w * above) / jnp.sum(vol * w)
         inside = (d <= 0.0).astype(vol.dtype)
-        spare_hard.append(jnp.sum(vol * inside * (e_hard >= s.e_irr)) / jnp.maximum(jnp.sum(vol * inside), 1e-30))
+        above_irr = jnp.sum(vol * inside * (e_hard >= s.e_irr))
+        spare_hard.append(above_irr / jnp.maximum(jnp.sum(vol * inside), 1e-30))
         healthy_w = healthy_w * (1.0 - w)
     ablated = jax.nn.sigmoid((e - response.e_irr) / (goals.field_width * response.e_irr))
     target_volume = jnp.sum(vol * membership(d_target, 0.0, goals.membership_width))

@@ -70,7 +70,7 @@ def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
     target = min(_region(results, m).fraction_rev if block.therapy != "ire"
                  else _region(results, m).fraction_irr for m in setup.target_materials)
     rows.append(Row(f"target coverage at {'E_irr' if block.therapy == 'ire' else 'E_rev'}",
-                    100 * target, 100 * block.coverage_goal, "min", "%"))
+                    100 * target, 100 * block.coverage_goal, "goal", "%"))
     for m in setup.spare_materials:
         r = _region(results, m)
         rows.append(Row(f"{m}: max field / E_irr", r.e_max_max / r.e_irr, 1.0, "max"))
@@ -85,21 +85,27 @@ def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
     n = len(s)
     if goals.min_spacing:
         closest = min(s[i, j] for i in range(n) for j in range(i + 1, n))
-        rows.append(Row("needle spacing (min, all pairs)", closest * 1e3, goals.min_spacing * 1e3, "min", "mm"))
+        rows.append(Row("needle spacing (min, all pairs)", closest * 1e3,
+                        goals.min_spacing * 1e3, "min", "mm"))
     if goals.max_spacing:
         widest = max(s[i, j] for i, j in goals.firing)
-        rows.append(Row("needle spacing (max, firing pairs)", widest * 1e3, goals.max_spacing * 1e3, "max", "mm"))
+        rows.append(Row("needle spacing (max, firing pairs)", widest * 1e3,
+                        goals.max_spacing * 1e3, "max", "mm"))
     tip, axis = tips(setup.needles, plan), axes(setup.needles, plan)
     if goals.keep_out > 0 and goals.spares:
-        t = np.linspace(0.0, 1.0, 9)[None, :, None] * np.asarray(setup.needles.active_length)[:, None, None]
+        active = np.asarray(setup.needles.active_length)[:, None, None]
+        t = np.linspace(0.0, 1.0, 9)[None, :, None] * active
         samples = np.asarray(tip)[:, None, :] + t * np.asarray(axis)[:, None, :]
+        radius = np.asarray(setup.needles.radius)[:, None]
         clear = min(
-            float(np.min(np.asarray(s.distance(samples)) - np.asarray(setup.needles.radius)[:, None]))
+            float(np.min(np.asarray(s.distance(samples)) - radius))
             for s in goals.spares if s.distance is not None
         )
-        rows.append(Row("clearance from spared structures", clear * 1e3, goals.keep_out * 1e3, "min", "mm"))
+        rows.append(Row("clearance from spared structures", clear * 1e3, goals.keep_out * 1e3,
+                        "min", "mm"))
     if goals.entry_centre is not None:
-        miss = np.linalg.norm(np.asarray(goals.exit_point(tip, axis)) - np.asarray(goals.entry_centre), axis=1)
+        exits = np.asarray(goals.exit_point(tip, axis))
+        miss = np.linalg.norm(exits - np.asarray(goals.entry_centre), axis=1)
         rows.append(Row("entry distance from region centre", float(miss.max()) * 1e3,
                         goals.entry_radius * 1e3, "max", "mm"))
     return rows
@@ -110,9 +116,9 @@ def _convergence_plot(outcome: Outcome, audit: Audit, path: Path, goal: float) -
 
     fig = Figure(figsize=(9, 3.8))
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for label, history, colour, phase in (
-        ("projected Adam (gradients)", outcome.adam_history, "#d62728", "adam"),
-        ("CMA-ES (no gradients)", outcome.baseline_history, "#1f77b4", "cmaes"),
+    for label, history, colour, phase, short in (
+        ("projected Adam (gradients)", outcome.adam_history, "#d62728", "adam", "Adam"),
+        ("CMA-ES (no gradients)", outcome.baseline_history, "#1f77b4", "cmaes", "CMA-ES"),
     ):
         if not history:
             continue
@@ -124,7 +130,7 @@ def _convergence_plot(outcome: Outcome, audit: Audit, path: Path, goal: float) -
         if checks:
             cx, cy = (np.asarray(v) for v in zip(*checks))
             left.plot(cx, 100 * cy, "o", color=colour, mfc="none",
-                      label=f"{label.split(' ')[0]}: nonlinear check")
+                      label=f"{short}: nonlinear check at its current plan")
     left.axhline(100 * goal, color="k", lw=0.8, ls="--", label=f"goal {100 * goal:g} %")
     left.set_xlabel("forward evaluations (every pair solved)")
     left.set_ylabel("target coverage of the best plan (%)")
@@ -152,9 +158,13 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
     lines = [f"treatment plan: {len(setup.needles.names)} needles, {len(setup.pair_labels)} pairs, "
              f"coverage threshold {setup.threshold / 100:g} V/cm ({name})"]
 
+    key = "fraction_irr" if name == "E_irr" else "fraction_rev"
+
     def cover(results):
-        return min(getattr(_region(results, m), "fraction_irr" if name == "E_irr" else "fraction_rev")
-                   for m in setup.target_materials)
+        return min(getattr(_region(results, m), key) for m in setup.target_materials)
+
+    def ratio(results, m):
+        return _region(results, m).e_max_max / _region(results, m).e_irr
 
     final = outcome.final
     lines.append(f"{'':<44}{'initial':>10}{'plan':>10}")
@@ -169,8 +179,8 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
     lines.append(f"{'max |current|, verification A':<44}{np.max(np.abs(initial.current)):>10.2f}"
                  f"{np.max(np.abs(verification.current)):>10.2f}")
     for m in setup.spare_materials:
-        lines.append(f"{m + ' max field / E_irr':<44}{_region(initial, m).e_max_max / _region(initial, m).e_irr:>10.3f}"
-                     f"{_region(verification, m).e_max_max / _region(verification, m).e_irr:>10.3f}")
+        lines.append(f"{m + ' max field / E_irr':<44}{ratio(initial, m):>10.3f}"
+                     f"{ratio(verification, m):>10.3f}")
     lines.append("pairs (plan): " + ", ".join(
         f"{label} {v:.0f} V {i:.1f} A" for label, v, i in
         zip(setup.pair_labels, np.asarray(outcome.plan.voltage), verification.current)))
@@ -180,12 +190,14 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
     if outcome.baseline is not None and outcome.adam_history and outcome.baseline_history:
         a, b = outcome.adam_history[-1], outcome.baseline_history[-1]
         lines.append(f"same forward evaluations ({a[0]} vs {b[0]}): Adam objective {a[1]:.4f}, "
-                     f"coverage {100 * a[2]:.1f} %; CMA-ES objective {b[1]:.4f}, coverage {100 * b[2]:.1f} %")
+                     f"coverage {100 * a[2]:.1f} %; CMA-ES objective {b[1]:.4f}, "
+                     f"coverage {100 * b[2]:.1f} %")
     lines.append(format_table(rows))
     held = binding(rows)
     if any(r.status == "VIOLATED" for r in rows):
-        lines.append("WARNING: the plan violates: " + "; ".join(r.constraint for r in held if r.status == "VIOLATED")
-                     + ". Binding constraints: " + "; ".join(r.constraint for r in held))
+        broken = "; ".join(r.constraint for r in held if r.status == "VIOLATED")
+        lines.append(f"WARNING: the plan violates: {broken}. Binding constraints: "
+                     + "; ".join(r.constraint for r in held))
     elif held:
         lines.append("binding constraints: " + "; ".join(r.constraint for r in held))
     lines.append(f"forward evaluations: {dict(session.forward)}, meshes: {len(session.meshes)} "
@@ -195,7 +207,12 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
 
 
 def run_planning(
-    config, out_dir, *, overwrite: bool = False, render: bool = True, progress: Progress | None = None,
+    config,
+    out_dir,
+    *,
+    overwrite: bool = False,
+    render: bool = True,
+    progress: Progress | None = None,
     **overrides,
 ) -> PlanReport:
     """Plan a treatment from a config (see the module doc). `overrides` replace fields of the

@@ -82,7 +82,8 @@ class PlanningScene:
             return self.sizes, self.inclusions
         scale = lambda v: None if v is None else v * factor  # noqa: E731
         sizes = dataclasses.replace(
-            self.sizes, size=scale(self.sizes.size), inclusion_size=scale(self.sizes.inclusion_size),
+            self.sizes, size=scale(self.sizes.size),
+            inclusion_size=scale(self.sizes.inclusion_size),
             electrode_size=scale(self.sizes.electrode_size),
             grading_distance=scale(self.sizes.grading_distance),
         )

@@ -136,9 +136,19 @@ class Session:
             return False
         return float(jnp.max(plan_shift_ratio(ref.data, self.needles, plan))) <= tolerance
 
+    def find(self, plan: Plan, factor: float, tolerance: float = 1.0, recent: int = 6):
+        """The most recent of the last `recent` meshes at this resolution that the plan fits."""
+        for ref in reversed([m for m in self.meshes if m.factor == factor][-recent:]):
+            if self.fits(ref, plan, factor, tolerance):
+                return ref
+        return None
+
     def reference(self, plan: Plan, ref: MeshRef | None, factor: float, tolerance: float = 1.0):
-        """`ref` if the plan fits it, else a new mesh at the plan's layout."""
-        return ref if self.fits(ref, plan, factor, tolerance) else self.remesh(plan, factor)
+        """`ref` if the plan fits it, else another recent mesh it fits, else a new mesh at the
+        plan's layout."""
+        if self.fits(ref, plan, factor, tolerance):
+            return ref
+        return self.find(plan, factor, tolerance) or self.remesh(plan, factor)
 
     # ------------------------------------------------------------------ evaluations
 
@@ -148,11 +158,10 @@ class Session:
         scale = jnp.ones_like(self.current_scale) if nonlinear else self.current_scale
         args = (self.needles, ref.data, self.goals, scale, nonlinear, solver, grad)
         if len(plans) == 1:
-            (value, aux), g = evaluate_one(plans[0], *args) if grad else (evaluate_one(plans[0], *args)[0], None)
+            (value, aux), g = evaluate_one(plans[0], *args)
             out = [(value, aux, g)]
         else:
-            (values, auxes), grads = evaluate_batch(stack(plans), *args) if grad else (
-                evaluate_batch(stack(plans), *args)[0], None)
+            (values, auxes), grads = evaluate_batch(stack(plans), *args)
             n = len(plans)
             aux_list = unstack(auxes, n)
             grad_list = unstack(grads, n) if grad else [None] * n
@@ -186,14 +195,16 @@ class Session:
         spread = tolerance if spread is None else spread
         starts = list(range(len(plans))) if starts is None else list(starts)
         try:
-            shared = self.reference(center if center is not None else plans[0], ref, factor, tolerance)
+            middle = center if center is not None else plans[0]
+            shared = self.reference(middle, ref, factor, tolerance)
         except (ElectrodeError, MeshError):
             shared = ref if ref is not None and ref.factor == factor else None
         groups: dict[int, tuple[MeshRef, list[int]]] = {}
         results: list[Evaluation | None] = [None] * len(plans)
         for i, plan in enumerate(plans):
             try:
-                own = shared if self.fits(shared, plan, factor, spread) else self.remesh(plan, factor)
+                fits = self.fits(shared, plan, factor, spread)
+                own = shared if fits else self.remesh(plan, factor)
             except (ElectrodeError, MeshError) as exc:
                 self.progress.note(f"candidate skipped, its layout cannot be meshed: {exc}")
                 continue

@@ -46,7 +46,9 @@ def functions(case, nonlinear):
     def f(plan, data):
         return planning_objective(plan, needles, data, goals, scale, nonlinear, SOLVER)[0]
 
-    _COMPILED[nonlinear] = eqx.filter_jit(f), eqx.filter_jit(jax.value_and_grad(f))
+    value_and_grad = eqx.filter_jit(jax.value_and_grad(f))
+    # one compiled function for values and gradients (compiling costs more than a solve here)
+    _COMPILED[nonlinear] = (lambda p, d: value_and_grad(p, d)[0]), value_and_grad
     return _COMPILED[nonlinear]
 
 
