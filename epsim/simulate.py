@@ -26,6 +26,7 @@ from epsim.fem.sparse import hyb_to_scipy
 from epsim.mesh.tetmesh import TetMesh, cell_geometry
 from epsim.physics.conductivity import Conductivity, FieldMemory
 from epsim.solve.amg import build_amg, build_jacobi
+from epsim.solve.lumped import LumpedCoupling, LumpedPreconditioner, lumped_coupling
 from epsim.solve.nonlinear import Floating, solve_potential
 from epsim.solve.settings import Amg, Jacobi, Newton, Picard
 
@@ -40,9 +41,11 @@ class Problem(eqx.Module):
         electrode_nodes, electrode_of_node: (m,) int, every electrode node and its electrode.
         electrode_rep: (n_electrodes,) int, one representative node per electrode.
         precondition: AMG or Jacobi preconditioner of the sigma0 operator with every electrode
-            fixed.
+            cut out of the tissue.
         electrode_names: names in the order of `electrode_masks` (static).
         floating_idle: electrodes outside the firing pair float (True) or are left out (False).
+        lumped: couplings of the electrodes for preconditioning floating ones (None when no
+            electrode can float).
     """
 
     pattern: StiffnessPattern
@@ -53,6 +56,7 @@ class Problem(eqx.Module):
     precondition: eqx.Module
     electrode_names: tuple[str, ...] = eqx.field(static=True)
     floating_idle: bool = eqx.field(static=True, default=True)
+    lumped: LumpedCoupling | None = None
 
     def electrode_index(self, name: str) -> int:
         if name not in self.electrode_names:
@@ -151,7 +155,8 @@ def prepare(
         raise ElectrodeError("at least two electrodes are needed, got none")
     masks = electrode_masks(mesh, names)
     pattern = build_pattern(mesh.cells, mesh.n_nodes)
-    a = _preconditioned_operator(stiffness(pattern, mesh.points, jnp.asarray(sigma0)), masks)
+    k0 = stiffness(pattern, mesh.points, jnp.asarray(sigma0))
+    a = _preconditioned_operator(k0, masks)
     if isinstance(preconditioner, Jacobi):
         precondition = build_jacobi(a)
     else:
@@ -160,6 +165,9 @@ def prepare(
         )
     electrode_of_node, nodes = np.nonzero(masks)
     rep = np.array([np.flatnonzero(m)[0] for m in masks])
+    lumped = None
+    if floating_idle and len(names) > 2:
+        lumped = lumped_coupling(hyb_to_scipy(k0), masks, rep, precondition)
     return Problem(
         pattern=pattern,
         electrode_masks=jnp.asarray(masks),
@@ -169,6 +177,7 @@ def prepare(
         precondition=precondition,
         electrode_names=names,
         floating_idle=floating_idle,
+        lumped=lumped,
     )
 
 
@@ -205,9 +214,12 @@ def _solve_pair(problem, points, model, solver, grads, volumes, anode, cathode, 
     on_cathode = problem.electrode_masks[cathode]
     free = ~(on_anode | on_cathode)
     g = jnp.where(on_anode, voltage, 0.0)
+    floating = floating_conductors(problem, anode, cathode)
+    precondition = problem.precondition
+    if floating is not None:
+        precondition = LumpedPreconditioner(precondition, problem.lumped, anode, cathode)
     sol = solve_potential(
-        problem.pattern, points, model, g, free, problem.precondition, solver=solver,
-        floating=floating_conductors(problem, anode, cathode),
+        problem.pattern, points, model, g, free, precondition, solver=solver, floating=floating
     )
     cells = problem.pattern.cells
     e_mag = safe_norm(-gradient(grads, cells, sol.phi))

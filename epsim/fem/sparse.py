@@ -48,7 +48,7 @@ class HybMatrix(eqx.Module):
         return HybMatrix(self.ell_cols, ell_vals, self.ovf_rows, self.ovf_cols, ovf_vals, self.n_cols)
 
 
-def _materialise(x: jax.Array) -> jax.Array:
+def materialise(x: jax.Array) -> jax.Array:
     """Force x into a buffer of its own (a fusion barrier), without changing its value.
 
     Otherwise XLA's CPU fusion may inline the producer of x (say, another matvec or a vector
@@ -61,16 +61,16 @@ def _materialise(x: jax.Array) -> jax.Array:
     """
 
     def cpu(x):
-        return jax.lax.cond(jnp.isnan(x[0]), lambda v: v + 0.0, lambda v: v, x)
+        return jax.lax.cond(jnp.isnan(x.ravel()[0]), lambda v: v + 0.0, lambda v: v, x)
 
-    if x.shape[0] == 0:
+    if x.size == 0:
         return x
     return jax.lax.platform_dependent(x, cpu=cpu, default=jax.lax.optimization_barrier)
 
 
 def matvec(a: HybMatrix, x: jax.Array) -> jax.Array:
     """y = A x for x of shape (n_cols,)."""
-    x = _materialise(x)
+    x = materialise(x)
     y = a.ell_vals[0] * jnp.take(x, a.ell_cols[0], mode="clip")
     for slot in range(1, a.ell_cols.shape[0]):
         y = y + a.ell_vals[slot] * jnp.take(x, a.ell_cols[slot], mode="clip")

@@ -134,26 +134,11 @@ def length_exit(lengths) -> Callable[[jax.Array, jax.Array], jax.Array]:
     return lambda tip, axis: tip + lengths[:, None] * axis
 
 
-def tet_geometry(points: jax.Array, cells) -> tuple[jax.Array, jax.Array]:
-    """P1 basis gradients (n_cells, 4, 3) 1/m and signed volumes (n_cells,) m^3 in closed form
-    (cross products over the determinant), the same values as `epsim.mesh.cell_geometry`.
-
-    Written without batched LAPACK calls: with jaxlib 0.10 on a two-core CPU, two batched
-    `jnp.linalg.inv`/`solve` kernels running at the same time can wait on each other's thread
-    pool tasks forever, which the planning gradients triggered.
-    """
-    x = jnp.asarray(points)[cells]
-    e1, e2, e3 = x[:, 1] - x[:, 0], x[:, 2] - x[:, 0], x[:, 3] - x[:, 0]
-    c23, c31, c12 = jnp.cross(e2, e3), jnp.cross(e3, e1), jnp.cross(e1, e2)
-    det = jnp.sum(e1 * c23, axis=-1)
-    g123 = jnp.stack([c23, c31, c12], axis=1) / det[:, None, None]
-    grads = jnp.concatenate([-jnp.sum(g123, axis=1, keepdims=True), g123], axis=1)
-    return grads, det / 6.0
-
-
 def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     """Solve a x = b for a small SPD matrix (n, n) by an unrolled Cholesky factorisation in
-    plain array operations (no LAPACK call; see `tet_geometry`)."""
+    plain array operations: with jaxlib 0.10 on a two-core CPU, two batched LAPACK kernels
+    running at once can wait on each other's thread pool tasks forever (seen in the planning
+    gradients)."""
     n = a.shape[0]
     rows = [[None] * n for _ in range(n)]
     for j in range(n):

@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from epsim.fem.fields import gradient, safe_norm
-from epsim.optimise.geometry import spd_solve, tet_geometry
+from epsim.mesh.tetmesh import cell_geometry
+from epsim.optimise.geometry import spd_solve
 from epsim.optimise.materials import MaterialField
 from epsim.optimise.motion import MeshMotion
 from epsim.physics.conductivity import Constant
@@ -120,7 +121,7 @@ def pair_potentials(g: jax.Array, anode, cathode, voltage, floating: bool) -> ja
 
 def _geometry(data: MeshData, points):
     cells = data.problem.pattern.cells
-    grads, volumes = tet_geometry(points, cells)
+    grads, volumes = cell_geometry(points, cells)
     centroids = jnp.mean(points[cells], axis=1)
     return grads, volumes, centroids, jnp.min(volumes / data.ref_volumes)
 

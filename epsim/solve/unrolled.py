@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from epsim.fem.assembly import apply_dirichlet
 from epsim.fem.sparse import HybMatrix
 from epsim.solve.nonlinear import _operators
 
@@ -27,9 +26,8 @@ def solve_potential_unrolled(pattern, points, model, dirichlet_values, free, *, 
     (n_nodes,) V."""
     ops = _operators(pattern, points, model, free)
     lifting = jnp.where(free, 0.0, dirichlet_values)
-    k0 = ops.secant(jnp.zeros_like(lifting))
-    rhs = -jnp.where(free, k0 @ lifting, 0.0)
-    phi = lifting + jnp.linalg.solve(dense(apply_dirichlet(k0, free)), rhs)
+    k0, rhs = ops.sigma0_system(lifting)
+    phi = lifting + jnp.linalg.solve(dense(k0), rhs)
     for _ in range(iterations):
         step = jnp.linalg.solve(dense(ops.tangent_matrix(phi)), -ops.residual(phi))
         phi = phi + step
