@@ -87,7 +87,7 @@ def elements(points: jax.Array, corners: jax.Array) -> Elements:
     det = e[0][0] * c[0][0] + e[0][1] * c[0][1] + e[0][2] * c[0][2]
     g = [[ci[j] / det for j in range(3)] for ci in c]
     g0 = [-(g[0][j] + g[1][j] + g[2][j]) for j in range(3)]
-    grads = jnp.stack([jnp.stack(row) for row in [g0, *g]])
+    grads = materialise(jnp.stack([jnp.stack(row) for row in [g0, *g]]))
     volumes = det / 6.0
     couplings = volumes * jnp.stack(
         [grads[a, 0] * grads[b, 0] + grads[a, 1] * grads[b, 1] + grads[a, 2] * grads[b, 2]

@@ -15,9 +15,8 @@ import jax.numpy as jnp
 
 from epsim.fem.assembly import StiffnessPattern, apply_dirichlet, assemble, dirichlet_keep
 from epsim.fem.elements import Elements, elements
-from epsim.fem.fields import gradient, internal_force, safe_norm
+from epsim.fem.fields import safe_norm
 from epsim.fem.sparse import HybMatrix, materialise
-from epsim.mesh.tetmesh import cell_geometry
 from epsim.physics.conductivity import Conductivity, conductivity_and_slope
 from epsim.solve.pcg import pcg
 from epsim.solve.settings import Newton, Picard
@@ -110,12 +109,16 @@ class _Operators(eqx.Module):
         sigma = self.model(_norm(self.elements.gradient(phi)))
         return self.eliminated(self.elements.edge_values(sigma))
 
-    def residual(self, phi):
+    def residual_and_gradient(self, phi):
         """Reduced residual of K(sigma(phi)) phi, zero on fixed nodes, (n,) A, element by element
-        (a scatter of 4 values per cell costs less than assembling K(sigma) to multiply by it)."""
+        (a scatter of 4 values per cell costs less than assembling K(sigma) to multiply by it),
+        and grad(phi) (3, n_cells), which the next tangent reuses."""
         grad = self.elements.gradient(phi)
         force = self.elements.force(self.model(_norm(grad)), grad)
-        return self.reduce(jnp.where(self.free, force, 0.0))
+        return self.reduce(jnp.where(self.free, force, 0.0)), grad
+
+    def residual(self, phi):
+        return self.residual_and_gradient(phi)[0]
 
     def sigma0_system(self, g):
         """The linear sigma0 = sigma(0) problem for Dirichlet values g: the eliminated matrix
@@ -130,10 +133,10 @@ class _Operators(eqx.Module):
         """x -> E^T A E x for a Dirichlet-eliminated matrix A."""
         return lambda x: self.reduce(a @ self.expand(x))
 
-    def tangent_matrix(self, phi):
+    def tangent_matrix(self, phi, grad=None):
         """Newton tangent sigma I + sigma'(|E|) / |E| E E^T, Dirichlet rows and columns
-        eliminated."""
-        grad = self.elements.gradient(phi)
+        eliminated; grad: grad(phi) if known."""
+        grad = self.elements.gradient(phi) if grad is None else grad
         e_mag = _norm(grad)
         sigma, dsigma = conductivity_and_slope(self.model, e_mag)
         weight = jnp.where(e_mag > 0, dsigma / jnp.where(e_mag > 0, e_mag, 1.0), 0.0)
@@ -174,17 +177,17 @@ def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
     start_rtol = s.rtol if linear else s.forcing_max
     phi, start, r_ref = _linear_start(ops, g, precondition, start_rtol, s.linear_max_iterations)
     tol = s.rtol * r_ref
-    r = ops.residual(phi)
+    r, grad = ops.residual_and_gradient(phi)
     rnorm = jnp.linalg.norm(r)
     rnorm0 = jnp.maximum(rnorm, tol)
 
     def cond(state):
-        _, _, rnorm, k, _, _ = state
+        _, _, _, rnorm, k, _, _ = state
         return (rnorm > tol) & (k < s.max_iterations) & jnp.isfinite(rnorm)
 
     def body(state):
-        phi, r, rnorm, k, lin, hist = state
-        tangent = ops.tangent(phi)
+        phi, grad, r, rnorm, k, lin, hist = state
+        tangent = ops.reduced(ops.tangent_matrix(phi, grad))
         eta = jnp.clip(rnorm / rnorm0, 0.0, s.forcing_max)
         eta = jnp.maximum(eta, 0.1 * tol / rnorm)  # do not oversolve the last step
         step = pcg(
@@ -192,26 +195,28 @@ def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
         )
 
         def ls_cond(ls):
-            alpha, _, _, rn, j = ls
+            alpha, _, _, _, rn, j = ls
             return (~(rn <= (1.0 - 1e-4 * alpha) * rnorm)) & (j < s.line_search_steps)
 
-        def ls_body(ls):
-            alpha, _, _, _, j = ls
-            alpha = 0.5 * alpha
+        def trial_at(alpha, j):
             trial = phi + alpha * ops.expand(step.x)
-            r_t = ops.residual(trial)
-            return alpha, trial, r_t, jnp.linalg.norm(r_t), j + 1
+            r_t, grad_t = ops.residual_and_gradient(trial)
+            return alpha, trial, grad_t, r_t, jnp.linalg.norm(r_t), j
 
-        trial = phi + ops.expand(step.x)
-        r_t = ops.residual(trial)
-        ls = (jnp.asarray(1.0), trial, r_t, jnp.linalg.norm(r_t), jnp.asarray(0))
-        _, phi, r, rnorm, _ = jax.lax.while_loop(ls_cond, ls_body, ls)
-        return phi, r, rnorm, k + 1, lin + step.iterations, hist.at[k + 1].set(rnorm / r_ref)
+        def ls_body(ls):
+            alpha, *_, j = ls
+            return trial_at(0.5 * alpha, j + 1)
 
-    state = (phi, r, rnorm, jnp.asarray(0), start.iterations, _history(s.max_iterations, rnorm / r_ref))
+        ls = trial_at(jnp.asarray(1.0), jnp.asarray(0))
+        _, phi, grad, r, rnorm, _ = jax.lax.while_loop(ls_cond, ls_body, ls)
+        lin = lin + step.iterations
+        return phi, grad, r, rnorm, k + 1, lin, hist.at[k + 1].set(rnorm / r_ref)
+
+    history = _history(s.max_iterations, rnorm / r_ref)
+    state = (phi, grad, r, rnorm, jnp.asarray(0), start.iterations, history)
     if not linear:
         state = jax.lax.while_loop(cond, body, state)
-    phi, _, rnorm, k, lin, hist = state
+    phi, _, _, rnorm, k, lin, hist = state
     return Solution(phi, rnorm <= tol, jnp.maximum(k, 1), lin, rnorm / r_ref, hist)
 
 
@@ -280,11 +285,9 @@ def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solve
     )
 
     def free_residual(points, model, g):
-        grads, volumes = cell_geometry(points, pattern.cells)
-        phi_full = jnp.where(free, phi, g)
-        e_mag = safe_norm(-gradient(grads, pattern.cells, phi_full))
-        force = internal_force(grads, volumes, pattern.cells, model(e_mag), phi_full)
-        return jnp.where(free, force, 0.0)
+        geometry = elements(points, pattern.corners)
+        grad = geometry.gradient(jnp.where(free, phi, g))
+        return jnp.where(free, geometry.force(model(_norm(grad)), grad), 0.0)
 
     _, vjp = jax.vjp(free_residual, points, model, g)
     points_bar, model_bar, g_bar = vjp(-ops.expand(adj.x))
