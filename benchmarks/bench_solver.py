@@ -439,7 +439,8 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
         f"the corners of a 2 cm square, pair {ANODE}->{CATHODE} at {VOLTAGE:.0f} V, smooth-step "
         "conductivity (liver 0.08->0.32 S/m at 350-700 V/cm, tumour 0.2->0.7 S/m at 400-800 V/cm), "
         "idle needles insulating. Linear: sigma0 operator, |r| <= 1e-8 |b|. Newton: rtol 1e-9, "
-        "forcing <= 0.1, sigma0 hierarchy reused.",
+        f"forcing <= {NEWTON.forcing_max:g}, sigma0 hierarchy reused; dense coarsest level up to "
+        f"{MAX_COARSE} unknowns for both.",
         "",
         "| size | cells | nodes | gmsh s | AMG levels | PCG its JAX / pyamg | linear JAX s | "
         "linear pyamg s | ratio | Newton its | inner PCG its JAX / numpy | Newton JAX s | "
