@@ -6,13 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from epsim.fem.assembly import apply_dirichlet
+from epsim.fem.assembly import apply_dirichlet, stiffness
 from epsim.fem.sparse import hyb_to_scipy
+from epsim.physics import Constant
 from epsim.simulate import floating_conductors, prepare
 from epsim.solve.lumped import LumpedPreconditioner, lumped_coupling
-from epsim.solve.pcg import pcg
 from epsim.solve.nonlinear import _operators
-from epsim.physics import Constant
+from epsim.solve.pcg import pcg
 from meshes import inclusion_box, with_face_patches
 
 FACES = ("xmin", "xmax", "ymin", "ymax", "zmax")
@@ -60,8 +60,6 @@ def test_exact_inverse_with_exact_tissue_solve(case):
     """With M = A_tt^-1 the block formula inverts the reduced operator: P A = I."""
     mesh, problem, sigma0 = case
     masks = np.asarray(problem.electrode_masks)
-    from epsim.fem.assembly import stiffness
-
     k0 = stiffness(problem.pattern, jnp.asarray(mesh.points), jnp.asarray(sigma0))
     tissue = ~masks.any(axis=0)
     a_tt = hyb_to_scipy(apply_dirichlet(k0, jnp.asarray(tissue))).toarray()
