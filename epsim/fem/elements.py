@@ -14,13 +14,10 @@ import jax
 import jax.numpy as jnp
 
 from epsim.fem.sparse import materialise
+from epsim.mesh.tetmesh import corner_geometry
 
 # Local edges (a, b) of a tetrahedron, in the order of `epsim.fem.assembly.LOCAL_EDGES`.
 EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
-
-
-def _cross(u, v):
-    return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
 
 
 class Elements(eqx.Module):
@@ -74,23 +71,11 @@ class Elements(eqx.Module):
 
 
 def elements(points: jax.Array, corners: jax.Array) -> Elements:
-    """Element geometry of the cells `corners` (4, n_cells) on nodes `points` (n_nodes, 3) m.
-
-    Closed form: the gradients of the barycentric coordinates 1..3 are the cross products of the
-    edges from corner 0 over the determinant; corner 0 takes minus their sum.
-    """
-    pt = jnp.asarray(points).T
-    x = materialise(jnp.stack([jnp.stack([jnp.take(pt[j], c, mode="clip") for j in range(3)])
-                               for c in corners]))  # (4, 3, n_cells)
-    e = [x[a] - x[0] for a in (1, 2, 3)]
-    c = [_cross(e[1], e[2]), _cross(e[2], e[0]), _cross(e[0], e[1])]
-    det = e[0][0] * c[0][0] + e[0][1] * c[0][1] + e[0][2] * c[0][2]
-    g = [[ci[j] / det for j in range(3)] for ci in c]
-    g0 = [-(g[0][j] + g[1][j] + g[2][j]) for j in range(3)]
-    grads = materialise(jnp.stack([jnp.stack(row) for row in [g0, *g]]))
-    volumes = det / 6.0
+    """Element geometry of the cells `corners` (4, n_cells) on nodes `points` (n_nodes, 3) m."""
+    grads, volumes = corner_geometry(points, corners)
+    grads = materialise(grads)  # else the couplings below recompute it per edge
     couplings = volumes * jnp.stack(
         [grads[a, 0] * grads[b, 0] + grads[a, 1] * grads[b, 1] + grads[a, 2] * grads[b, 2]
          for a, b in EDGES]
     )
-    return Elements(corners, grads, volumes, couplings, int(pt.shape[1]))
+    return Elements(corners, grads, volumes, couplings, int(jnp.shape(points)[0]))
