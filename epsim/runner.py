@@ -127,7 +127,8 @@ def _cache_dir() -> Path:
 
 def scene_hash(spec: SceneSpec) -> str:
     """A hash of the scene (geometry, sizes and the bytes of any STL file) keying the mesh cache."""
-    digest = hashlib.sha256((repr(spec) + "gmsh-builder-v1").encode())
+    # v2: meshes in locality order (epsim.mesh.ordering); v1 entries are not reused
+    digest = hashlib.sha256((repr(spec) + "gmsh-builder-v2").encode())
     for inclusion in spec.inclusions:
         if isinstance(inclusion, meshlib.StlInclusion):
             digest.update(Path(inclusion.file).read_bytes())
@@ -173,7 +174,8 @@ def import_mesh(cfg: ResolvedConfig) -> TetMesh:
     names = [m.regions.get(str(r), r) for r in mesh.region_names]
     materials = list(dict.fromkeys(names))  # regions mapped to one material merge
     region = np.array([materials.index(names[r]) for r in mesh.cell_region])
-    return meshlib.make_mesh(mesh.points, mesh.cells, region, materials, mesh.facets)
+    # renumbered for memory locality like a generated mesh; results files hold this numbering
+    return meshlib.renumbered(meshlib.make_mesh(mesh.points, mesh.cells, region, materials, mesh.facets))
 
 
 def material_model(cfg: ResolvedConfig, name: str):

@@ -24,6 +24,7 @@ from epsim.mesh.scene import (
     plate_pair,
     read_stl,
 )
+from epsim.mesh.ordering import locality_order, renumbered
 from epsim.mesh.structured import structured_box_mesh
 from epsim.mesh.tetmesh import TetMesh, boundary_facets, cell_geometry, make_mesh, signed_volumes
 
@@ -48,10 +49,12 @@ __all__ = [
     "cell_geometry",
     "check_scene",
     "layer_inclusions",
+    "locality_order",
     "make_mesh",
     "plate_pair",
     "read_mesh",
     "read_stl",
+    "renumbered",
     "signed_volumes",
     "structured_box_mesh",
     "write_mesh",

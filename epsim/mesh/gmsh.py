@@ -60,6 +60,7 @@ from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience
     region_names,
     segment_distance,
 )
+from epsim.mesh.ordering import renumbered
 from epsim.mesh.tetmesh import TetMesh, make_mesh
 
 _MODEL_UNITS_PER_METRE = 1e3  # gmsh works in millimetres
@@ -472,6 +473,7 @@ def build_mesh(
         first appearance; inclusions with the same material share a region), `cell_region`, and
         `facets`: the domain's boundary tags (only what is left after cutting the holes), and for
         each hole its tag (for a needle or a plate also `f"{name}_insulated"`), possibly empty.
+        Nodes and cells are numbered for memory locality (`epsim.mesh.ordering`).
     Raises:
         ElectrodeError: a needle tip or hole centre outside the domain, a plate whose electrode
             face touches no tissue, overlapping holes, clashing tags, a needle's active part in a
@@ -500,4 +502,5 @@ def build_mesh(
             raise
         except Exception as exc:  # gmsh raises bare Exceptions
             raise MeshError(f"gmsh failed to mesh the scene: {exc}") from exc
-    return make_mesh(points, cells, cell_region, region_names(domain, inclusions), facets)
+    # gmsh's creation order scatters each cell's nodes over the whole array: renumber.
+    return renumbered(make_mesh(points, cells, cell_region, region_names(domain, inclusions), facets))
