@@ -74,7 +74,7 @@ VOLTAGE = 2000.0  # V across 2 cm: 1000 V/cm
 ANODE, CATHODE = "n1", "n2"
 LINEAR_RTOL = 1e-8
 NEWTON = Newton()  # rtol 1e-9, forcing_max 0.03
-MAX_COARSE = Amg().max_coarse
+AMG = Amg()  # hierarchy settings, shared with the pyamg reference
 H100_BW, H200_BW = 3.35e12, 4.8e12  # bytes/s, HBM3 / HBM3e peak
 
 
@@ -272,11 +272,15 @@ def run_size(label: str, repeats: int, log) -> dict:
     a0_scipy = hyb_to_scipy(a0)
     out["pattern_s"] = time.process_time() - t
     t = time.process_time()
-    amg = build_amg(a0_scipy)
+    amg = build_amg(a0_scipy, max_coarse=AMG.max_coarse, strength_theta=AMG.strength_theta)
     out["amg_setup_s"] = time.process_time() - t
     t = time.process_time()
-    # the same hierarchy size as epsim's (dense coarsest level up to MAX_COARSE unknowns)
-    ml = pyamg.smoothed_aggregation_solver(a0_scipy, symmetry="symmetric", max_coarse=MAX_COARSE)
+    # the same hierarchy as epsim's (strength of connection; dense coarsest level up to
+    # max_coarse unknowns)
+    ml = pyamg.smoothed_aggregation_solver(
+        a0_scipy, symmetry="symmetric", max_coarse=AMG.max_coarse,
+        strength=("symmetric", {"theta": AMG.strength_theta}),
+    )
     out["pyamg_setup_s"] = time.process_time() - t
     t = time.process_time()
     problem = ref.NumpyProblem(mesh.points, mesh.cells, region, params, free_np)
@@ -442,8 +446,10 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
         f"the corners of a 2 cm square, pair {ANODE}->{CATHODE} at {VOLTAGE:.0f} V, smooth-step "
         "conductivity (liver 0.08->0.32 S/m at 350-700 V/cm, tumour 0.2->0.7 S/m at 400-800 V/cm), "
         "idle needles insulating. Linear: sigma0 operator, |r| <= 1e-8 |b|. Newton: rtol 1e-9, "
-        f"forcing <= {NEWTON.forcing_max:g}, sigma0 hierarchy reused; dense coarsest level up to "
-        f"{MAX_COARSE} unknowns for both.",
+        f"forcing <= {NEWTON.forcing_max:g}, sigma0 hierarchy reused; the same hierarchy settings "
+        f"for both (strength of connection theta {AMG.strength_theta:g}, dense coarsest level "
+        f"up to {AMG.max_coarse} unknowns). Meshes numbered for locality "
+        "(`epsim.mesh.ordering`), the same mesh for both.",
         "",
         "| size | cells | nodes | gmsh s | AMG levels | PCG its JAX / pyamg | linear JAX s | "
         "linear pyamg s | ratio | Newton its | inner PCG its JAX / numpy | Newton JAX s | "

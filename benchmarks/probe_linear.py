@@ -77,7 +77,9 @@ def main():
     print(f"compile+first {time.process_time() - t:.2f}s its {int(res.iterations)} "
           f"relres {np.linalg.norm(b - a @ np.asarray(res.x)) / np.linalg.norm(b):.2e}")
     mv(a_h, bj).block_until_ready(); vc(amg, bj).block_until_ready()
-    ml = pyamg.smoothed_aggregation_solver(a, symmetry="symmetric", max_coarse=500)
+    ml = pyamg.smoothed_aggregation_solver(  # the hierarchy settings of build_amg's defaults
+        a, symmetry="symmetric", max_coarse=args.max_coarse, strength=("symmetric", {"theta": 0.02})
+    )
     for r in range(args.repeats):
         t = time.process_time()
         res = solve(a_h, amg, bj); res.x.block_until_ready()

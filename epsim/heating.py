@@ -379,7 +379,9 @@ def build_heat_preconditioner(
     out = []
     for dt in (protocol.width / protocol.substeps, protocol.pause / protocol.pause_steps):
         a = hyb_to_scipy(heat.step_matrix(dt))
-        out.append(build_amg(a, max_coarse=amg.max_coarse, degree=amg.degree))
+        out.append(build_amg(
+            a, max_coarse=amg.max_coarse, degree=amg.degree, strength_theta=amg.strength_theta
+        ))
     return tuple(out)
 
 

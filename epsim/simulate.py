@@ -161,7 +161,8 @@ def prepare(
         precondition = build_jacobi(a)
     else:
         precondition = build_amg(
-            a, max_coarse=preconditioner.max_coarse, degree=preconditioner.degree
+            a, max_coarse=preconditioner.max_coarse, degree=preconditioner.degree,
+            strength_theta=preconditioner.strength_theta,
         )
     electrode_of_node, nodes = np.nonzero(masks)
     rep = np.array([np.flatnonzero(m)[0] for m in masks])

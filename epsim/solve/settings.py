@@ -37,10 +37,11 @@ class Picard(eqx.Module):
 
 
 class Amg(eqx.Module):
-    """Smoothed-aggregation AMG preconditioner settings (max_coarse: see `build_amg`)."""
+    """Smoothed-aggregation AMG preconditioner settings (see `build_amg`)."""
 
     max_coarse: int = eqx.field(static=True, default=1500)
     degree: int = eqx.field(static=True, default=2)
+    strength_theta: float = eqx.field(static=True, default=0.02)
 
 
 class Jacobi(eqx.Module):
