@@ -6,6 +6,7 @@ its cost is cubic in the number of nodes.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from epsim.fem.sparse import HybMatrix
@@ -28,7 +29,9 @@ def solve_potential_unrolled(pattern, points, model, dirichlet_values, free, *, 
     lifting = jnp.where(free, 0.0, dirichlet_values)
     k0, rhs = ops.sigma0_system(lifting)
     phi = lifting + jnp.linalg.solve(dense(k0), rhs)
-    for _ in range(iterations):
-        step = jnp.linalg.solve(dense(ops.tangent_matrix(phi)), -ops.residual(phi))
-        phi = phi + step
-    return phi
+
+    def newton_step(_, phi):
+        return phi + jnp.linalg.solve(dense(ops.tangent_matrix(phi)), -ops.residual(phi))
+
+    # static trip count: a scan, so reverse-mode autodiff goes through it (compiled once)
+    return jax.lax.fori_loop(0, iterations, newton_step, phi)

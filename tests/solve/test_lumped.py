@@ -2,6 +2,7 @@
 the exact inverse of the reduced operator when its tissue block is solved exactly, and fewer
 PCG iterations than the V-cycle alone."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -35,16 +36,18 @@ def reduced_operator(mesh, problem, sigma0, anode, cathode):
     ops = _operators(problem.pattern, jnp.asarray(mesh.points), Constant(jnp.asarray(sigma0)),
                      free, floating)
     matrix, _ = ops.sigma0_system(jnp.zeros(mesh.n_nodes))
-    apply = ops.reduced(matrix)
     unknown = np.flatnonzero(np.asarray(ops.unknown))
-    eye = np.eye(mesh.n_nodes)[unknown]
-    dense = np.stack([np.asarray(apply(jnp.asarray(e)))[unknown] for e in eye])
-    return dense, unknown, ops
+    return dense_columns(ops.reduced(matrix), unknown, mesh.n_nodes), unknown, ops
+
+
+def dense_columns(apply, unknown, n):
+    """Rows and columns `unknown` of the linear map `apply` on (n,) vectors, as a dense matrix."""
+    eye = jnp.asarray(np.eye(n)[unknown])
+    return np.asarray(jax.jit(jax.vmap(apply))(eye))[:, unknown].T
 
 
 def dense_preconditioner(precondition, unknown, n):
-    eye = np.eye(n)[unknown]
-    return np.stack([np.asarray(precondition(jnp.asarray(e)))[unknown] for e in eye])
+    return dense_columns(precondition, unknown, n)
 
 
 def test_symmetric_positive_definite(case):
