@@ -42,18 +42,23 @@ def locality_order(points: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, n
     """(node_order, cell_order): old indices in their new order. Nodes along the Morton curve,
     cells by their smallest new node index (ties keep the old order)."""
     node_order = np.argsort(morton_codes(points), kind="stable")
-    new_index = np.empty_like(node_order)
-    new_index[node_order] = np.arange(len(node_order))
+    new_index = _inverse(node_order)
     cell_order = np.argsort(new_index[np.asarray(cells)].min(axis=1), kind="stable")
     return node_order, cell_order
+
+
+def _inverse(order: np.ndarray) -> np.ndarray:
+    """new_index[old] for a permutation given as the old indices in their new order."""
+    new_index = np.empty_like(order)
+    new_index[order] = np.arange(len(order))
+    return new_index
 
 
 def renumbered(mesh: TetMesh) -> TetMesh:
     """The same mesh with nodes and cells in locality order (`locality_order`); regions, facet
     tags and cell orientation are carried along."""
     node_order, cell_order = locality_order(np.asarray(mesh.points), mesh.cells)
-    new_index = np.empty_like(node_order)
-    new_index[node_order] = np.arange(len(node_order))
+    new_index = _inverse(node_order)
     cells = new_index[mesh.cells[cell_order]].astype(mesh.cells.dtype)
     facets = {name: new_index[tri].astype(np.asarray(tri).dtype)
               for name, tri in mesh.facets.items()}
