@@ -118,11 +118,16 @@ def scene_spec(cfg: ResolvedConfig) -> SceneSpec:
     return SceneSpec(domain, tuple(inclusions), holes, sizes, electrodes)
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("EPSIM_CACHE") or os.path.join(
+def cache_root() -> Path:
+    """epsim's cache directory: $EPSIM_CACHE, else $XDG_CACHE_HOME/epsim or ~/.cache/epsim.
+    Meshes go under meshes/, compiled XLA programs (set up by the CLI) under xla/."""
+    return Path(os.environ.get("EPSIM_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "epsim"
-    )
-    return Path(root) / "meshes"
+    ))
+
+
+def _cache_dir() -> Path:
+    return cache_root() / "meshes"
 
 
 def scene_hash(spec: SceneSpec) -> str:
@@ -407,6 +412,7 @@ def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cac
 __all__ = [
     "SceneSpec",
     "build_mesh",
+    "cache_root",
     "check_converged",
     "collect_results",
     "current_limit_violations",

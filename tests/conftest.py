@@ -1,5 +1,18 @@
-"""Test set-up: float64 on, as the CLI does (the library never changes JAX config at import)."""
+"""Test set-up: float64 on, as the CLI does (the library never changes JAX config at import),
+and compiled programs cached in a directory of this session (the CLI would otherwise put them
+under the user's ~/.cache/epsim/xla)."""
+
+import os
+import shutil
+import tempfile
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+_XLA_CACHE = tempfile.mkdtemp(prefix="epsim-test-xla-")
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_XLA_CACHE, ignore_errors=True)

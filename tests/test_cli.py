@@ -1,5 +1,6 @@
 """The command line run in-process: a small run end to end, and bad input with exit codes."""
 
+import os
 from pathlib import Path
 
 import h5py
@@ -158,3 +159,27 @@ def test_mesh_region_without_material(tmp_path, capsys):
     )
     assert main(["run", str(mapped), "--no-paraview"]) == 0
     assert (tmp_path / "out" / "small.h5").is_file()
+
+
+def test_compiled_programs_cached_under_epsim_cache(tmp_path, monkeypatch):
+    """The CLI keeps compiled programs in $EPSIM_CACHE/xla (and tells sweep workers through the
+    environment), unless --no-cache or the user's own JAX_COMPILATION_CACHE_DIR."""
+    import jax
+
+    from epsim.cli import _configure_jax
+
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        _configure_jax(use_cache=False)
+        assert jax.config.jax_compilation_cache_dir is None
+        _configure_jax(use_cache=True)
+        expected = str(tmp_path / "cache" / "xla")
+        assert jax.config.jax_compilation_cache_dir == expected
+        assert os.environ["JAX_COMPILATION_CACHE_DIR"] == expected
+        jax.config.update("jax_compilation_cache_dir", "/elsewhere")
+        _configure_jax(use_cache=True)  # a directory chosen by the user stays
+        assert jax.config.jax_compilation_cache_dir == "/elsewhere"
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
