@@ -21,6 +21,7 @@ from epsim.mesh import (
     signed_volumes,
 )
 from epsim.mesh import gmsh as gmsh_module
+from epsim.mesh.ordering import morton_codes
 from epsim.mesh.scene import segment_distance
 
 MM = 1e-3
@@ -115,6 +116,15 @@ def test_cells_are_refined_near_the_needle(needle_in_tumour):
     centroid = p[mesh.cells].mean(axis=1)
     far = np.hypot(centroid[:, 0], centroid[:, 1]) > 7 * MM
     assert volumes[touches_needle].mean() < volumes[far].mean() / 50
+
+
+def test_nodes_and_cells_come_in_locality_order(needle_in_tumour):
+    mesh = needle_in_tumour
+    codes = morton_codes(np.asarray(mesh.points))
+    assert np.all(codes[1:] >= codes[:-1])
+    assert np.all(np.diff(mesh.cells.min(axis=1)) >= 0)
+    span = mesh.cells.max(axis=1) - mesh.cells.min(axis=1)
+    assert np.median(span) < 0.05 * mesh.n_nodes
 
 
 def test_coaxial_cylinder():
