@@ -84,9 +84,12 @@ def matvec(a: HybMatrix, x: jax.Array) -> jax.Array:
 def hyb_from_scipy(a: sp.spmatrix, width: int | None = None, dtype=np.float64) -> HybMatrix:
     """Convert a scipy sparse matrix into HYB (host side, numpy).
 
-    width: ELL slots per row; by default the 98th percentile of the row lengths (at least
-    ELL_WIDTH, at most the longest row), so that only a few long rows go to the (scatter-based)
-    overflow.
+    width: ELL slots per row; by default the 70th percentile of the row lengths (at least 1),
+    the longer rows' tails go to the (scatter-based) overflow. The AMG levels have a long tail
+    of row lengths (P1 stiffness: median 12, 98th percentile 20): padding every row to the 98th
+    percentile made the V-cycle gather 40 % zeros, and the 70th percentile made the whole Newton
+    solve of the benchmark 6-8 % faster at 100k, 500k and 2M cells (203 -> 190 ms, 1.28 -> 1.18
+    s, 6.66 -> 6.14 s, interleaved probe runs).
     """
     csr = sp.csr_matrix(a)
     csr.sum_duplicates()
@@ -95,8 +98,8 @@ def hyb_from_scipy(a: sp.spmatrix, width: int | None = None, dtype=np.float64) -
     counts = np.diff(csr.indptr)
     if width is None:
         longest = int(counts.max()) if n_rows else 1
-        typical = int(np.percentile(counts, 98)) if n_rows else 1
-        width = max(1, min(longest, max(ELL_WIDTH, typical)))
+        typical = int(np.percentile(counts, 70)) if n_rows else 1
+        width = max(1, min(longest, typical))
     row_of = np.repeat(np.arange(n_rows), counts)
     pos = np.arange(csr.nnz) - csr.indptr[row_of]
     in_ell = pos < width
