@@ -42,7 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim.errors import InputError
-from epsim.fem.assembly import apply_dirichlet, assemble, cell_edge_values, diagonal
+from epsim.fem.assembly import apply_dirichlet, assemble, diagonal
+from epsim.fem.elements import elements
 from epsim.fem.sparse import HybMatrix, hyb_to_scipy
 from epsim.mesh.tetmesh import cell_geometry
 from epsim.physics.conductivity import Conductivity, FieldMemory
@@ -186,7 +187,8 @@ def _cellwise(value, n_cells, dtype):
 def _heat_operators(problem: Problem, points, thermal: ThermalTissue, heat_sink: bool) -> _Heat:
     cells = problem.pattern.cells
     n_nodes, n_cells = problem.pattern.n_nodes, cells.shape[0]
-    grads, volumes = cell_geometry(points, cells)
+    geometry = elements(points, problem.pattern.corners)
+    volumes = geometry.volumes
     cw = lambda v: _cellwise(v, n_cells, volumes.dtype)  # noqa: E731
     heat_capacity = cw(thermal.heat_capacity) * volumes
     perfusion = cw(thermal.perfusion) * volumes
@@ -198,7 +200,7 @@ def _heat_operators(problem: Problem, points, thermal: ThermalTissue, heat_sink:
         perfusion=lump(cells, perfusion, n_nodes),
         perfusion_source=lump(cells, perfusion * cw(thermal.t_b), n_nodes),
         metabolic=lump(cells, cw(thermal.q_m) * volumes, n_nodes),
-        stiffness=assemble(problem.pattern, cell_edge_values(grads, volumes, cw(thermal.k))),
+        stiffness=assemble(problem.pattern, geometry.edge_values(cw(thermal.k))),
         free=~sink,
         t_start=lump(cells, heat_capacity * cw(thermal.t0), n_nodes) / mass,
     )

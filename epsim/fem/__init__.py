@@ -5,19 +5,20 @@ from epsim.fem.assembly import (
     apply_dirichlet,
     assemble,
     build_pattern,
-    cell_edge_values,
     stiffness,
 )
+from epsim.fem.elements import Elements, elements
 from epsim.fem.fields import gradient, internal_force, safe_norm, safe_unit
 from epsim.fem.sparse import HybMatrix, hyb_from_scipy, hyb_to_scipy, matvec
 
 __all__ = [
+    "Elements",
     "HybMatrix",
     "StiffnessPattern",
     "apply_dirichlet",
     "assemble",
     "build_pattern",
-    "cell_edge_values",
+    "elements",
     "gradient",
     "hyb_from_scipy",
     "hyb_to_scipy",

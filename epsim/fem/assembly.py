@@ -14,9 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from epsim.fem.elements import EDGES
+from epsim.fem.elements import EDGES, elements
 from epsim.fem.sparse import ELL_WIDTH, HybMatrix, materialise, prefix_sum
-from epsim.mesh.tetmesh import cell_geometry
 
 LOCAL_EDGES = np.array(EDGES)
 
@@ -33,7 +32,7 @@ class StiffnessPattern(eqx.Module):
         cells: (n_cells, 4) node indices.
         corners: (4, n_cells) the same, corner-major (one 1-D gather per corner).
         edge_slots: per slot k, (n_k,) indices into the flattened (6 * n_cells) edge-major values
-            of `cell_edge_values` of the k-th cell of edges 0 .. n_k - 1 (n_0 = n_edges >= n_1
+            of `Elements.edge_values` of the k-th cell of edges 0 .. n_k - 1 (n_0 = n_edges >= n_1
             >= ...).
         ell_cols: (width, n_nodes) columns, slot-major; slot 0 is the diagonal, padding repeats
             the row.
@@ -63,7 +62,7 @@ def build_pattern(cells: np.ndarray, n_nodes: int, width: int = ELL_WIDTH) -> St
     """Build the stiffness pattern of a tetrahedral mesh (host side, numpy)."""
     cells = np.asarray(cells, dtype=np.int64)
     n_cells = len(cells)
-    # edge-major: flat index = local edge * n_cells + cell, as cell_edge_values lays them out
+    # edge-major: flat index = local edge * n_cells + cell, as Elements.edge_values lays them out
     a = cells[:, LOCAL_EDGES[:, 0]].T.ravel()
     b = cells[:, LOCAL_EDGES[:, 1]].T.ravel()
     lo, hi = np.minimum(a, b), np.maximum(a, b)
@@ -113,32 +112,8 @@ def build_pattern(cells: np.ndarray, n_nodes: int, width: int = ELL_WIDTH) -> St
     )
 
 
-def _dot(u, w):
-    return u[0] * w[0] + u[1] * w[1] + u[2] * w[2]
-
-
-def cell_edge_values(grads, volumes, sigma, slope=None, e_unit=None) -> jax.Array:
-    """Off-diagonal element stiffness entries vol * g_a^T D g_b for the six cell edges.
-
-    D = sigma I (+ slope e_unit e_unit^T for the Newton tangent, slope = sigma'(|E|) |E|).
-
-    Args:
-        grads: (n_cells, 4, 3) 1/m; volumes: (n_cells,) m^3; sigma: (n_cells,) S/m;
-        slope: (n_cells,) S/m or None; e_unit: (n_cells, 3) unit field direction or None.
-    Returns:
-        (6, n_cells) S, edge-major: on CPU a (n_cells, 6) result assembled from per-edge
-        columns ran 7x slower (strided writes), as did fancy indexing and einsum.
-    """
-    g = jnp.transpose(grads, (1, 2, 0))  # (4, 3, n_cells)
-    vals = sigma * jnp.stack([_dot(g[a], g[b]) for a, b in LOCAL_EDGES])
-    if slope is not None:
-        q = [_dot(g[i], e_unit.T) for i in range(4)]
-        vals = vals + slope * jnp.stack([q[a] * q[b] for a, b in LOCAL_EDGES])
-    return volumes * vals
-
-
 def assemble(pattern: StiffnessPattern, edge_values: jax.Array) -> HybMatrix:
-    """Stiffness matrix from edge values (6, n_cells) of `cell_edge_values`, in HYB layout."""
+    """Stiffness matrix from edge values (6, n_cells) of `Elements.edge_values`, in HYB layout."""
     flat = materialise(edge_values.ravel())
     terms = tuple(jnp.take(flat, slot, mode="clip") for slot in pattern.edge_slots)
     per_edge = materialise(jnp.concatenate([prefix_sum(terms), jnp.zeros(1, flat.dtype)]))
@@ -163,8 +138,7 @@ def stiffness(pattern: StiffnessPattern, points, sigma) -> HybMatrix:
 
     Jitted: called eagerly (as host-side set-up does), its few thousand small operations were
     each compiled on their own, 3 s on a 90k-cell mesh."""
-    grads, volumes = cell_geometry(points, pattern.cells)
-    return assemble(pattern, cell_edge_values(grads, volumes, sigma))
+    return assemble(pattern, elements(points, pattern.corners).edge_values(sigma))
 
 
 def dirichlet_keep(pattern, free: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -47,6 +47,7 @@ def test_hyb_round_trip_with_overflow():
     a = sp.random(50, 40, density=0.6, random_state=3, format="csr")  # rows longer than ELL
     assert np.diff(a.indptr).max() > ELL_WIDTH
     h = hyb_from_scipy(a)
+    assert h.ovf_rows.shape[0] > 0  # the long rows' tails are in the overflow
     x = rng.standard_normal(40)
     np.testing.assert_allclose(matvec(h, jnp.asarray(x)), a @ x, rtol=1e-13)
     assert abs(hyb_to_scipy(h) - a).max() == 0

@@ -46,15 +46,12 @@ def dense_columns(apply, unknown, n):
     return np.asarray(jax.jit(jax.vmap(apply))(eye))[:, unknown].T
 
 
-def dense_preconditioner(precondition, unknown, n):
-    return dense_columns(precondition, unknown, n)
-
 
 def test_symmetric_positive_definite(case):
     mesh, problem, sigma0 = case
     _, unknown, _ = reduced_operator(mesh, problem, sigma0, 0, 1)
     p = LumpedPreconditioner(problem.precondition, problem.lumped, 0, 1)
-    dense = dense_preconditioner(p, unknown, mesh.n_nodes)
+    dense = dense_columns(p, unknown, mesh.n_nodes)
     assert np.max(np.abs(dense - dense.T)) <= 1e-5 * np.max(np.abs(dense))
     assert np.linalg.eigvalsh(0.5 * (dense + dense.T)).min() > 0
 
@@ -75,7 +72,7 @@ def test_exact_inverse_with_exact_tissue_solve(case):
     coupling = lumped_coupling(hyb_to_scipy(k0), masks, rep, exact)
     for anode, cathode in [(0, 1), (2, 4), (3, 0)]:
         a, unknown, _ = reduced_operator(mesh, problem, sigma0, anode, cathode)
-        p = dense_preconditioner(LumpedPreconditioner(exact, coupling, anode, cathode), unknown,
+        p = dense_columns(LumpedPreconditioner(exact, coupling, anode, cathode), unknown,
                                  mesh.n_nodes)
         # W is stored in float32, so the product is the identity to float32 accuracy
         np.testing.assert_allclose(p @ a, np.eye(len(unknown)), atol=2e-5)
