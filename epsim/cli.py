@@ -29,8 +29,8 @@ XLA_CACHE_BYTES = 2 * 2**30  # least recently used programs are dropped beyond t
 def _configure_jax(use_cache: bool) -> None:
     """float64 on; compiled programs kept on disk (`cache_root()/xla`, or the user's own
     JAX_COMPILATION_CACHE_DIR), so that a second run on a mesh of the same size skips
-    compilation: with the mesh cached, `epsim run configs/pelvic_deep_seated.yaml` took 11.1 s
-    without it and 8.3 s with it. Sweep workers inherit the directory through the environment."""
+    compilation, about a quarter of a run with a cached mesh (benchmarks/RESULTS.md). Sweep
+    workers inherit the directory through the environment."""
     import jax
 
     jax.config.update("jax_enable_x64", True)

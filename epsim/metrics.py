@@ -1,4 +1,5 @@
-"""Coverage and field metrics per region: hard versions for reports, smooth ones for gradients.
+"""Coverage and field metrics per region, hard (for reports; the planner's smooth coverage lives
+in `epsim.optimise.objective`).
 
 All inputs are per-cell arrays: volumes (n_cells,) m^3, e_max (n_cells,) V/m, cell_region
 (n_cells,) int. Thresholds are per region (n_regions,) V/m.
@@ -27,15 +28,6 @@ def fraction_above(
     total = region_volumes(volumes, cell_region, n_regions)
     above = jax.ops.segment_sum(volumes * covered, cell_region, n_regions)
     return above / jnp.where(total > 0, total, 1.0)
-
-
-def smooth_fraction_above(
-    e_max: jax.Array, volumes: jax.Array, weight: jax.Array, threshold: jax.Array, width: float
-) -> jax.Array:
-    """Differentiable volume fraction of the cells selected by `weight` (n_cells,) in [0, 1] whose
-    e_max exceeds `threshold` (scalar or (n_cells,)), a logistic of width `width` V/m."""
-    indicator = jax.nn.sigmoid((e_max - threshold) / width)
-    return jnp.sum(volumes * weight * indicator) / jnp.sum(volumes * weight)
 
 
 def region_field_stats(

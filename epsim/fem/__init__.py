@@ -8,7 +8,7 @@ from epsim.fem.assembly import (
     stiffness,
 )
 from epsim.fem.elements import Elements, elements
-from epsim.fem.fields import gradient, internal_force, safe_norm, safe_unit
+from epsim.fem.fields import gradient, internal_force, safe_norm
 from epsim.fem.sparse import HybMatrix, hyb_from_scipy, hyb_to_scipy, matvec
 
 __all__ = [
@@ -25,6 +25,5 @@ __all__ = [
     "internal_force",
     "matvec",
     "safe_norm",
-    "safe_unit",
     "stiffness",
 ]

@@ -137,7 +137,7 @@ def stiffness(pattern: StiffnessPattern, points, sigma) -> HybMatrix:
     """Stiffness K(sigma) for per-cell conductivity sigma (n_cells,) S/m on nodes `points` (m).
 
     Jitted: called eagerly (as host-side set-up does), its few thousand small operations were
-    each compiled on their own, 3 s on a 90k-cell mesh."""
+    each compiled on their own, seconds per call (benchmarks/RESULTS.md)."""
     return assemble(pattern, elements(points, pattern.corners).edge_values(sigma))
 
 

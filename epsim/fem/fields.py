@@ -23,12 +23,6 @@ def safe_norm(v: jax.Array) -> jax.Array:
     return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 0.0)
 
 
-def safe_unit(v: jax.Array) -> jax.Array:
-    """v / |v| along the last axis, zero where v = 0."""
-    norm = safe_norm(v)
-    return v / jnp.where(norm > 0, norm, 1.0)[..., None]
-
-
 def internal_force(grads, volumes, cells, sigma, phi) -> jax.Array:
     """Nodal vector K(sigma) phi assembled element by element, (n_nodes,) A.
 

@@ -2,7 +2,7 @@
 
 A prototype on this project's 2-core CPU measured HYB (16 ELL slots per row plus an overflow in
 COO sorted by row) as the fastest JAX format; element scatter, BCOO and segment-sum CSR were
-1.5-10x slower (DESIGN.md section 2). With jax 0.10 on CPU a 2-D gather x[cols] of shape
+1.5-10x slower (docs/design.md, section 2). With jax 0.10 on CPU a 2-D gather x[cols] of shape
 (n, 16) costs 3-5x more than sixteen 1-D gathers, so the ELL block is stored slot-major,
 (width, n_rows), and the product is a sum of one 1-D gather per slot. The format sits behind
 `matvec` so a GPU can use another.
@@ -88,8 +88,7 @@ def hyb_from_scipy(a: sp.spmatrix, width: int | None = None, dtype=np.float64) -
     the longer rows' tails go to the (scatter-based) overflow. The AMG levels have a long tail
     of row lengths (P1 stiffness: median 12, 98th percentile 20): padding every row to the 98th
     percentile made the V-cycle gather 40 % zeros, and the 70th percentile made the whole Newton
-    solve of the benchmark 6-8 % faster at 100k, 500k and 2M cells (203 -> 190 ms, 1.28 -> 1.18
-    s, 6.66 -> 6.14 s, interleaved probe runs).
+    solve of the benchmark 6-8 % faster at 100k, 500k and 2M cells (benchmarks/RESULTS.md).
     """
     csr = sp.csr_matrix(a)
     csr.sum_duplicates()

@@ -452,7 +452,6 @@ def build_mesh(
     holes: Sequence[Hole] = (),
     sizes: MeshSizes | None = None,
     *,
-    order: int = 1,
     seed: int = 0,
     optimize: bool = True,
 ) -> TetMesh:
@@ -465,7 +464,6 @@ def build_mesh(
         holes: `Needle`s, `SphereHole`s and `PlateHole`s cut out of the tissue; they must not
             overlap.
         sizes: element sizes (m); None: a tenth of the domain's bounding diameter.
-        order: element order; only 1 (4-node tetrahedra) is supported.
         seed: gmsh's random seed (meshing is single-threaded and deterministic).
         optimize: run gmsh's tetrahedron optimiser.
     Returns:
@@ -480,8 +478,6 @@ def build_mesh(
             `keep_out` inclusion.
         MeshError: invalid geometry, or gmsh failed.
     """
-    if order != 1:
-        raise MeshError(f"order={order} is not supported: TetMesh holds 4-node tetrahedra")
     inclusions, holes = tuple(inclusions), tuple(holes)
     paths = check_scene(domain, inclusions, holes)
     _, radius = domain.bounding_sphere()

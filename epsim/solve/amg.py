@@ -125,7 +125,8 @@ def build_amg(
         strength_theta: drop tolerance of pyamg's symmetric strength of connection (pyamg's
             default 0 aggregates along every matrix entry). 0.02 leaves out the weak couplings
             of flat cells: on the benchmark meshes PCG took 11 / 12 / 12 iterations at 100k /
-            500k / 2M cells instead of 12 / 15 / 16, and the 2M solve 0.41 s instead of 0.53 s.
+            500k / 2M cells instead of 12 / 15 / 16, and the 2M solve 23 % shorter
+            (benchmarks/RESULTS.md).
         dtype: storage and arithmetic precision of the V-cycle (float32 or float64).
         pyamg_options: passed on to `pyamg.smoothed_aggregation_solver`.
     """

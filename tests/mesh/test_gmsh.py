@@ -265,8 +265,6 @@ def test_bad_scenes_raise():
         Needle("z", (0, 0, 0), (0, 0, 1), -0.5 * MM, 3 * MM)
     with pytest.raises(MeshError, match="does not intersect"):
         build_mesh(BOX, [SphereInclusion("far", (1.0, 0, 0), MM, "tumour")])
-    with pytest.raises(MeshError, match="order"):
-        build_mesh(BOX, order=2)
 
 
 def test_gmsh_failures_become_mesh_errors(monkeypatch):
