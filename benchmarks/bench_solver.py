@@ -68,7 +68,8 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 # Mesh-size factor per label, tuned to land near the named cell count.
 SIZES = {"100k": 1.15, "500k": 0.47, "2M": 0.27}
-LIVER = (0.08, 0.32, 350e2, 700e2)  # sigma0, sigma1 (S/m), e_rev, e_irr (V/m); PHYSICS.md
+# sigma0, sigma1 (S/m), e_rev, e_irr (V/m): library defaults, docs/physics.md, section 2
+LIVER = (0.08, 0.32, 350e2, 700e2)
 TUMOUR = (0.2, 0.7, 400e2, 800e2)
 VOLTAGE = 2000.0  # V across 2 cm: 1000 V/cm
 ANODE, CATHODE = "n1", "n2"

@@ -1,4 +1,4 @@
-"""Command line: `epsim run | check | mesh | sweep | render | info` (DESIGN.md section 6).
+"""Command line: `epsim run | check | mesh | sweep | render | info` (docs/design.md, section 6).
 
 `main(argv) -> int` never raises for expected problems: each prints one message on stderr and
 returns its exit code (0 done, 2 bad input, 3 solver did not converge, 1 anything else).

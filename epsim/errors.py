@@ -1,6 +1,6 @@
 """Typed errors. Each carries the process exit code the command line maps it to.
 
-Exit codes (DESIGN.md section 6): 2 bad input (config, mesh, geometry), 3 the solver did not
+Exit codes (docs/design.md, section 6): 2 bad input (config, mesh, geometry), 3 the solver did not
 converge, 1 anything else.
 """
 

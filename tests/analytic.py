@@ -1,4 +1,4 @@
-"""Analytic and 1-D reference solutions of PHYSICS.md section 6, computed independently of epsim.
+"""Analytic and 1-D reference solutions of docs/physics.md, section 6, computed independently of epsim.
 
 All SI: metres, volts, S/m, V/m. The nonlinear references invert the monotone current density
 J(E) = sigma(E) E with a bracketing root finder and integrate E(r) dr = V with adaptive

@@ -1,4 +1,4 @@
-"""The 1-D references themselves reproduce the numbers tabulated in PHYSICS.md section 6."""
+"""The 1-D references themselves reproduce the numbers tabulated in docs/physics.md, section 6."""
 
 import math
 

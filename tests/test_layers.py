@@ -1,4 +1,5 @@
-"""Imports point down the layers (STYLE.md rule 1): parse every module and check each arrow."""
+"""Imports point down the layers (docs/design.md, section 1, rule 1): parse every module and
+check each arrow."""
 
 import ast
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_imports_point_down(path, own):
 
 
 def test_library_never_changes_jax_config():
-    """Only the CLI switches on float64 (STYLE.md rule 3)."""
+    """Only the CLI switches on float64 (docs/design.md, section 1, rule 3)."""
     for path in PACKAGE.rglob("*.py"):
         if path.name == "cli.py":
             continue

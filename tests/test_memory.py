@@ -1,4 +1,4 @@
-"""Max-field memory across a pair sequence (PHYSICS.md section 1, Go-Smart NumaIRE convention)."""
+"""Max-field memory across a pair sequence (docs/physics.md, section 1, Go-Smart NumaIRE convention)."""
 
 import jax.numpy as jnp
 import numpy as np

@@ -3,7 +3,7 @@
 Each library material carries every parameter of `schema.MATERIAL_PARAMETERS` in SI units and a
 provenance note per parameter group (electrical, thermal, survival) that says where the numbers
 come from and marks engineering defaults, engineering assumptions and [unverified] figures as
-such (PHYSICS.md sections 2-4).
+such (docs/physics.md, sections 2-4).
 
 A config's `materials:` entry overrides any parameter of the library entry of the same name, or
 of the library entry named by `base:`. A name that is neither in the library nor has a `base:`

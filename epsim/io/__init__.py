@@ -1,4 +1,4 @@
-"""Files at the edge: results as HDF5 (stable paths, DESIGN.md section 6) and for ParaView.
+"""Files at the edge: results as HDF5 (stable paths, docs/design.md, section 6) and for ParaView.
 
 h5py and meshio are imported when a file is read or written, not at import.
 """

@@ -1,4 +1,4 @@
-"""Results as HDF5 at the stable paths of DESIGN.md section 6.
+"""Results as HDF5 at the stable paths of docs/design.md, section 6.
 
 Layout (every dataset carries a `units` attribute: "m", "V", "V/m", "S/m", "A", "m^3", "K" or
 "1" for dimensionless numbers, indices and flags):

@@ -1,6 +1,6 @@
 """The results of a run as plain host arrays: what is written to HDF5 and ParaView and drawn.
 
-Paths in HDF5 (DESIGN.md section 6) follow the field names here one to one.
+Paths in HDF5 (docs/design.md, section 6) follow the field names here one to one.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ moves the mesh nodes with the needles (`motion.moved_points`), solves the superp
 every leaf of `plan` (needle shifts and tilts, pair voltages), which is what the optimiser and
 the finite-difference tests use. `current_scale` (n_pairs,) multiplies the model's currents:
 the planner sets it to nonlinear / linear currents measured at recent iterates, so that the
-cheap linear stage sees realistic currents (fidelity management, DESIGN.md section 4).
+cheap linear stage sees realistic currents (fidelity management, docs/design.md, section 4).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ at 1 V and the others at 0 V) then give every pair at every voltage:
     E_pair = sum_k v_k E_k,   I_anode = (G v)_anode.
 
 So one planning step costs n_electrodes linear solves (plus adjoints) whatever the number of
-pairs and voltages (DESIGN.md section 4). The nonlinear model calls `epsim.simulate.simulate`.
+pairs and voltages (docs/design.md, section 4). The nonlinear model calls `epsim.simulate.simulate`.
 Both are pure JAX functions of the node coordinates and the voltages, differentiable through the
 implicit adjoints of `epsim.solve`.
 """

@@ -1,4 +1,4 @@
-"""Conforming meshes whose nodes move with the needles (DESIGN.md section 2, design 2).
+"""Conforming meshes whose nodes move with the needles (docs/design.md, section 4).
 
 A mesh is generated (gmsh) at a reference layout. A pose change of needle k is a rigid motion
 T_k(x) = tip_k + R_k (x - tip0_k), R_k the smallest rotation taking the reference axis to the

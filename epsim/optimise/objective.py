@@ -1,4 +1,4 @@
-"""The planning objective: smooth coverage minus penalties (DESIGN.md section 4).
+"""The planning objective: smooth coverage minus penalties (docs/design.md, section 4).
 
     J = -coverage + w_spare * spare + w_healthy * healthy + w_current * current
         + w_spacing * spacing + w_keep_out * keep_out + w_entry * entry + w_domain * domain

@@ -1,4 +1,4 @@
-"""Permeabilisation probability and cell survival after electric pulses (PHYSICS.md section 3).
+"""Permeabilisation probability and cell survival after electric pulses (docs/physics.md, section 3).
 
 Every function is written for one value and broadcasts (fields in V/m, pulse counts as floats).
 

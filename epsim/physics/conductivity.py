@@ -2,7 +2,7 @@
 
 Each model is written for one value and broadcasts: parameters may be scalars or arrays that
 broadcast against `e_mag` (for example one value per cell). Fields in V/m, conductivities in S/m.
-Equations and parameter sources: PHYSICS.md section 2.
+Equations and parameter sources: docs/physics.md, section 2.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def smooth_heaviside(r: jax.Array) -> jax.Array:
 
 class SmoothStep(_Thresholds):
     """C2 smoothed Heaviside (COMSOL flc2hs style) centred at (e_rev + e_irr) / 2 with half
-    width (e_irr - e_rev) / 2 (PHYSICS.md section 2)."""
+    width (e_irr - e_rev) / 2 (docs/physics.md, section 2)."""
 
     def __call__(self, e_mag):
         centre = 0.5 * (self.e_rev + self.e_irr)
@@ -141,7 +141,8 @@ class RegionConductivity(Conductivity):
 
 class FieldMemory(Conductivity):
     """sigma(max(e_floor, |E|)): conductivity that remembers the highest field earlier pulses
-    produced in each cell and never decreases (Go-Smart's max-E memory, PHYSICS.md section 1).
+    produced in each cell and never decreases (Go-Smart's max-E memory; docs/physics.md,
+    section 1).
 
     Still monotone in |E|, so the energy stays convex.
     """

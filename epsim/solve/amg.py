@@ -4,7 +4,7 @@ The AMG hierarchy is built once per mesh on the host with pyamg (smoothed aggreg
 sigma0 operator, stored level by level in HYB format and applied as a symmetric V-cycle with
 Chebyshev smoothing on D^-1 A and a dense inverse on the coarsest level (one small matrix
 product; LAPACK's triangular solves cost more at this size). A prototype kept 12-16 PCG
-iterations from 100k to 6M cells with this set-up (DESIGN.md section 2).
+iterations from 100k to 6M cells with this set-up (docs/design.md, section 2).
 
 The hierarchy is stored and applied in float32 by default, inside the float64 CG: on this 2-core
 CPU that made the V-cycle about 25 % faster (fewer bytes per gather) with the same PCG iteration

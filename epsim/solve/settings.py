@@ -26,7 +26,7 @@ class Newton(eqx.Module):
 class Picard(eqx.Module):
     """Damped fixed-point (secant) iteration: the fallback when Newton fails.
 
-    Undamped Picard falls into limit cycles for realistic sigmoid widths (DESIGN.md section 2).
+    Undamped Picard falls into limit cycles for realistic sigmoid widths (docs/design.md, section 2).
     """
 
     rtol: float = eqx.field(static=True, default=1e-9)

@@ -1,7 +1,7 @@
 """Newton unrolled with dense linear solves: differentiated by plain autodiff through every step.
 
-Only for checking the implicit adjoint of `solve_potential` on tiny meshes (STYLE.md rule 8);
-its cost is cubic in the number of nodes.
+Only for checking the implicit adjoint of `solve_potential` on tiny meshes (docs/design.md,
+section 1, rule 8); its cost is cubic in the number of nodes.
 """
 
 from __future__ import annotations

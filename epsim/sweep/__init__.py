@@ -1,5 +1,5 @@
 """Sweeps: a base config plus axes over any config field, evaluated in vmap-batched chunks on
-Dask workers, one atomic file per finished chunk, one HDF5 table (DESIGN.md section 5).
+Dask workers, one atomic file per finished chunk, one HDF5 table (docs/design.md, section 5).
 
     from epsim.sweep import load_plan, run_sweep, read_table, summarise
     plan = load_plan("configs/two_needles_sweep.yaml", axes=["protocol.pairs[0].voltage=[800, 1000]"])

@@ -1,7 +1,7 @@
 """Evaluate a chunk of sweep points that share a mesh: one `prepare`, then `jax.vmap`.
 
-`point_metrics` is written for one point (STYLE.md rule 9): solve every pair, reduce the fields to
-coverage, per-region fractions and currents. `evaluate_chunk` stacks the points' conductivity
+`point_metrics` is written for one point (docs/design.md, section 1, rule 9): solve every pair,
+reduce the fields to coverage, per-region fractions and currents. `evaluate_chunk` stacks the points' conductivity
 models, pairs and thresholds into pytrees with a leading batch axis, pads the batch to a multiple
 of the device count, shards it over the local devices on that axis (`jax.sharding.NamedSharding`
 over a 1-D device mesh) and runs the vmapped, jitted map once.

@@ -1,4 +1,4 @@
-"""The materials library (PHYSICS.md sections 2-4) and config overrides."""
+"""The materials library (docs/physics.md, sections 2-4) and config overrides."""
 
 from __future__ import annotations
 

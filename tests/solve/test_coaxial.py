@@ -1,4 +1,4 @@
-"""Coaxial cylinders, linear and nonlinear, against the 1-D reduction (PHYSICS.md section 6)."""
+"""Coaxial cylinders, linear and nonlinear, against the 1-D reduction (docs/physics.md, section 6)."""
 
 import jax.numpy as jnp
 import numpy as np
