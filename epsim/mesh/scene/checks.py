@@ -1,0 +1,127 @@
+"""Scene checks: is a scene (domain, inclusions, holes) one that can be meshed and solved?
+
+`check_scene` validates names and tags, needle tips and sphere-hole centres inside the domain,
+plates touching it, holes apart (needles as capsules around their axes from the tip to where
+they leave the domain, plates as boxes) and needles' active parts clear of keep-out inclusions.
+Pure numpy: the config layer calls it to validate a config before anything is meshed, and the
+gmsh builder calls it before it builds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from epsim.errors import ElectrodeError, MeshError
+from epsim.mesh.scene.electrodes import Needle, PlateHole, SphereHole, hole_tags, needle_path
+from epsim.mesh.scene.geometry import min_on_segment, segment_distance
+from epsim.mesh.scene.shapes import Domain
+from epsim.mesh.scene.stl import StlInclusion
+
+
+def _plates_gap(p: PlateHole, q: PlateHole) -> float:
+    """Largest separation (m) of two plate boxes along the separating axes of the two frames:
+    positive iff they are disjoint (and then at most their distance)."""
+    pa, qa = p.axes, q.axes
+    axes = [*pa, *qa] + [np.cross(u, v) for u in pa for v in qa]
+    t = q.box_center - p.box_center
+    gap = -math.inf
+    for axis in axes:
+        norm = np.linalg.norm(axis)
+        if norm < 1e-9:
+            continue
+        axis = axis / norm
+        reach = p.half_extents @ np.abs(pa @ axis) + q.half_extents @ np.abs(qa @ axis)
+        gap = max(gap, abs(float(t @ axis)) - float(reach))
+    return gap
+
+
+def _hole_gap(x, y) -> float:
+    """Clearance (m) between two hole shapes: ("capsule", start, end, radius) or ("plate", hole),
+    positive when apart."""
+    if x[0] == "plate" and y[0] == "plate":
+        return _plates_gap(x[1], y[1])
+    if x[0] == "plate":
+        x, y = y, x
+    if y[0] == "plate":
+        return min_on_segment(y[1].signed_distance, x[1], x[2]) - x[3]
+    return segment_distance(x[1], x[2], y[1], y[2]) - x[3] - y[3]
+
+
+def check_scene(domain: Domain, inclusions: Sequence, holes: Sequence) -> dict:
+    """Validate names, tips, overlaps and keep-out structures. Returns needle name -> NeedlePath.
+
+    Raises:
+        ElectrodeError: a needle tip or sphere-hole centre outside the domain, a plate that does
+            not touch the domain, holes that overlap inside the domain, hole tags that clash with
+            each other or the boundary tags, a needle's active part that touches an inclusion
+            with `keep_out` set (needles checked as capsules around their axes).
+        MeshError: duplicate inclusion names, an unknown hole type, an unreadable STL file.
+    """
+    names = [inc.name for inc in inclusions]
+    if len(set(names)) != len(names):
+        raise MeshError(f"inclusion names must be unique, got {names}")
+    for inc in inclusions:
+        if isinstance(inc, StlInclusion):
+            inc.surface()  # readable and closed
+    for hole in holes:
+        if not isinstance(hole, (Needle, SphereHole, PlateHole)):
+            raise MeshError(f"unknown hole type {type(hole).__name__}")
+    tags = list(domain.boundary_tags) + [t for hole in holes for t in hole_tags(hole)]
+    duplicated = sorted({t for t in tags if tags.count(t) > 1})
+    if duplicated:
+        raise ElectrodeError(
+            f"hole tags clash with each other or with the boundary tags {domain.boundary_tags}: "
+            f"{duplicated}"
+        )
+    _, domain_radius = domain.bounding_sphere()
+    paths, shapes = {}, []  # shapes: (name, ("capsule", start, end, radius) | ("plate", hole))
+    for hole in holes:
+        if isinstance(hole, Needle):
+            path = paths[hole.name] = needle_path(hole, domain)
+            shapes.append((hole.name, ("capsule", path.start, path.exit, hole.radius)))
+        elif isinstance(hole, SphereHole):
+            if domain.signed_distance(hole.center) > 0.0:
+                raise ElectrodeError(
+                    f"hole {hole.name!r}: centre {hole.center} m lies outside the domain"
+                )
+            c = np.asarray(hole.center)
+            shapes.append((hole.name, ("capsule", c, c, hole.radius)))
+        else:
+            gap = min(domain.signed_distance(p) for p in hole.face_points())
+            if gap > 1e-9 * domain_radius:
+                raise ElectrodeError(
+                    f"plate {hole.name!r}: its electrode face does not touch the domain "
+                    f"(by {gap:.3g} m)"
+                )
+            shapes.append((hole.name, ("plate", hole)))
+    for i, (name_i, x) in enumerate(shapes):
+        for name_j, y in shapes[i + 1 :]:
+            gap = _hole_gap(x, y)
+            if gap <= 0.0:
+                raise ElectrodeError(
+                    f"holes {name_i!r} and {name_j!r} overlap inside the domain (gap {gap:.3g} m; "
+                    "needles are checked as capsules around their axes)"
+                )
+    _check_keep_out(inclusions, holes, paths)
+    return paths
+
+
+def _check_keep_out(inclusions: Sequence, holes: Sequence, paths: dict) -> None:
+    """Raise ElectrodeError when a needle's active part (a capsule) touches a keep-out inclusion."""
+    for hole in holes:
+        if not isinstance(hole, Needle):
+            continue
+        path = paths[hole.name]
+        end = path.exit if path.junction is None else path.junction
+        for inc in inclusions:
+            if not inc.keep_out:
+                continue
+            gap = min_on_segment(inc.signed_distance, hole.tip, end) - hole.radius
+            if gap < 0.0:
+                raise ElectrodeError(
+                    f"needle {hole.name!r}: its active part pierces {inc.name!r} "
+                    f"({inc.material}), a structure to keep out of (by {-gap:.3g} m)"
+                )
