@@ -1,4 +1,4 @@
-"""Config loading: the shared examples, errors with file/line/key path, round trips, safety."""
+"""Config loading: the examples, errors with file/line/key path, round trips, safety."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ from epsim.config import (
     resolved_to_yaml,
 )
 
-EXAMPLES = Path(__file__).parents[2].parent / "shared" / "examples"
+HERE = Path(__file__).resolve().parent
+# The smallest shipped config, and a hexagonal-array example kept beside these tests.
+EXAMPLES = {
+    "two_needles_liver.yaml": HERE.parents[1] / "configs" / "two_needles_liver.yaml",
+    "hexagonal_nodule.yaml": HERE / "hexagonal_nodule.yaml",
+}
 
 BASE = """\
 name: two needles
@@ -61,13 +66,10 @@ def edit(old: str, new: str, text: str = BASE) -> str:
 
 
 def example(name: str) -> Path:
-    path = EXAMPLES / name
-    if not path.is_file():
-        pytest.skip(f"shared example {path} not present")
-    return path
+    return EXAMPLES[name]
 
 
-# ------------------------------------------------------------------ the shared examples
+# ------------------------------------------------------------------ the examples
 
 
 def test_two_needles_example_resolves_to_si():
