@@ -1,0 +1,77 @@
+"""The `device:`, `output:` and `optimise:` sections: generator limits, what a run writes, and
+treatment planning (`epsim optimise`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from annotated_types import Ge, Gt
+
+from epsim.config.schema.base import (
+    Fraction,
+    PositiveCurrent,
+    PositiveLength,
+    PositiveVoltage,
+    Real,
+    Section,
+    Vec3,
+    quantity,
+    whole,
+)
+
+
+class Device(Section):
+    """Generator limits; None means not checked."""
+
+    max_voltage: Optional[PositiveVoltage] = None
+    max_current: Optional[PositiveCurrent] = None
+
+
+class Output(Section):
+    file: Optional[Path] = None
+    paraview: bool = True
+    render: bool = False
+
+
+class EntryRegion(Section):
+    """Where needles may enter the tissue: within `radius` of `center` (a point on the skin)."""
+
+    center: Vec3
+    radius: PositiveLength
+
+
+class OptimiseBlock(Section):
+    """Treatment planning (`epsim optimise`): what may move, what must hold, how long to search.
+
+    The config's electrodes and pair voltages are the starting plan. Coverage is of the target
+    structures plus `target_margin` at the target material's E_rev (ect, calcium, get) or E_irr
+    (ire). Voltages stay within [min_voltage, max_voltage] (default: device.max_voltage),
+    currents below device.max_current. `epsim run` ignores this block, and the resolved config
+    never contains it.
+    """
+
+    therapy: Literal["ect", "calcium", "get", "ire"] = "ect"
+    target_margin: quantity("length", "nonnegative") = 0.0
+    coverage_goal: Fraction = 0.99
+    depth: bool = True
+    tilt: bool = False
+    parallel: bool = True
+    min_spacing: Optional[PositiveLength] = None
+    max_spacing: Optional[PositiveLength] = None
+    keep_out: quantity("length", "nonnegative") = 0.0
+    entry_region: Optional[EntryRegion] = None
+    min_voltage: quantity("voltage", "nonnegative") = 0.0
+    max_voltage: Optional[PositiveVoltage] = None
+    linear_steps: whole(0) = 40
+    nonlinear_steps: whole(0) = 5
+    coarse_factor: Annotated[Real, Ge(1)] = 1.5
+    starts: whole(1) = 1
+    jitter: PositiveLength = 1e-3
+    step_position: PositiveLength = 0.6e-3
+    step_voltage: PositiveVoltage = 80.0
+    step_tilt: Annotated[Real, Gt(0)] = 0.01
+    halo: PositiveLength = 10e-3
+    baseline: bool = True
+    seed: whole(0) = 0
