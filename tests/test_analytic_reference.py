@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from analytic import (
+from tests.helpers.analytic import (
     coax_linear,
     coax_nonlinear,
     logistic,

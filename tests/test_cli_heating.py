@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from epsim.cli import main
-from test_cli import SMALL, write_config
+from tests.helpers.cli_configs import write_config
 
 
 def heated(data, budget="10 min"):

@@ -27,7 +27,7 @@ from epsim.physics.thermal import (
 )
 from epsim.simulate import Pairs, make_pairs, prepare
 from epsim.solve import Jacobi, Newton
-from meshes import inclusion_box
+from tests.helpers.meshes import inclusion_box
 
 SOLVER = Newton(rtol=1e-12)
 TIGHT = HeatSolver(rtol=1e-12)

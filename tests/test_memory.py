@@ -7,7 +7,7 @@ import pytest
 from epsim.physics import RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Newton
-from meshes import inclusion_box, with_face_patches
+from tests.helpers.meshes import inclusion_box, with_face_patches
 
 SOLVER = Newton(rtol=1e-11)
 
@@ -55,7 +55,7 @@ def test_memory_pushes_field_into_the_intact_layer_of_a_series_slab():
     memory, layer a stays conductive during the second, weaker pair, so more of its voltage
     drops across the intact layer b: b's field and coverage rise, exactly as the 1-D series
     reduction with sigma_a(max(E_a1, E)) predicts."""
-    from analytic import layered_plates, smooth_step
+    from tests.helpers.analytic import layered_plates, smooth_step
     from epsim.mesh import make_mesh
     from epsim.mesh.structured import structured_box_mesh
 

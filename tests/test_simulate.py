@@ -12,7 +12,7 @@ from epsim.mesh import make_mesh, renumbered
 from epsim.physics import Constant, RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Jacobi, Newton
-from meshes import inclusion_box
+from tests.helpers.meshes import inclusion_box
 
 SOLVER = Newton(rtol=1e-11)
 

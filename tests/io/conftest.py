@@ -1,5 +1,5 @@
 import pytest
-from synthetic_results import make_results
+from tests.helpers.synthetic_results import make_results
 
 
 @pytest.fixture

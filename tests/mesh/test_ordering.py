@@ -4,7 +4,7 @@ import numpy as np
 
 from epsim.mesh import make_mesh, renumbered, signed_volumes
 from epsim.mesh.ordering import _spread_bits, morton_codes
-from meshes import inclusion_box
+from tests.helpers.meshes import inclusion_box
 
 
 def test_spread_bits_interleaves():

@@ -10,7 +10,7 @@ import pytest
 
 from epsim.optimise.compare import moved_versus_fresh
 from epsim.optimise.plan import Plan
-from scenes import layout, small_case
+from tests.helpers.scenes import layout, small_case
 
 
 @pytest.mark.parametrize("n, voltage, ring", [(2, 500.0, 3.0), (6, 300.0, 4.0)],

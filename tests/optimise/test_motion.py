@@ -7,7 +7,7 @@ import pytest
 from epsim.optimise.motion import moved_points, rotation_between, shift_ratio
 from epsim.optimise.plan import Plan, axes, tips
 from epsim.mesh.tetmesh import signed_volumes
-from scenes import MM, layout, small_case
+from tests.helpers.scenes import MM, layout, small_case
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from epsim.optimise.evaluate import planning_objective
 from epsim.optimise.plan import Plan
 from epsim.solve import Newton
-from scenes import MM, layout, small_case
+from tests.helpers.scenes import MM, layout, small_case
 
 SOLVER = Newton(rtol=1e-12)
 STEPS = {"shift": 2e-6, "tilt": 1e-4, "voltage": 0.5}  # central-difference steps (m, 1, V)

@@ -7,7 +7,7 @@ from epsim.optimise.model import linear_response
 from epsim.physics import Constant
 from epsim.simulate import Pairs, simulate
 from epsim.solve import Newton
-from scenes import layout, small_case
+from tests.helpers.scenes import layout, small_case
 
 SOLVER = Newton(rtol=1e-11)
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from analytic import coax_linear, coax_nonlinear, logistic, ramp
+from tests.helpers.analytic import coax_linear, coax_nonlinear, logistic, ramp
 from epsim.physics import Constant, Logistic, Ramp
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Newton
-from meshes import annulus_sector
+from tests.helpers.meshes import annulus_sector
 
 A, B, H = 0.5e-3, 10e-3, 1e-3  # m
 QUARTER = 4.0  # the mesh is a quarter of the annulus

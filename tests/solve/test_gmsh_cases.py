@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from analytic import sphere_in_uniform_field, two_cylinders_midpoint_field
+from tests.helpers.analytic import sphere_in_uniform_field, two_cylinders_midpoint_field
 from epsim.fem import apply_dirichlet, build_pattern, hyb_to_scipy, stiffness
 from epsim.mesh import Box, MeshSizes, Needle, SphereInclusion, build_mesh, cell_geometry
 from epsim.physics import Constant, RegionConductivity

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meshes import inclusion_box
+from tests.helpers.meshes import inclusion_box
 from epsim.physics import Constant, RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Newton, solve_potential

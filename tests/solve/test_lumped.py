@@ -14,7 +14,7 @@ from epsim.simulate import floating_conductors, prepare
 from epsim.solve.lumped import LumpedPreconditioner, lumped_coupling
 from epsim.solve.nonlinear import _operators
 from epsim.solve.pcg import pcg
-from meshes import inclusion_box, with_face_patches
+from tests.helpers.meshes import inclusion_box, with_face_patches
 
 FACES = ("xmin", "xmax", "ymin", "ymax", "zmax")
 

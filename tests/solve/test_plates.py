@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from analytic import layered_plates, ramp, smooth_step
+from tests.helpers.analytic import layered_plates, ramp, smooth_step
 from epsim.mesh import make_mesh
 from epsim.mesh.structured import structured_box_mesh
 from epsim.physics import Constant, Ramp, RegionConductivity, SmoothStep

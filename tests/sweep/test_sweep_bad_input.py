@@ -7,7 +7,7 @@ import pytest
 
 from epsim.cli import main
 
-from conftest import coarse_case, write_case
+from tests.helpers.sweep_cases import coarse_case, write_case
 
 
 def run_bad(tmp_path, capsys, monkeypatch, args, data=None):

@@ -11,7 +11,7 @@ from epsim.config import ConfigError
 from epsim.sweep import make_plan, make_chunks, parse_axis_option, parse_path
 from epsim.sweep.plan import si_unit
 
-from conftest import coarse_case
+from tests.helpers.sweep_cases import coarse_case
 
 
 def plan_of(axes: dict, **block):

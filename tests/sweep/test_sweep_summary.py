@@ -10,7 +10,7 @@ from epsim.sweep import make_plan, read_table, run_sweep, summarise
 from epsim.sweep.store import SweepTable
 from epsim.sweep.summary import format_summary, plot_coverage
 
-from conftest import coarse_case
+from tests.helpers.sweep_cases import coarse_case
 
 
 def synthetic(coverage, converged) -> SweepTable:

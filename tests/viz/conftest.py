@@ -1,10 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
-from synthetic_results import make_results  # noqa: E402
+from tests.helpers.synthetic_results import make_results
 
 
 @pytest.fixture(scope="module")
