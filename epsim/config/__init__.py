@@ -29,9 +29,9 @@ from epsim.config.schema import (
     MATERIAL_PARAMETERS,
     Config,
     Material,
-    Newton,
+    NewtonConfig,
     Pair,
-    Picard,
+    PicardConfig,
     ResolvedConfig,
 )
 from epsim.config.units import SI_UNITS, to_si
@@ -43,9 +43,9 @@ __all__ = [
     "MATERIAL_PARAMETERS",
     "Material",
     "Needle",
-    "Newton",
+    "NewtonConfig",
     "Pair",
-    "Picard",
+    "PicardConfig",
     "ResolvedConfig",
     "SI_UNITS",
     "check_needles",

@@ -59,7 +59,7 @@ from epsim.config.schema.materials import (
     ProvenanceOverride,
 )
 from epsim.config.schema.output import Device, EntryRegion, OptimiseBlock, Output
-from epsim.config.schema.physics import Heating, Newton, Physics, Picard, Solver
+from epsim.config.schema.physics import Heating, NewtonConfig, Physics, PicardConfig, Solver
 from epsim.config.schema.protocol import (
     PAIR_GENERATORS,
     Pair,
@@ -126,7 +126,7 @@ __all__ = [
     "Name",
     "NeedleElectrode",
     "NeedleRow",
-    "Newton",
+    "NewtonConfig",
     "NormalAxis",
     "OptimiseBlock",
     "Output",
@@ -136,7 +136,7 @@ __all__ = [
     "PairGenerator",
     "PairSpec",
     "Physics",
-    "Picard",
+    "PicardConfig",
     "Plates",
     "PositiveCurrent",
     "PositiveField",

@@ -13,7 +13,7 @@ from epsim.config.schema.base import TAGS_SEEN, Name, Section, problem
 from epsim.config.schema.electrodes import Electrode
 from epsim.config.schema.materials import Material, MaterialOverride
 from epsim.config.schema.output import Device, OptimiseBlock, Output
-from epsim.config.schema.physics import Heating, Newton, Physics, Solver
+from epsim.config.schema.physics import Heating, NewtonConfig, Physics, Solver
 from epsim.config.schema.protocol import Protocol, ResolvedProtocol
 from epsim.config.schema.scene import Scene
 from epsim.config.schema.sweep import SweepBlock
@@ -30,7 +30,7 @@ class Config(Section):
     electrodes: Annotated[tuple[Electrode, ...], MinLen(1)]
     protocol: Protocol
     physics: Physics = Physics()
-    solver: Solver = Newton()
+    solver: Solver = NewtonConfig()
     device: Device = Device()
     output: Output = Output()
     heating: Optional[Heating] = None

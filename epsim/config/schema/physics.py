@@ -31,8 +31,18 @@ class Heating(Section):
     budget: PositiveTime = 600.0
 
 
-class Newton(Section):
-    """Newton on the convex energy (docs/design.md, section 2, the nonlinear solver)."""
+class NewtonConfig(Section):
+    """The `solver:` section for Newton on the convex energy (docs/design.md, section 2,
+    nonlinear solver); `epsim.solve.Newton` is the solver value it is translated into.
+
+    The defaults are what `epsim run` (and every config without a `solver:` section) solves to:
+    rtol 1e-8 and at most 50 Newton steps, not `epsim.solve.Newton`'s 1e-9 and 30. They are the
+    config format's own since its first version, kept so that results of existing config files
+    do not change: 1e-8 on the residual is far below the uncertainty of the tissue parameters,
+    and the generous cap on steps is there because a CLI run whose solve does not converge
+    writes nothing (exit code 3). Python callers of `epsim.simulate` get `epsim.solve.Newton`'s
+    defaults unless they pass a solver.
+    """
 
     kind: Literal["newton"] = "newton"
     rtol: Fraction = 1e-8
@@ -40,8 +50,11 @@ class Newton(Section):
     preconditioner: Literal["amg", "jacobi"] = "amg"
 
 
-class Picard(Section):
-    """Damped fixed-point iteration sigma <- sigma(|E|) (the sequential model of Sel 2005)."""
+class PicardConfig(Section):
+    """The `solver:` section for damped fixed-point iteration sigma <- sigma(|E|) (the sequential
+    model of Sel 2005); `epsim.solve.Picard` is the solver value it is translated into. Its
+    rtol default (1e-8) is the config format's own, like `NewtonConfig`'s.
+    """
 
     kind: Literal["picard"]
     rtol: Fraction = 1e-8
@@ -50,4 +63,4 @@ class Picard(Section):
     damping: Fraction = 0.5
 
 
-Solver = tagged((Newton, Picard), "kind", default="newton")
+Solver = tagged((NewtonConfig, PicardConfig), "kind", default="newton")
