@@ -20,9 +20,10 @@ demo: $(STAMP)
 	$(BIN)/epsim run configs/two_needles_liver.yaml -o results/demo.h5 --overwrite --render
 
 # Two workers, one test file each at a time (module fixtures are built once per file): 5 min
-# instead of 9 on the 2-core CI machine.
+# instead of 9 on the 2-core CI machine. Everything runs, `slow` end-to-end tests included
+# (skip them locally with `-m "not slow"`); the 15 slowest are listed at the end.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n 2 --dist loadfile
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_solver.py

@@ -135,6 +135,7 @@ def slab(nx):
     return plates((SLAB, SLAB / 4, SLAB / 4), (nx, 1, 1), 0.2)
 
 
+@pytest.mark.slow
 def test_peak_temperature_converges_first_order_in_time():
     mesh = slab(8)
     peaks = [slab_peak(mesh, s, 2 * s) for s in (1, 2, 4)]
@@ -147,6 +148,7 @@ def test_peak_temperature_converges_first_order_in_time():
     assert slab_peak(mesh, 1, 2, heat_precondition=pcs) == pytest.approx(peaks[0], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_peak_temperature_converges_under_mesh_refinement():
     peaks = [slab_peak(slab(n), 2, 4) for n in (4, 8, 16)]
     diffs = np.abs(np.diff(peaks))

@@ -2,6 +2,7 @@
 
 import h5py
 import numpy as np
+import pytest
 import yaml
 
 from epsim.cli import main
@@ -42,6 +43,7 @@ optimise:
 """
 
 
+@pytest.mark.slow
 def test_optimise_writes_a_plan_that_run_accepts(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EPSIM_CACHE", str(tmp_path / "cache"))
     config = tmp_path / "small.yaml"

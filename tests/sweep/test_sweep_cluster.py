@@ -14,6 +14,7 @@ from epsim.runner import run_config
 from epsim.sweep import load_plan, read_table, run_sweep
 
 
+@pytest.mark.slow
 def test_local_cluster_matches_one_by_one_runs(case, tmp_path):
     plan = load_plan(case, chunk_size=1)  # 4 points, 4 chunks
     assert len(plan.points) == 4
