@@ -3,11 +3,14 @@
     from epsim.config import load_config
     cfg = load_config("plan.yaml")      # ResolvedConfig: SI floats, full materials, explicit pairs
     needles = needle_axes(cfg)          # individual needles (tip, entry, radius, active length)
+    domain = mesh_domain(cfg)           # the scene as epsim.mesh.scene shapes, checked at load
 
 Every problem raises `epsim.errors.ConfigError` (exit code 2) with one message naming the file,
 the line, the key path and the problem. pint and PyYAML are used only in this package.
 """
 
+from epsim.config.checks import check_geometry, check_needles
+from epsim.config.geometry import electrode_holes, mesh_domain, mesh_inclusions
 from epsim.config.loader import (
     dump_resolved,
     load_config,
@@ -17,14 +20,7 @@ from epsim.config.loader import (
     resolved_to_yaml,
 )
 from epsim.config.materials import material_library, resolve_materials
-from epsim.config.needles import (
-    Needle,
-    check_needles,
-    conductor_names,
-    needle_axes,
-    pair_voltages,
-    spacing,
-)
+from epsim.config.needles import conductor_names, needle_axes, pair_voltages, spacing
 from epsim.config.schema import (
     MATERIAL_PARAMETERS,
     Config,
@@ -36,6 +32,7 @@ from epsim.config.schema import (
 )
 from epsim.config.units import SI_UNITS, to_si
 from epsim.errors import ConfigError
+from epsim.mesh.scene import Needle
 
 __all__ = [
     "ConfigError",
@@ -48,13 +45,17 @@ __all__ = [
     "PicardConfig",
     "ResolvedConfig",
     "SI_UNITS",
+    "check_geometry",
     "check_needles",
     "conductor_names",
     "dump_resolved",
+    "electrode_holes",
     "load_config",
     "load_config_data",
     "load_config_text",
     "material_library",
+    "mesh_domain",
+    "mesh_inclusions",
     "needle_axes",
     "pair_voltages",
     "resolve",

@@ -7,8 +7,9 @@
 Loading: YAML (safe loader only, duplicate keys rejected) -> `Config` (units converted to SI
 with the file's `units:` block) -> `resolve`: paths made absolute relative to the config file's
 directory, every used material in full, needles expanded and checked, every pair spelled out with
-its voltage and checked against the device. Every problem raises `epsim.errors.ConfigError`
-naming the file, the line, the key path and the problem.
+its voltage and checked against the device, the scene checked by the mesh layer's `check_scene`
+(`epsim.config.checks`). Every problem raises `epsim.errors.ConfigError` naming the file, the
+line, the key path and the problem.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pydantic import ValidationError
 
 from epsim.config.issues import ConfigIssue, issue_from_validation, located
 from epsim.config.materials import resolve_materials
-from epsim.config.needles import check_needles, needle_axes, pair_voltages, spacing
+from epsim.config.checks import check_geometry, check_needles
+from epsim.config.needles import needle_axes, pair_voltages, spacing
 from epsim.config.schema import Config, ResolvedConfig, StlStructure
 from epsim.config.units import SI_UNITS, UnitError, check_units_block, format_si
 from epsim.errors import ConfigError
@@ -121,7 +123,9 @@ def _absolute(path: Path | None, base_dir: Path) -> Path | None:
 
 
 def resolve(config: Config, *, base_dir: str | Path | None = None) -> ResolvedConfig:
-    """Resolve a validated config: absolute paths, full materials, explicit pairs, checks.
+    """Resolve a validated config: absolute paths, full materials, explicit pairs, checks
+    (electrode names and lengths, pair voltages, and the scene geometry by the mesh layer's
+    `check_scene`, as `epsim run` meshes it).
 
     Raises:
         ConfigIssue: a problem at a key path (a ConfigError).
@@ -148,9 +152,11 @@ def resolve(config: Config, *, base_dir: str | Path | None = None) -> ResolvedCo
         if section["file"] is not None and not section["file"].is_file():
             raise ConfigIssue(loc, f"file not found: {section['file']}")
     try:
-        return ResolvedConfig.model_validate(data)
+        resolved = ResolvedConfig.model_validate(data)
     except ValidationError as exc:  # a bug in resolution rather than in the file
         raise issue_from_validation(exc, data) from None
+    check_geometry(resolved, needles)  # with absolute STL paths
+    return resolved
 
 
 class _Dumper(yaml.SafeDumper):

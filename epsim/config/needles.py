@@ -1,9 +1,9 @@
 """Electrodes expanded into individual conductors, and the pair sequence with its voltages.
 
-`needle_axes(cfg)` turns needle, needle_row and hexagonal_array electrodes into `Needle`s (SI);
-`pair_voltages(cfg, needles)` spells out the protocol's pairs with their voltages;
-`check_needles(cfg, needles)` rejects overlapping needles and tips outside the domain.
-No mesh is needed for any of this.
+`needle_axes(cfg)` turns needle, needle_row and hexagonal_array electrodes into the mesh layer's
+`Needle`s (SI); `conductor_names(cfg)` names every conductor; `pair_voltages(cfg, needles)`
+spells out the protocol's pairs with their voltages. No mesh is needed for any of this; the
+checks of names, lengths and geometry are in `epsim.config.checks`.
 
 Conventions (engineering choices, documented here and in the schema):
 - Needle names: a `needle` keeps its name; a `needle_row` named R gives R_0 .. R_{count-1};
@@ -23,18 +23,15 @@ Conventions (engineering choices, documented here and in the schema):
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-from typing import Any, Iterable
 
 import numpy as np
 
+from epsim.config.geometry import mesh_domain
 from epsim.config.issues import ConfigIssue, Loc
 from epsim.config.schema import (
-    BoxDomain,
     Config,
-    CylinderDomain,
     HexagonalArray,
     NeedleElectrode,
     NeedleRow,
@@ -42,49 +39,10 @@ from epsim.config.schema import (
     Plates,
 )
 from epsim.config.units import unknown_name_message
+from epsim.errors import ElectrodeError
+from epsim.mesh.scene import Needle, point_line_distance, unit_vector
 
-_TOL = 1e-9  # relative tolerance of geometric comparisons
-
-
-@dataclasses.dataclass(frozen=True)
-class Needle:
-    """One needle, SI units.
-
-    Attributes:
-        name: conductor name used by pairs.
-        electrode: index of the config electrode it comes from.
-        tip: (3,) tip position, m.
-        entry: (3,) a point further up the shaft, m; the needle is the segment tip-entry.
-        radius: m.
-        active_length: conducting length from the tip towards entry, m; the rest is insulated.
-    """
-
-    name: str
-    electrode: int
-    tip: tuple[float, float, float]
-    entry: tuple[float, float, float]
-    radius: float
-    active_length: float
-
-    @property
-    def length(self) -> float:
-        """Distance tip to entry, m."""
-        return float(np.linalg.norm(np.subtract(self.entry, self.tip)))
-
-    @property
-    def axis(self) -> np.ndarray:
-        """(3,) unit vector from the tip towards the entry."""
-        return np.subtract(self.entry, self.tip) / self.length
-
-    @property
-    def active_center(self) -> np.ndarray:
-        """(3,) centre of the conducting part, m."""
-        return np.asarray(self.tip) + 0.5 * self.active_length * self.axis
-
-
-def _unit(vector: Iterable[float]) -> np.ndarray:
-    v = np.asarray(vector, dtype=float)
-    return v / np.linalg.norm(v)
+_TOL = 1e-9  # relative tolerance of the device voltage limit (round-off in V/m x m)
 
 
 def _perpendicular_basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,54 +54,38 @@ def _perpendicular_basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return e1, np.cross(axis, e1)
 
 
-def _exit_distance(domain: Any, point: np.ndarray, direction: np.ndarray) -> float | None:
-    """Distance along `direction` (unit) from `point` inside the domain to its boundary."""
-    centre = np.asarray(domain.center)
-    p = point - centre
-    if isinstance(domain, BoxDomain):
-        half = 0.5 * np.asarray(domain.size)
-        steps = [(np.sign(d) * h - x) / d for x, d, h in zip(p, direction, half) if d != 0.0]
-        t = min(steps)
-    elif isinstance(domain, CylinderDomain):
-        steps = []
-        if direction[2] != 0.0:
-            steps.append((np.sign(direction[2]) * 0.5 * domain.height - p[2]) / direction[2])
-        a = direction[0] ** 2 + direction[1] ** 2
-        if a > 0.0:
-            b = p[0] * direction[0] + p[1] * direction[1]
-            c = p[0] ** 2 + p[1] ** 2 - domain.radius**2
-            steps.append((-b + math.sqrt(max(b * b - a * c, 0.0))) / a)
-        t = min(steps)
-    else:
-        b = float(np.dot(p, direction))
-        c = float(np.dot(p, p)) - domain.radius**2
-        t = -b + math.sqrt(max(b * b - c, 0.0))
-    return float(t) if t > 0.0 else None
+def _needle(index: int, name: str, tip, entry, electrode) -> Needle:
+    """One needle of electrode `index` (tip and entry (3,), m), refused at its config key when
+    it cannot be (tip and entry the same point)."""
+    try:
+        return Needle(name, tip, entry, 0.5 * electrode.diameter, electrode.active_length)
+    except ElectrodeError as exc:
+        raise ConfigIssue(("electrodes", index), str(exc)) from None
 
 
-def _inside(domain: Any, point: np.ndarray) -> bool:
-    p = np.asarray(point) - np.asarray(domain.center)
-    if isinstance(domain, BoxDomain):
-        half = 0.5 * np.asarray(domain.size)
-        return bool(np.all(np.abs(p) <= half * (1 + _TOL)))
-    if isinstance(domain, CylinderDomain):
-        radial = math.hypot(p[0], p[1])
-        half_height = 0.5 * domain.height
-        return radial <= domain.radius * (1 + _TOL) and abs(p[2]) <= half_height * (1 + _TOL)
-    return float(np.linalg.norm(p)) <= domain.radius * (1 + _TOL)
+def _parallel_needles(domain, index: int, electrode, tips, axis: np.ndarray) -> list[Needle]:
+    """Needles of an array (tips (n, 3), unit axis (3,), m), named `<name>_<k>`; without a
+    `length`, each reaches where its axis leaves the domain (at least its active length)."""
+    needles = []
+    for k, tip in enumerate(tips):
+        length = electrode.length
+        if length is None:
+            length = max(domain.exit_distance(tip, axis) or 0.0, electrode.active_length)
+        name = f"{electrode.name}_{k}"
+        needles.append(_needle(index, name, tip, tip + length * axis, electrode))
+    return needles
 
 
-def _parallel_needle(cfg, index, name, tip, axis, length, electrode) -> "Needle":
-    if length is None:
-        length = max(_exit_distance(cfg.scene.domain, tip, axis) or 0.0, electrode.active_length)
-    return Needle(
-        name=name,
-        electrode=index,
-        tip=tuple(float(x) for x in tip),
-        entry=tuple(float(x) for x in tip + length * axis),
-        radius=0.5 * electrode.diameter,
-        active_length=electrode.active_length,
-    )
+def _hexagon_tips(electrode: HexagonalArray, axis: np.ndarray) -> list[np.ndarray]:
+    """The centre tip, then the six on the hexagon counter-clockwise about `axis` (m, (3,))."""
+    e1, e2 = _perpendicular_basis(axis)
+    centre = np.asarray(electrode.center_tip)
+    tips = [centre]
+    for k in range(6):
+        angle = electrode.rotation + k * math.pi / 3.0
+        offset = math.cos(angle) * e1 + math.sin(angle) * e2
+        tips.append(centre + electrode.circumradius * offset)
+    return tips
 
 
 def needle_axes(cfg: Config) -> tuple[Needle, ...]:
@@ -151,48 +93,26 @@ def needle_axes(cfg: Config) -> tuple[Needle, ...]:
 
     Args:
         cfg: a Config or ResolvedConfig (SI values).
-
     Returns:
-        Needles with tips, entries, radii and active lengths in metres.
+        `epsim.mesh.scene.Needle`s: name, tip and entry (3,), radius and active length, metres.
+    Raises:
+        ConfigIssue: at the electrode, a needle whose tip and entry are the same point.
     """
+    domain = mesh_domain(cfg)
     needles: list[Needle] = []
     for index, electrode in enumerate(cfg.electrodes):
         if isinstance(electrode, NeedleElectrode):
-            needles.append(
-                Needle(
-                    name=electrode.name,
-                    electrode=index,
-                    tip=electrode.tip,
-                    entry=electrode.entry,
-                    radius=0.5 * electrode.diameter,
-                    active_length=electrode.active_length,
-                )
-            )
+            tip, entry = electrode.tip, electrode.entry
+            needles.append(_needle(index, electrode.name, tip, entry, electrode))
         elif isinstance(electrode, NeedleRow):
-            axis = _unit(electrode.axis)
-            step = _unit(electrode.direction) * electrode.spacing
-            for k in range(electrode.count):
-                tip = np.asarray(electrode.tip) + k * step
-                needles.append(
-                    _parallel_needle(
-                        cfg, index, f"{electrode.name}_{k}", tip, axis, electrode.length, electrode
-                    )
-                )
+            axis = np.asarray(unit_vector(electrode.axis, "axis"))
+            step = np.asarray(unit_vector(electrode.direction, "direction")) * electrode.spacing
+            tips = [np.asarray(electrode.tip) + k * step for k in range(electrode.count)]
+            needles += _parallel_needles(domain, index, electrode, tips, axis)
         elif isinstance(electrode, HexagonalArray):
-            axis = _unit(electrode.axis)
-            e1, e2 = _perpendicular_basis(axis)
-            centre = np.asarray(electrode.center_tip)
-            tips = [centre]
-            for k in range(6):
-                angle = electrode.rotation + k * math.pi / 3.0
-                offset = math.cos(angle) * e1 + math.sin(angle) * e2
-                tips.append(centre + electrode.circumradius * offset)
-            for k, tip in enumerate(tips):
-                needles.append(
-                    _parallel_needle(
-                        cfg, index, f"{electrode.name}_{k}", tip, axis, electrode.length, electrode
-                    )
-                )
+            axis = np.asarray(unit_vector(electrode.axis, "axis"))
+            tips = _hexagon_tips(electrode, axis)
+            needles += _parallel_needles(domain, index, electrode, tips, axis)
     return tuple(needles)
 
 
@@ -222,73 +142,17 @@ def conductor_names(cfg: Config) -> dict[str, int]:
     return names
 
 
-def segment_distance(p0, p1, q0, q1) -> float:
-    """Shortest distance between the segments p0-p1 and q0-q1 (3-vectors)."""
-    p0, p1, q0, q1 = (np.asarray(x, dtype=float) for x in (p0, p1, q0, q1))
-    d1, d2, r = p1 - p0, q1 - q0, p0 - q0
-    a, e, f = d1 @ d1, d2 @ d2, d2 @ r
-    if a == 0.0 and e == 0.0:
-        return float(np.linalg.norm(r))
-    if a == 0.0:
-        s, t = 0.0, float(np.clip(f / e, 0.0, 1.0))
-    else:
-        c = d1 @ r
-        if e == 0.0:
-            s, t = float(np.clip(-c / a, 0.0, 1.0)), 0.0
-        else:
-            b = d1 @ d2
-            denom = a * e - b * b
-            s = float(np.clip((b * f - c * e) / denom, 0.0, 1.0)) if denom > 1e-14 * a * e else 0.0
-            t = (b * s + f) / e
-            if t < 0.0:
-                s, t = float(np.clip(-c / a, 0.0, 1.0)), 0.0
-            elif t > 1.0:
-                s, t = float(np.clip((b - c) / a, 0.0, 1.0)), 1.0
-    return float(np.linalg.norm(p0 + s * d1 - (q0 + t * d2)))
-
-
-def check_needles(cfg: Config, needles: tuple[Needle, ...]) -> None:
-    """Reject needles that cannot be: zero length, an active part longer than the needle, a tip
-    outside the domain, or two needles closer than the sum of their radii.
-
-    Raises:
-        ConfigIssue: located at the electrode concerned.
-    """
-    conductor_names(cfg)
-    for needle in needles:
-        loc = ("electrodes", needle.electrode)
-        if needle.length == 0.0:
-            raise ConfigIssue(loc, f"needle {needle.name!r}: tip and entry are the same point")
-        if needle.active_length > needle.length * (1 + _TOL):
-            raise ConfigIssue(
-                loc + ("active_length",),
-                f"needle {needle.name!r}: active length {needle.active_length * 1e3:.6g} mm is "
-                f"longer than the needle from tip to entry ({needle.length * 1e3:.6g} mm)",
-            )
-        if not _inside(cfg.scene.domain, needle.tip):
-            tip = ", ".join(f"{x * 1e3:.6g}" for x in needle.tip)
-            raise ConfigIssue(loc, f"needle {needle.name!r}: tip ({tip}) mm is outside the domain")
-    for first, second in itertools.combinations(needles, 2):
-        gap = segment_distance(first.tip, first.entry, second.tip, second.entry)
-        if gap < first.radius + second.radius:
-            raise ConfigIssue(
-                ("electrodes", second.electrode),
-                f"needles {first.name!r} and {second.name!r} overlap: their axes come within "
-                f"{gap * 1e3:.6g} mm, less than the sum of their radii "
-                f"({(first.radius + second.radius) * 1e3:.6g} mm)",
-            )
-
-
-def _line_distance(point: np.ndarray, needle: Needle) -> float:
-    offset = point - np.asarray(needle.tip)
-    return float(np.linalg.norm(offset - np.dot(offset, needle.axis) * needle.axis))
-
-
 def spacing(cfg: Config, needles: dict[str, Needle], anode: str, cathode: str) -> float | None:
-    """Distance between two conductors (m) for voltage_to_distance, None if not defined."""
+    """Distance between two conductors (m) for voltage_to_distance, None if not defined.
+
+    Args:
+        needles: needle name -> Needle, from `needle_axes(cfg)`.
+    """
     if anode in needles and cathode in needles:
         a, b = needles[anode], needles[cathode]
-        return 0.5 * (_line_distance(a.active_center, b) + _line_distance(b.active_center, a))
+        across = point_line_distance(a.active_center, b.tip, b.direction)
+        back = point_line_distance(b.active_center, a.tip, a.direction)
+        return 0.5 * (across + back)
     for electrode in cfg.electrodes:
         if isinstance(electrode, Plates) and {anode, cathode} == {
             f"{electrode.name}_a",

@@ -285,10 +285,31 @@ def test_python_tags_are_rejected_and_not_executed(tmp_path):
         load(BASE + "y: !!python/object:pathlib.Path {}\n")
 
 
+def tetrahedron_stl(corner, edge) -> str:
+    """An ASCII STL of a closed, outward-oriented tetrahedron (file units)."""
+    x, y, z = corner
+    v = [(x, y, z), (x + edge, y, z), (x, y + edge, z), (x, y, z + edge)]
+    faces = [(0, 2, 1), (0, 1, 3), (0, 3, 2), (1, 2, 3)]
+    lines = ["solid t"]
+    for face in faces:
+        lines += ["facet normal 0 0 0", "outer loop"]
+        lines += [f"vertex {v[i][0]} {v[i][1]} {v[i][2]}" for i in face]
+        lines += ["endloop", "endfacet"]
+    return "\n".join(lines + ["endsolid t"]) + "\n"
+
+
+def test_unreadable_stl_is_reported_at_its_key(tmp_path):
+    (tmp_path / "open.stl").write_text("solid x\nendsolid x\n")
+    text = edit("structures:\n", "structures:\n    - {name: organ, shape: stl, file: open.stl, "
+                "length_unit: mm, material: fat}\n")
+    with pytest.raises(ConfigError, match=r"scene.structures\[0\].file: .*no triangles"):
+        load(text, tmp_path)
+
+
 def test_paths_are_relative_to_the_config_file(tmp_path):
     folder = tmp_path / "plans"
     folder.mkdir()
-    (folder / "organ.stl").write_text("solid x\nendsolid x\n")
+    (folder / "organ.stl").write_text(tetrahedron_stl(corner=(15, 15, -20), edge=5))
     text = edit("structures:\n", "structures:\n    - {name: organ, shape: stl, file: organ.stl, length_unit: mm, "
                 "material: fat, role: spare}\n")
     path = folder / "plan.yaml"

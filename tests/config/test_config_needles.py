@@ -15,7 +15,6 @@ from epsim.config import (
     pair_voltages,
     resolve,
 )
-from epsim.config.needles import segment_distance
 
 HEADER = """\
 name: t
@@ -59,7 +58,7 @@ def test_hexagonal_array_geometry(axis, rotation):
     for k in range(6):  # counter-clockwise about the axis
         assert np.dot(np.cross(offsets[k], offsets[(k + 1) % 6]), direction) > 0
     for n in needles:
-        np.testing.assert_allclose(n.axis, direction)
+        np.testing.assert_allclose(n.direction, direction)
         assert n.radius == pytest.approx(0.00035)
     # 12 pairs: each spoke and each rim edge once, every pair one circumradius apart
     pairs = cfg.protocol.pairs
@@ -117,7 +116,8 @@ def test_spacing_of_staggered_and_tilted_needles():
     a, b = needle_axes(cfg)
     centre_a, centre_b = a.active_center, b.active_center
     off = centre_a - np.asarray(b.tip)
-    expected = np.linalg.norm(off - (off @ b.axis) * b.axis)  # symmetric: both terms equal
+    axis = b.direction
+    expected = np.linalg.norm(off - (off @ axis) * axis)  # symmetric: both terms equal
     assert cfg.protocol.pairs[0].voltage == pytest.approx(1e5 * expected)
 
 
@@ -145,22 +145,6 @@ def test_duplicate_conductor_names():
     twice = ROW + ROW.replace("tip: [-6, 0, -10]", "tip: [-6, 10, -10]")
     with pytest.raises(ConfigError, match=r"electrodes\[1\].name: electrode name 'r_0'"):
         load(twice)
-
-
-def test_segment_distance_against_sampling():
-    rng = np.random.default_rng(7)
-    s = np.linspace(0.0, 1.0, 801)
-    for _ in range(40):
-        p0, p1, q0, q1 = rng.normal(size=(4, 3))
-        if rng.random() < 0.3:  # parallel segments
-            q1 = q0 + (p1 - p0) * rng.uniform(-2, 2)
-        a = p0 + s[:, None] * (p1 - p0)
-        b = q0 + s[:, None] * (q1 - q0)
-        sampled = np.min(np.linalg.norm(a[:, None] - b[None], axis=-1))
-        exact = segment_distance(p0, p1, q0, q1)
-        assert exact <= sampled + 1e-12
-        assert exact == pytest.approx(sampled, abs=5e-3)
-    assert segment_distance([0, 0, 0], [0, 0, 0], [1, 0, 0], [1, 0, 0]) == 1.0
 
 
 def test_python_api_takes_si():

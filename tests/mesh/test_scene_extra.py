@@ -1,5 +1,6 @@
 """Scene builder extras: layers, box/tube/STL inclusions, per-inclusion sizes, plate electrodes,
-keep-out structures. Volumes and areas against analytic values, tags, errors."""
+keep-out structures, the geometry the config layer shares (exit distances, segment distances,
+errors naming the holes). Volumes and areas against analytic values, tags, errors."""
 
 import math
 
@@ -29,7 +30,14 @@ from epsim.mesh import (
     read_stl,
     signed_volumes,
 )
-from epsim.mesh.scene import plate_axes
+from epsim.mesh.scene import (
+    HoleError,
+    exit_point,
+    needle_path,
+    plate_axes,
+    point_line_distance,
+    segment_distance,
+)
 
 MM = 1e-3
 BOX = Box(center=(0.0, 0.0, 0.0), size=(20 * MM, 20 * MM, 20 * MM), material="muscle")
@@ -395,3 +403,78 @@ def test_plates_through_a_sphere_and_grazing_plates():
     grazing = plate_pair("g", (0, 0, 0), (1, 0, 0), 20 * MM, (6 * MM, 6 * MM))
     with pytest.raises(ElectrodeError, match="'g_a'.*touches no tissue"):
         build_mesh(cylinder, holes=grazing, sizes=MeshSizes(4 * MM))
+
+
+def test_segment_distance_against_sampling():
+    rng = np.random.default_rng(7)
+    s = np.linspace(0.0, 1.0, 801)
+    for _ in range(40):
+        p0, p1, q0, q1 = rng.normal(size=(4, 3))
+        if rng.random() < 0.3:  # parallel segments
+            q1 = q0 + (p1 - p0) * rng.uniform(-2, 2)
+        a = p0 + s[:, None] * (p1 - p0)
+        b = q0 + s[:, None] * (q1 - q0)
+        sampled = np.min(np.linalg.norm(a[:, None] - b[None], axis=-1))
+        exact = segment_distance(p0, p1, q0, q1)
+        assert exact <= sampled + 1e-12
+        assert exact == pytest.approx(sampled, abs=5e-3)
+    assert segment_distance([0, 0, 0], [0, 0, 0], [1, 0, 0], [1, 0, 0]) == 1.0
+
+
+@pytest.mark.parametrize("domain", [
+    BOX,
+    Cylinder((1 * MM, -2 * MM, -10 * MM), (0.3, 0.2, 1.0), 8 * MM, 20 * MM),
+    Sphere((0, 0, 0), 10 * MM),
+], ids=["box", "cylinder", "sphere"])
+def test_exit_distance_agrees_with_bisection(domain):
+    """The analytic exit of a ray (the config's needle length) against `exit_point`."""
+    rng = np.random.default_rng(3)
+    center, radius = domain.bounding_sphere()
+    checked = 0
+    for _ in range(60):
+        point = center + rng.uniform(-0.5, 0.5, 3) * radius
+        if domain.signed_distance(point) >= 0.0:
+            continue
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        t = domain.exit_distance(point, direction)
+        far = exit_point(domain, point, point + 3 * radius * direction)
+        assert t == pytest.approx(np.linalg.norm(far - point), rel=1e-9, abs=1e-12)
+        checked += 1
+    assert checked > 10
+    outside = center + np.array([2 * radius, 0, 0])
+    assert domain.exit_distance(outside, np.array([1.0, 0, 0])) is None
+
+
+def test_needle_tip_on_the_surface_pointing_out_is_refused():
+    top = (0, 0, 10 * MM)
+    inward = Needle("in", top, (0, 0, 0), 0.5 * MM, 4 * MM)  # into the box: an open shaft
+    assert needle_path(inward, BOX).junction is not None
+    outward = Needle("out", top, (0, 0, 30 * MM), 0.5 * MM, 4 * MM)
+    with pytest.raises(HoleError, match="'out'.*points out") as info:
+        check_scene(BOX, [], [outward])
+    assert info.value.holes == ("out",)
+
+
+def test_hole_errors_name_the_holes():
+    a = Needle("a", (0, 0, 0), (0, 0, 1), 0.5 * MM, 4 * MM)
+    b = Needle("b", (0.6 * MM, 0, 0), (0.6 * MM, 0, 1), 0.5 * MM, 4 * MM)
+    with pytest.raises(HoleError, match="needles 'a' and 'b' overlap") as info:
+        check_scene(BOX, [], [a, b])
+    assert info.value.holes == ("a", "b")
+    stray = Needle("stray", (0, 0, 15 * MM), (0, 0, 1), 0.5 * MM, 4 * MM)
+    with pytest.raises(HoleError, match="outside") as info:
+        check_scene(BOX, [], [a, stray])
+    assert info.value.holes == ("stray",)
+    with pytest.raises(HoleError, match="clash") as info:
+        check_scene(BOX, [], [Needle("xmin", (0, 0, 0), (0, 0, 1), 0.5 * MM, 4 * MM)])
+    assert info.value.holes == ("xmin",)
+
+
+def test_needle_lengths_and_line_distance():
+    n = Needle("n", (0, 0, 0), (3 * MM, 4 * MM, 0), 0.5 * MM, 2 * MM)
+    assert n.length == pytest.approx(5 * MM)
+    np.testing.assert_allclose(n.active_center, [0.6 * MM, 0.8 * MM, 0])
+    above, beside = np.array([0, 0, 7 * MM]), np.array([4 * MM, -3 * MM, 0])
+    assert point_line_distance(above, n.tip, n.direction) == pytest.approx(7 * MM)
+    assert point_line_distance(beside, n.tip, n.direction) == pytest.approx(5 * MM)

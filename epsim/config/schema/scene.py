@@ -144,6 +144,10 @@ class MeshSettings(Section):
 
 
 class Scene(Section):
+    """The tissue and what is in it. Names of structures and vessels are unique here; whether
+    layers fit the domain and electrodes fit the scene is checked at resolve time by the mesh
+    layer (`epsim.config.checks.check_geometry`), where the shapes are defined."""
+
     domain: Domain
     layers: tuple[Layer, ...] = ()
     structures: tuple[Structure, ...] = ()
@@ -151,19 +155,7 @@ class Scene(Section):
     mesh: MeshSettings
 
     @model_validator(mode="after")
-    def _check(self) -> "Scene":
-        if self.layers:
-            if isinstance(self.domain, SphereDomain):
-                raise problem("layers need a flat top surface (box or cylinder domain)", "layers")
-            domain = self.domain
-            height = domain.size[2] if isinstance(domain, BoxDomain) else domain.height
-            total = sum(layer.thickness for layer in self.layers)
-            if total >= height:
-                raise problem(
-                    f"the layers are {total * 1e3:.6g} mm thick in total, not less than the "
-                    f"domain height {height * 1e3:.6g} mm",
-                    "layers",
-                )
+    def _unique_names(self) -> "Scene":
         seen: set[str] = set()
         for key, items in (("structures", self.structures), ("vessels", self.vessels)):
             for item in items:

@@ -9,7 +9,7 @@ scenes (`check_scene`) without loading gmsh. One module per concern:
   `layer_inclusions`).
 - `stl`: closed surfaces from STL files (`read_stl`, `StlInclusion`).
 - `electrodes`: holes (`Needle`, `SphereHole`, `PlateHole`, `plate_pair`) and where a needle's
-  hole tools go (`needle_path`).
+  hole tools go (`needle_path`); `HoleError` names the holes that do not fit.
 - `checks`: `check_scene` (tips inside, holes apart, keep-out structures untouched).
 - `spec`: `MeshSizes`, the `Inclusion` and `Hole` unions, `region_names`, `electrode_size`.
 - `geometry`: validated vectors and point-segment distances the others share.
@@ -20,6 +20,7 @@ Every public name is re-exported here: `from epsim.mesh.scene import Needle`.
 from epsim.mesh.scene.checks import check_scene
 from epsim.mesh.scene.electrodes import (
     Hole,
+    HoleError,
     Needle,
     NeedlePath,
     PlateHole,
@@ -33,6 +34,7 @@ from epsim.mesh.scene.electrodes import (
 from epsim.mesh.scene.geometry import (
     Vec3,
     min_on_segment,
+    point_line_distance,
     point_segment_distance,
     positive_length,
     segment_distance,
@@ -64,6 +66,7 @@ __all__ = [
     "Domain",
     "EllipsoidInclusion",
     "Hole",
+    "HoleError",
     "Inclusion",
     "InclusionOptions",
     "MeshSizes",
@@ -85,6 +88,7 @@ __all__ = [
     "needle_path",
     "plate_axes",
     "plate_pair",
+    "point_line_distance",
     "point_segment_distance",
     "positive_length",
     "read_stl",

@@ -3,8 +3,8 @@
 `check_scene` validates names and tags, needle tips and sphere-hole centres inside the domain,
 plates touching it, holes apart (needles as capsules around their axes from the tip to where
 they leave the domain, plates as boxes) and needles' active parts clear of keep-out inclusions.
-Pure numpy: the config layer calls it to validate a config before anything is meshed, and the
-gmsh builder calls it before it builds.
+Pure numpy: the config layer validates a config with it before anything is meshed
+(`epsim.config.geometry`), and the gmsh builder calls it again before it builds.
 """
 
 from __future__ import annotations
@@ -14,8 +14,15 @@ from typing import Sequence
 
 import numpy as np
 
-from epsim.errors import ElectrodeError, MeshError
-from epsim.mesh.scene.electrodes import Needle, PlateHole, SphereHole, hole_tags, needle_path
+from epsim.errors import MeshError
+from epsim.mesh.scene.electrodes import (
+    HoleError,
+    Needle,
+    PlateHole,
+    SphereHole,
+    hole_tags,
+    needle_path,
+)
 from epsim.mesh.scene.geometry import min_on_segment, segment_distance
 from epsim.mesh.scene.shapes import Domain
 from epsim.mesh.scene.stl import StlInclusion
@@ -50,16 +57,34 @@ def _hole_gap(x, y) -> float:
     return segment_distance(x[1], x[2], y[1], y[2]) - x[3] - y[3]
 
 
+# Plural of each hole kind, for "needles 'a' and 'b' overlap"; mixed kinds are "holes".
+_KINDS = {Needle: "needles", PlateHole: "plates", SphereHole: "holes"}
+
+
 def check_scene(domain: Domain, inclusions: Sequence, holes: Sequence) -> dict:
     """Validate names, tips, overlaps and keep-out structures. Returns needle name -> NeedlePath.
 
+    Args:
+        domain: the tissue (a convex `Box`, `Cylinder` or `Sphere`).
+        inclusions: the scene's inclusions (`epsim.mesh.scene.Inclusion`).
+        holes: the scene's holes (`Needle`, `SphereHole`, `PlateHole`), in scene order.
     Raises:
-        ElectrodeError: a needle tip or sphere-hole centre outside the domain, a plate that does
-            not touch the domain, holes that overlap inside the domain, hole tags that clash with
-            each other or the boundary tags, a needle's active part that touches an inclusion
-            with `keep_out` set (needles checked as capsules around their axes).
+        HoleError (an ElectrodeError naming the holes): a needle tip outside the domain or on its
+            surface with the needle pointing out, a sphere-hole centre outside the domain, a plate
+            that does not touch the domain, holes that overlap inside the domain, hole tags that
+            clash with each other or the boundary tags, a needle's active part that touches an
+            inclusion with `keep_out` set (needles checked as capsules around their axes).
         MeshError: duplicate inclusion names, an unknown hole type, an unreadable STL file.
     """
+    _check_names(domain, inclusions, holes)
+    paths, shapes = _hole_shapes(domain, holes)
+    _check_overlaps(shapes)
+    _check_keep_out(inclusions, holes, paths)
+    return paths
+
+
+def _check_names(domain: Domain, inclusions: Sequence, holes: Sequence) -> None:
+    """Unique inclusion names, readable STL surfaces, known hole types, no clashing tags."""
     names = [inc.name for inc in inclusions]
     if len(set(names)) != len(names):
         raise MeshError(f"inclusion names must be unique, got {names}")
@@ -72,45 +97,60 @@ def check_scene(domain: Domain, inclusions: Sequence, holes: Sequence) -> dict:
     tags = list(domain.boundary_tags) + [t for hole in holes for t in hole_tags(hole)]
     duplicated = sorted({t for t in tags if tags.count(t) > 1})
     if duplicated:
-        raise ElectrodeError(
+        raise HoleError(
             f"hole tags clash with each other or with the boundary tags {domain.boundary_tags}: "
-            f"{duplicated}"
+            f"{duplicated}",
+            tuple(h.name for h in holes if set(hole_tags(h)) & set(duplicated)),
         )
+
+
+def _hole_shapes(domain: Domain, holes: Sequence) -> tuple[dict, list]:
+    """Needle paths (name -> NeedlePath) and each hole's shape for the overlap test:
+    (hole, ("capsule", start, end, radius) | ("plate", hole)), needles from the tip (or behind a
+    tip on the surface) to where they leave the domain."""
     _, domain_radius = domain.bounding_sphere()
-    paths, shapes = {}, []  # shapes: (name, ("capsule", start, end, radius) | ("plate", hole))
+    paths, shapes = {}, []
     for hole in holes:
         if isinstance(hole, Needle):
             path = paths[hole.name] = needle_path(hole, domain)
-            shapes.append((hole.name, ("capsule", path.start, path.exit, hole.radius)))
+            shapes.append((hole, ("capsule", path.start, path.exit, hole.radius)))
         elif isinstance(hole, SphereHole):
             if domain.signed_distance(hole.center) > 0.0:
-                raise ElectrodeError(
-                    f"hole {hole.name!r}: centre {hole.center} m lies outside the domain"
+                raise HoleError(
+                    f"hole {hole.name!r}: centre {hole.center} m lies outside the domain",
+                    (hole.name,),
                 )
             c = np.asarray(hole.center)
-            shapes.append((hole.name, ("capsule", c, c, hole.radius)))
+            shapes.append((hole, ("capsule", c, c, hole.radius)))
         else:
             gap = min(domain.signed_distance(p) for p in hole.face_points())
             if gap > 1e-9 * domain_radius:
-                raise ElectrodeError(
+                raise HoleError(
                     f"plate {hole.name!r}: its electrode face does not touch the domain "
-                    f"(by {gap:.3g} m)"
+                    f"(by {gap:.3g} m)",
+                    (hole.name,),
                 )
-            shapes.append((hole.name, ("plate", hole)))
-    for i, (name_i, x) in enumerate(shapes):
-        for name_j, y in shapes[i + 1 :]:
+            shapes.append((hole, ("plate", hole)))
+    return paths, shapes
+
+
+def _check_overlaps(shapes: list) -> None:
+    """Raise HoleError for the first two holes (in scene order) whose shapes touch."""
+    for i, (first, x) in enumerate(shapes):
+        for second, y in shapes[i + 1 :]:
             gap = _hole_gap(x, y)
             if gap <= 0.0:
-                raise ElectrodeError(
-                    f"holes {name_i!r} and {name_j!r} overlap inside the domain (gap {gap:.3g} m; "
-                    "needles are checked as capsules around their axes)"
+                kinds = {_KINDS[type(first)], _KINDS[type(second)]}
+                kind = kinds.pop() if len(kinds) == 1 else "holes"
+                raise HoleError(
+                    f"{kind} {first.name!r} and {second.name!r} overlap inside the domain (gap "
+                    f"{gap:.3g} m; needles are checked as capsules around their axes)",
+                    (first.name, second.name),
                 )
-    _check_keep_out(inclusions, holes, paths)
-    return paths
 
 
 def _check_keep_out(inclusions: Sequence, holes: Sequence, paths: dict) -> None:
-    """Raise ElectrodeError when a needle's active part (a capsule) touches a keep-out inclusion."""
+    """Raise HoleError when a needle's active part (a capsule) touches a keep-out inclusion."""
     for hole in holes:
         if not isinstance(hole, Needle):
             continue
@@ -121,7 +161,8 @@ def _check_keep_out(inclusions: Sequence, holes: Sequence, paths: dict) -> None:
                 continue
             gap = min_on_segment(inc.signed_distance, hole.tip, end) - hole.radius
             if gap < 0.0:
-                raise ElectrodeError(
+                raise HoleError(
                     f"needle {hole.name!r}: its active part pierces {inc.name!r} "
-                    f"({inc.material}), a structure to keep out of (by {-gap:.3g} m)"
+                    f"({inc.material}), a structure to keep out of (by {-gap:.3g} m)",
+                    (hole.name,),
                 )

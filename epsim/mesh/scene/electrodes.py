@@ -1,6 +1,7 @@
 """Electrodes as holes in the tissue: needles, sphere holes and plates, and where a needle's
 hole tools go in a domain (`needle_path`). Frozen dataclasses in SI metres, validated on
-construction (`ElectrodeError` for a hole that cannot be).
+construction (`ElectrodeError` for a hole that cannot be; `HoleError`, which names the holes,
+for a hole that does not fit its scene).
 
 - `Needle`: flat tip, active part tagged `name`, the rest of the shaft `f"{name}_insulated"`.
 - `SphereHole`: a ball cut out, surface tagged `name`.
@@ -18,6 +19,16 @@ import numpy as np
 from epsim.errors import ElectrodeError
 from epsim.mesh.scene.geometry import Vec3, positive_length, set_fields, unit_vector, vec3
 from epsim.mesh.scene.shapes import Domain
+
+
+class HoleError(ElectrodeError):
+    """A hole that does not fit its scene (outside the domain, overlapping another, touching a
+    keep-out structure...). `holes`: the names of the holes concerned, in scene order, so that a
+    caller can say which of its electrodes is at fault."""
+
+    def __init__(self, message: str, holes: tuple[str, ...]):
+        super().__init__(message)
+        self.holes = tuple(holes)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,16 @@ class Needle:
         return d / np.linalg.norm(d)
 
     @property
+    def length(self) -> float:
+        """Distance (m) from the tip to the entry."""
+        return float(np.linalg.norm(np.subtract(self.entry, self.tip)))
+
+    @property
+    def active_center(self) -> np.ndarray:
+        """Centre (3,) of the active part, m."""
+        return np.asarray(self.tip) + 0.5 * self.active_length * self.direction
+
+    @property
     def insulated_name(self) -> str:
         return f"{self.name}_insulated"
 
@@ -78,24 +99,25 @@ class SphereHole:
         )
 
 
-def plate_axes(normal, up=None) -> np.ndarray:
+def plate_axes(normal, up=None, *, what: str = "plate") -> np.ndarray:
     """Rows (3, 3): width direction, height direction, normal (a right-handed frame).
 
-    The height direction is `up` projected onto the plate's plane; by default the projection of
-    z, or of y when `normal` is along z.
+    The height direction is `up` (3,) projected onto the plate's plane; by default the
+    projection of z, or of y when `normal` (3,) is along z. `what` names the plate in errors.
 
     Raises:
         ElectrodeError: `up` along `normal`.
     """
-    n = np.asarray(unit_vector(normal, "plate normal"))
+    n = np.asarray(unit_vector(normal, f"{what} normal"))
     z, y = np.eye(3)[2], np.eye(3)[1]
-    candidates = [z, y] if up is None else [np.asarray(vec3(up, "plate up"))]
+    candidates = [z, y] if up is None else [np.asarray(vec3(up, f"{what} up"))]
     for u in candidates:
         h = u - (u @ n) * n
         if np.linalg.norm(h) > 1e-6 * np.linalg.norm(u):
             h = h / np.linalg.norm(h)
             return np.stack([np.cross(h, n), h, n])
-    raise ElectrodeError(f"plate up {up} must not be along the normal {tuple(n)}")
+    normal = tuple(float(x) for x in n)
+    raise ElectrodeError(f"{what}: up {tuple(up)} must not be along the normal {normal}")
 
 
 @dataclass(frozen=True)
@@ -130,7 +152,7 @@ class PlateHole:
             thickness=positive_length(self.thickness, f"{what} thickness", ElectrodeError),
             up=None if self.up is None else vec3(self.up, f"{what} up"),
         )
-        plate_axes(self.normal, self.up)
+        plate_axes(self.normal, self.up, what=what)
 
     @property
     def insulated_name(self) -> str:
@@ -181,7 +203,7 @@ def plate_pair(
     n = np.asarray(unit_vector(normal, f"plates {name!r} normal"))
     gap = positive_length(gap, f"plates {name!r} gap", ElectrodeError)
     c = np.asarray(vec3(center, f"plates {name!r} center"))
-    up = tuple(plate_axes(n, up)[1])
+    up = tuple(plate_axes(n, up, what=f"plates {name!r}")[1])
     return (
         PlateHole(f"{name}_a", c - n * gap / 2, n, size, thickness, up),
         PlateHole(f"{name}_b", c + n * gap / 2, -n, size, thickness, up),
@@ -229,16 +251,18 @@ def needle_path(needle: Needle, domain: Domain) -> NeedlePath:
     """Where the hole tools of `needle` go in `domain`, metres.
 
     Raises:
-        ElectrodeError: the tip lies outside the domain.
+        HoleError: the tip lies outside the domain, or on its surface with the needle pointing
+            out of it (no part of the shaft in the tissue).
     """
     center, radius = domain.bounding_sphere()
     tol = 1e-9 * radius
     tip, a = np.asarray(needle.tip), needle.direction
     distance = domain.signed_distance(tip)
     if distance > tol:
-        raise ElectrodeError(
+        raise HoleError(
             f"needle {needle.name!r}: tip {needle.tip} m lies outside the domain "
-            f"(by {distance:.3g} m)"
+            f"(by {distance:.3g} m)",
+            (needle.name,),
         )
     reach = np.linalg.norm(tip - center) + 1.2 * radius  # past any point of the domain
     start = tip - 0.1 * radius * a if distance >= -tol else tip
@@ -246,4 +270,11 @@ def needle_path(needle: Needle, domain: Domain) -> NeedlePath:
     if needle.active_length >= reach or domain.signed_distance(junction) >= -tol:
         junction = None
     end = tip + reach * a
-    return NeedlePath(start, junction, exit_point(domain, tip, end), end)
+    exit_at = exit_point(domain, tip, end)
+    if np.linalg.norm(exit_at - tip) <= tol:  # the domain is convex: nothing of it lies beyond
+        raise HoleError(
+            f"needle {needle.name!r}: tip {needle.tip} m lies on the surface of the domain and "
+            "the needle points out of it",
+            (needle.name,),
+        )
+    return NeedlePath(start, junction, exit_at, end)

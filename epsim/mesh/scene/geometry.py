@@ -62,6 +62,13 @@ def point_segment_distance(p, a, b) -> float:
     return float(np.linalg.norm(p - (a + t * ab)))
 
 
+def point_line_distance(p, origin, direction) -> float:
+    """Distance (m) from the point `p` (3,) to the line through `origin` (3,) along the unit
+    `direction` (3,)."""
+    offset = np.asarray(p) - np.asarray(origin)
+    return float(np.linalg.norm(offset - np.dot(offset, direction) * direction))
+
+
 def segment_distance(a0, a1, b0, b1) -> float:
     """Shortest distance (m) between segments a0-a1 and b0-b1 (each point (3,)); a segment may be
     a single point.

@@ -64,6 +64,14 @@ class Box:
         """Centre (3,) and radius (m) of a sphere that contains the domain."""
         return np.asarray(self.center), float(np.linalg.norm(self.size) / 2)
 
+    def exit_distance(self, point, direction) -> float | None:
+        """Distance (m) from `point` (3,) along the unit `direction` (3,) to where the ray leaves
+        the domain; None when it does not leave ahead of the point (a point outside)."""
+        p = np.asarray(point) - np.asarray(self.center)
+        half = 0.5 * np.asarray(self.size)
+        t = min((np.sign(d) * h - x) / d for x, d, h in zip(p, direction, half) if d != 0.0)
+        return float(t) if t > 0.0 else None
+
     def boundary_tag(self, point, normal) -> str:
         """Tag of the boundary face through `point` (3,) with unit normal `normal` (3,)."""
         axis = int(np.argmax(np.abs(normal)))
@@ -106,6 +114,23 @@ class Cylinder:
         center = np.asarray(self.base_center) + np.asarray(self.axis) * self.height / 2
         return center, math.hypot(self.radius, self.height / 2)
 
+    def exit_distance(self, point, direction) -> float | None:
+        """Distance (m) from `point` (3,) along the unit `direction` (3,) to where the ray leaves
+        the domain (through a cap or the side); None when it does not leave ahead of the point."""
+        a, u = np.asarray(self.axis), np.asarray(direction, dtype=np.float64)
+        d = np.asarray(point) - self.base_center
+        along, speed = float(d @ a), float(u @ a)
+        steps = []
+        if speed != 0.0:
+            steps.append(((self.height if speed > 0.0 else 0.0) - along) / speed)
+        radial, sideways = d - along * a, u - speed * a
+        v2 = float(sideways @ sideways)
+        if v2 > 0.0:
+            b, c = float(radial @ sideways), float(radial @ radial) - self.radius**2
+            steps.append((-b + math.sqrt(max(b * b - v2 * c, 0.0))) / v2)
+        t = min(steps)
+        return float(t) if t > 0.0 else None
+
     def boundary_tag(self, point, normal) -> str:
         if abs(float(np.dot(normal, self.axis))) < 0.5:
             return "outer"
@@ -135,6 +160,15 @@ class Sphere:
 
     def bounding_sphere(self) -> tuple[np.ndarray, float]:
         return np.asarray(self.center), self.radius
+
+    def exit_distance(self, point, direction) -> float | None:
+        """Distance (m) from `point` (3,) along the unit `direction` (3,) to where the ray leaves
+        the ball; None when it does not leave ahead of the point."""
+        p = np.asarray(point) - np.asarray(self.center)
+        b = float(np.dot(p, direction))
+        c = float(np.dot(p, p)) - self.radius**2
+        t = -b + math.sqrt(max(b * b - c, 0.0))
+        return float(t) if t > 0.0 else None
 
     def boundary_tag(self, point, normal) -> str:
         return "outer"
