@@ -53,7 +53,8 @@ from epsim import __version__  # noqa: E402
 from epsim.metrics import fraction_above  # noqa: E402
 from epsim.mesh.tetmesh import cell_geometry  # noqa: E402
 from epsim.physics import RegionConductivity  # noqa: E402
-from epsim.runner import material_model, region_roles, scene_spec, solve_config, solver_settings  # noqa: E402
+from epsim.runner import solve_config  # noqa: E402
+from epsim.translate import material_model, region_roles, scene_spec, solver_settings  # noqa: E402
 from epsim.simulate import make_pairs, prepare  # noqa: E402
 from epsim.sweep import batched_metrics, load_plan, mesh_for  # noqa: E402
 

@@ -36,7 +36,7 @@ def _configure_jax(use_cache: bool) -> None:
     jax.config.update("jax_enable_x64", True)
     if not use_cache or jax.config.jax_compilation_cache_dir is not None:
         return
-    from epsim.runner import cache_root
+    from epsim.meshcache import cache_root
 
     path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
     jax.config.update("jax_compilation_cache_dir", path)
@@ -67,7 +67,7 @@ def _outputs(cfg, args) -> dict[str, Path]:
 
 def summary(results, cfg) -> str:
     """A short text report: coverage per region, currents per pair, device limits."""
-    from epsim.runner import current_limit_violations
+    from epsim.outcomes import current_limit_violations
 
     lines = [f"{results.name}: {len(results.cells)} cells, {len(results.anode)} pair(s)"]
     heated = any(m.temperature_max is not None for m in results.metrics)
@@ -156,7 +156,8 @@ def cmd_mesh(args) -> int:
     from epsim.io.atomic import atomic_output
     from epsim.mesh import write_mesh
     from epsim.mesh.quality import quality_report
-    from epsim.runner import build_mesh, scene_spec
+    from epsim.meshcache import build_mesh
+    from epsim.translate import scene_spec
 
     cfg = load_config(args.config)
     out = Path(args.output or Path(args.config).stem + ".vtu")

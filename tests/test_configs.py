@@ -8,7 +8,7 @@ import pytest
 
 from epsim.cli import main
 from epsim.config import load_config, needle_axes
-from epsim.runner import scene_spec
+from epsim.translate import scene_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "examples"

@@ -21,11 +21,14 @@ RANK = {
     "heating": 5,
     "config": 6,
     "io": 6,
+    "meshcache": 6,
     "viz": 7,
-    "runner": 8,
-    "optimise": 9,
-    "sweep": 9,
-    "cli": 10,
+    "translate": 7,
+    "outcomes": 8,
+    "runner": 9,
+    "optimise": 10,
+    "sweep": 10,
+    "cli": 11,
 }
 
 

@@ -36,7 +36,7 @@ from epsim.optimise.geometry import box_exit, length_exit, signed_distance_funct
 from epsim.optimise.objective import Goals, Structure
 from epsim.optimise.plan import Needles, Plan, axes, initial_plan, make_needles, tips
 from epsim.optimise.scene import PlanningScene
-from epsim.runner import material_model, scene_spec
+from epsim.translate import material_model, scene_spec
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim.config.schema import ResolvedConfig
-from epsim.errors import MaterialError
 from epsim.mesh.tetmesh import TetMesh, cell_geometry
 from epsim.metrics import fraction_above
 from epsim.physics import RegionConductivity
-from epsim.runner import material_model, region_roles, scene_spec, solver_settings
 from epsim.simulate import Pairs, Problem, make_pairs, prepare, simulate
+from epsim.translate import (
+    check_materials,
+    electrode_names,
+    material_model,
+    region_roles,
+    solver_settings,
+)
 
 
 class PointMetrics(eqx.Module):
@@ -240,14 +245,9 @@ def evaluate_chunk(
     devices = list(devices) if devices is not None else jax.local_devices()
     cfg0 = configs[0]
     names = mesh.region_names
-    missing = [r for r in names if r not in cfg0.materials]
-    if missing:
-        raise MaterialError(
-            f"mesh region(s) {missing} have no material: map them under scene.mesh.regions "
-            "or define them under materials"
-        )
+    check_materials(cfg0, mesh)
     cell_region = jnp.asarray(mesh.cell_region)
-    electrodes = scene_spec(cfg0).electrodes
+    electrodes = electrode_names(cfg0)
     models = [tuple(material_model(cfg, r) for r in names) for cfg in configs]
     ref = reference or cfg0
     ref_model = RegionConductivity(tuple(material_model(ref, r) for r in names), cell_region)

@@ -29,7 +29,7 @@ from epsim.config.schema import ResolvedConfig
 from epsim.errors import EpsimError, InputError
 from epsim.io.atomic import atomic_output, check_writable
 from epsim.mesh.tetmesh import TetMesh
-from epsim.runner import build_mesh, import_mesh, scene_spec
+from epsim.translate import mesh_of
 from epsim.sweep.batch import evaluate_chunk
 from epsim.sweep.plan import Chunk, Plan, make_chunks, references
 from epsim.sweep.store import (
@@ -78,10 +78,8 @@ class SweepReport:
 
 
 def mesh_for(cfg: ResolvedConfig, use_cache: bool = True) -> TetMesh:
-    """The mesh of a point's scene (the runner's gmsh cache) or its imported mesh file."""
-    if cfg.scene.mesh.file is not None:
-        return import_mesh(cfg)
-    return build_mesh(scene_spec(cfg), use_cache=use_cache)
+    """The mesh of a point's scene (the gmsh mesh cache) or its imported mesh file."""
+    return mesh_of(cfg, use_cache=use_cache)
 
 
 def run_chunk(
@@ -241,7 +239,7 @@ def run_sweep(
         out_dir: the sweep folder (created); holds chunks/, sweep.h5, summary.txt, coverage.png.
         scheduler: address of an existing Dask scheduler (never written anywhere).
         workers: processes of the embedded LocalCluster; 0 evaluates in this process.
-        use_cache: reuse meshes from the runner's mesh cache.
+        use_cache: reuse meshes from the mesh cache (epsim.meshcache).
         progress: show a progress bar on stderr.
         plot: write coverage.png.
         on_chunk: called after each chunk file is written.

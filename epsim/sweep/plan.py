@@ -30,8 +30,9 @@ from epsim.config.issues import ConfigIssue, issue_from_validation, located
 from epsim.config.schema import MATERIAL_PARAMETERS, ResolvedConfig, SweepBlock
 from epsim.config.units import SI_UNITS
 from epsim.errors import ConfigError
-from epsim.runner import scene_hash, scene_spec
+from epsim.meshcache import scene_hash
 from epsim.sweep.axes import describe, expand, get_path, parse_axis_option, parse_path, set_path
+from epsim.translate import scene_spec
 
 # Bump when the meaning of a stored point result changes (invalidates finished chunks).
 RESULT_FORMAT = "epsim-sweep-1"
@@ -120,7 +121,7 @@ def point_key(cfg: ResolvedConfig) -> str:
 
 
 def mesh_key(cfg: ResolvedConfig) -> str:
-    """The runner's scene hash, or for an imported mesh its file, stamp and region map."""
+    """The mesh cache's scene hash, or for an imported mesh its file, stamp and region map."""
     m = cfg.scene.mesh
     if m.file is None:
         return "scene-" + scene_hash(scene_spec(cfg))

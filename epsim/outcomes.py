@@ -1,0 +1,139 @@
+"""What a run reports, from its solved fields: per-cell outcomes, region metrics, `Results`.
+
+Per-cell outcomes come first (permeabilisation and survival, and with heating the peak
+temperature and Arrhenius damage), then every region metric in one pass over the cell volumes,
+then `Results` once. Biology and thresholds per cell come from `epsim.translate`.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from epsim.config import resolved_to_yaml
+from epsim.config.schema import ResolvedConfig
+from epsim.errors import SolverError
+from epsim.io.results import RegionMetrics, Results
+from epsim.mesh.tetmesh import TetMesh, cell_geometry
+from epsim.metrics import fraction_above, region_field_stats, region_volumes
+from epsim.physics.cell_death import permeabilisation, survival_sequence
+from epsim.simulate import Fields
+from epsim.translate import cell_death, region_roles
+
+
+def check_converged(fields: Fields, cfg: ResolvedConfig) -> None:
+    """Raise SolverError naming the pairs that did not converge (nothing is written then)."""
+    bad = [
+        f"{p.anode}->{p.cathode} (residual {float(r):.2e} after {int(k)} iterations)"
+        for p, ok, r, k in zip(cfg.protocol.pairs, fields.converged, fields.residual, fields.iterations)
+        if not bool(ok) or not np.all(np.isfinite(np.asarray(fields.e_mag)))
+    ]
+    if bad:
+        raise SolverError("the field solve did not converge for pair(s): " + "; ".join(bad))
+
+
+def cell_volumes(mesh: TetMesh) -> np.ndarray:
+    """(n_cells,) m^3, the volumes every region metric of a run is weighted by."""
+    return np.asarray(cell_geometry(mesh.points, mesh.cells)[1])
+
+
+def cell_outcomes(cfg: ResolvedConfig, mesh: TetMesh, e_mag) -> dict[str, np.ndarray]:
+    """Permeabilisation probability (from the max field) and Peleg-Fermi survival after every
+    pair's pulses (docs/physics.md, section 3), per cell; e_mag (n_pairs, n_cells) V/m."""
+    e_mag = jnp.asarray(e_mag)
+    death = cell_death(cfg, mesh)
+    perm = permeabilisation(jnp.max(e_mag, axis=0), death.e_rev, death.width)
+    count = jnp.full(e_mag.shape[0], float(death.count))
+    survival = survival_sequence(e_mag, count, death.params, death.rule)
+    return {"permeabilisation": np.asarray(perm), "survival": np.asarray(survival)}
+
+
+def _field_metrics(cfg: ResolvedConfig, mesh: TetMesh, volumes: np.ndarray, e_max) -> dict:
+    """Per region (n_regions,): volume, thresholds, coverage above them, mean and peak e_max."""
+    n = len(mesh.region_names)
+    mats = [cfg.materials[r] for r in mesh.region_names]
+    e_rev = jnp.asarray([m.e_rev for m in mats])
+    e_irr = jnp.asarray([m.e_irr for m in mats])
+    region = jnp.asarray(mesh.cell_region)
+    e_max, v = jnp.asarray(e_max), jnp.asarray(volumes)
+    mean, peak = region_field_stats(e_max, v, region, n)
+    out = {
+        "volume": region_volumes(v, region, n), "e_rev": e_rev, "e_irr": e_irr,
+        "fraction_rev": fraction_above(e_max, v, region, e_rev),
+        "fraction_irr": fraction_above(e_max, v, region, e_irr),
+        "e_max_mean": mean, "e_max_max": peak,
+    }
+    return {k: np.asarray(a) for k, a in out.items()}
+
+
+def _outcome_metrics(mesh: TetMesh, volumes: np.ndarray, cells: dict, k: int) -> dict:
+    """Region k's permeabilised and killed fractions, and with heating its peak temperature and
+    thermally damaged fraction."""
+    inside = mesh.cell_region == k
+    v = np.abs(volumes)[inside]
+    mean = lambda x: float(np.sum(v * x[inside]) / np.sum(v))  # noqa: E731
+    values = {
+        "permeabilised_fraction": mean(cells["permeabilisation"]),
+        "killed_fraction": mean((cells["survival"] < 0.5).astype(float)),
+    }
+    if "temperature_max" in cells:
+        values["temperature_max"] = float(cells["temperature_max"][inside].max())
+        values["damaged_fraction"] = mean((cells["thermal_damage"] >= 1.0).astype(float))
+    return values
+
+
+def region_metrics(
+    cfg: ResolvedConfig, mesh: TetMesh, volumes: np.ndarray, e_max, cells: dict[str, np.ndarray]
+) -> tuple[RegionMetrics, ...]:
+    """Every region's metrics from the max field and the per-cell outcomes `cells`."""
+    names = mesh.region_names
+    roles = region_roles(cfg, names)
+    field = _field_metrics(cfg, mesh, volumes, e_max)
+    return tuple(
+        RegionMetrics(
+            name=name, material=name, role=roles[k],
+            **{key: float(values[k]) for key, values in field.items()},
+            **_outcome_metrics(mesh, volumes, cells, k),
+        )
+        for k, name in enumerate(names)
+    )
+
+
+def build_results(
+    cfg: ResolvedConfig, mesh: TetMesh, fields: Fields, electrodes, metrics,
+    cells: dict[str, np.ndarray], per_pair: dict[str, np.ndarray],
+) -> Results:
+    """Fields, currents, outcomes and metrics as host arrays, for the writers."""
+    pairs = cfg.protocol.pairs
+    return Results(
+        points=np.asarray(mesh.points), cells=np.asarray(mesh.cells),
+        cell_region=np.asarray(mesh.cell_region), region_names=tuple(mesh.region_names),
+        potential=np.asarray(fields.potential), e_mag=np.asarray(fields.e_mag),
+        sigma=np.asarray(fields.sigma), e_max=np.asarray(fields.e_max),
+        anode=tuple(p.anode for p in pairs), cathode=tuple(p.cathode for p in pairs),
+        voltage=np.array([p.voltage for p in pairs]),
+        current=np.asarray(fields.current), converged=np.asarray(fields.converged),
+        iterations=np.asarray(fields.iterations),
+        linear_iterations=np.asarray(fields.linear_iterations), metrics=metrics,
+        electrode_facets={e: np.asarray(mesh.facets[e]) for e in electrodes},
+        config_yaml=resolved_to_yaml(cfg), name=cfg.name,
+        extra_fields=cells, pair_fields=per_pair,
+    )
+
+
+def current_limit_violations(cfg: ResolvedConfig, results: Results) -> list[str]:
+    """Pairs whose solved current exceeds device.max_current."""
+    limit = cfg.device.max_current
+    if limit is None:
+        return []
+    return [
+        f"{a}->{c}: {abs(i):.3g} A > device.max_current {limit:.3g} A"
+        for a, c, i in zip(results.anode, results.cathode, results.current)
+        if abs(i) > limit
+    ]
+
+
+__all__ = [
+    "build_results", "cell_outcomes", "cell_volumes", "check_converged",
+    "current_limit_violations", "region_metrics",
+]

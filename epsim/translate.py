@@ -1,0 +1,243 @@
+"""From a resolved config to the numerical layers' types: scene, mesh, materials, solver, heating.
+
+    layout = electrode_layout(cfg)               # the needles, expanded once
+    mesh = mesh_of(cfg, layout)                  # the mesh file, or the scene meshed (cached)
+    model = conductivity(cfg, mesh)              # sigma(|E|) per cell
+    solver, preconditioner = solver_settings(cfg)
+
+This is an edge module: the only place where the config's pydantic models become mesh specs,
+conductivity models, solver settings, thermal tissue and pulse trains. The runner, sweeps and the
+planner all translate through it, so one config means the same problem everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim import mesh as meshlib
+from epsim.config import needle_axes
+from epsim.config.schema import ResolvedConfig
+from epsim.errors import MaterialError
+from epsim.heating import PulseTrain
+from epsim.meshcache import Progress, SceneSpec, build_mesh
+from epsim.mesh.tetmesh import TetMesh
+from epsim.physics import Constant, Logistic, Ramp, RegionConductivity, SmoothStep
+from epsim.physics.cell_death import EquivalentPulses, IndependentPairs, PelegFermi
+from epsim.physics.thermal import ThermalTissue
+from epsim.solve import Amg, Jacobi, Newton, Picard
+
+# Permeabilisation probability: a symmetric sigmoid (Dermol & Miklavcic 2014) with P = 0.5 at the
+# material's E_rev and a width of 10 % of E_rev: an engineering assumption of epsim, not a fit.
+PERMEABILISATION_WIDTH_FRACTION = 0.1
+
+# Logistic sigma(E) from thresholds: centred between them, a quarter of the gap wide per e-fold
+# (10 % to 90 % of the rise between E_rev and E_irr); an engineering choice of epsim.
+LOGISTIC_WIDTH_FRACTION = 0.25 / np.log(9.0)
+
+
+# ---------------------------------------------------------------- electrodes and scene
+
+@dataclass(frozen=True)
+class ElectrodeLayout:
+    """The config's electrodes as the mesh sees them.
+
+    Attributes:
+        needles: every individual needle (rows and arrays expanded), from `needle_axes`.
+        holes: needles and plates as holes in the tissue (epsim.mesh shapes).
+        names: the conducting surfaces (facet tags), in the order of `holes`.
+    """
+
+    needles: tuple
+    holes: tuple
+    names: tuple[str, ...]
+
+
+def electrode_layout(cfg: ResolvedConfig) -> ElectrodeLayout:
+    """Expand the config's needles and plates once; everything else reads the layout."""
+    needles = tuple(needle_axes(cfg))
+    holes = [meshlib.Needle(n.name, n.tip, n.entry, n.radius, n.active_length) for n in needles]
+    names = [n.name for n in needles]
+    for e in cfg.electrodes:
+        if e.type == "plates":
+            pair = meshlib.plate_pair(e.name, e.center, e.normal, e.gap, e.size, up=e.up)
+            holes += pair
+            names += [p.name for p in pair]
+    return ElectrodeLayout(needles, tuple(holes), tuple(names))
+
+
+def electrode_names(cfg: ResolvedConfig) -> tuple[str, ...]:
+    """Names of the conducting surfaces of the config's electrodes."""
+    return electrode_layout(cfg).names
+
+
+def _domain(cfg: ResolvedConfig):
+    d = cfg.scene.domain
+    if d.shape == "box":
+        return meshlib.Box(center=d.center, size=d.size, material=d.material)
+    if d.shape == "cylinder":
+        base = np.asarray(d.center) - np.array([0.0, 0.0, 0.5 * d.height])
+        return meshlib.Cylinder(base, (0.0, 0.0, 1.0), d.radius, d.height, material=d.material)
+    return meshlib.Sphere(center=d.center, radius=d.radius, material=d.material)
+
+
+def _structure(s, mesh_size):
+    opts = {"mesh_size": mesh_size if s.role == "target" else None, "keep_out": s.role == "spare"}
+    if s.shape == "sphere":
+        return meshlib.SphereInclusion(s.name, s.center, s.radius, s.material, **opts)
+    if s.shape == "ellipsoid":
+        return meshlib.EllipsoidInclusion(s.name, s.center, s.radii, s.material, **opts)
+    if s.shape == "cylinder":
+        base = np.asarray(s.center) - 0.5 * s.height * np.asarray(s.axis)
+        return meshlib.CylinderInclusion(s.name, base, s.axis, s.radius, s.height, s.material, **opts)
+    if s.shape == "box":
+        return meshlib.BoxInclusion(s.name, s.center, s.size, s.material, **opts)
+    scale = meshlib.LENGTH_UNITS[s.length_unit]
+    return meshlib.StlInclusion(s.name, s.file, s.material, scale, **opts)
+
+
+def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> SceneSpec:
+    """Translate the config's scene and electrodes into mesh specs (SI).
+
+    Inclusions are listed layers first, then structures, then vessels: a later inclusion wins
+    where two overlap, so a tumour in the fat layer stays tumour. Targets are meshed at
+    `mesh.target_size`; `spare` structures are kept out of the needles' active parts.
+    `layout`: the config's electrode layout when the caller has it already.
+    """
+    layout = electrode_layout(cfg) if layout is None else layout
+    domain = _domain(cfg)
+    m = cfg.scene.mesh
+    layers = [(layer.material, layer.thickness) for layer in cfg.scene.layers]
+    inclusions = list(meshlib.layer_inclusions(domain, layers, mesh_size=m.size)) if layers else []
+    inclusions += [_structure(s, m.target_size) for s in cfg.scene.structures]
+    inclusions += [
+        meshlib.TubeInclusion(v.name, v.points, v.radius, v.material, keep_out=v.role == "spare")
+        for v in cfg.scene.vessels
+    ]
+    sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size)
+    return SceneSpec(domain, tuple(inclusions), layout.holes, sizes, layout.names)
+
+
+# ---------------------------------------------------------------- the mesh
+
+def import_mesh(cfg: ResolvedConfig) -> TetMesh:
+    """Read `scene.mesh.file` and name its regions by material (`scene.mesh.regions`)."""
+    m = cfg.scene.mesh
+    mesh = meshlib.read_mesh(m.file, length_unit=m.length_unit)
+    names = [m.regions.get(str(r), r) for r in mesh.region_names]
+    materials = list(dict.fromkeys(names))  # regions mapped to one material merge
+    region = np.array([materials.index(names[r]) for r in mesh.cell_region])
+    # renumbered for memory locality like a generated mesh; results files hold this numbering
+    return meshlib.renumbered(meshlib.make_mesh(mesh.points, mesh.cells, region, materials, mesh.facets))
+
+
+def mesh_of(
+    cfg: ResolvedConfig, layout: ElectrodeLayout | None = None, *, use_cache: bool = True,
+    progress: Progress | None = None,
+) -> TetMesh:
+    """The config's mesh: its `scene.mesh.file`, or its scene meshed by gmsh (cached)."""
+    if cfg.scene.mesh.file is not None:
+        return import_mesh(cfg)
+    return build_mesh(scene_spec(cfg, layout), use_cache=use_cache, progress=progress)
+
+
+def check_materials(cfg: ResolvedConfig, mesh: TetMesh) -> None:
+    """Raise MaterialError for mesh regions the config gives no material."""
+    missing = [r for r in mesh.region_names if r not in cfg.materials]
+    if missing:
+        raise MaterialError(
+            f"mesh region(s) {missing} have no material: map them under scene.mesh.regions "
+            "or define them under materials"
+        )
+
+
+# ---------------------------------------------------------------- materials and solver
+
+def material_model(cfg: ResolvedConfig, name: str):
+    """sigma(|E|) of one material as configured (physics.conductivity and physics.model)."""
+    m = cfg.materials[name]
+    if cfg.physics.conductivity == "linear":
+        return Constant(m.sigma0)
+    if cfg.physics.model == "ramp":
+        return Ramp(m.sigma0, m.sigma1, m.e_rev, m.e_irr)
+    if cfg.physics.model == "logistic":
+        width = LOGISTIC_WIDTH_FRACTION * (m.e_irr - m.e_rev)
+        return Logistic(m.sigma0, m.sigma1, 0.5 * (m.e_rev + m.e_irr), width)
+    return SmoothStep(m.sigma0, m.sigma1, m.e_rev, m.e_irr)
+
+
+def conductivity(cfg: ResolvedConfig, mesh: TetMesh) -> RegionConductivity:
+    """sigma(|E|) of every cell: each region's material model."""
+    return RegionConductivity(
+        tuple(material_model(cfg, r) for r in mesh.region_names), jnp.asarray(mesh.cell_region)
+    )
+
+
+def region_roles(cfg: ResolvedConfig, region_names) -> tuple[str, ...]:
+    """Role of each region (material): target if a target structure is made of it, then spare."""
+    rank = {"tissue": 0, "spare": 1, "target": 2}
+    roles = {}
+    for s in (*cfg.scene.structures, *cfg.scene.vessels):
+        roles[s.material] = max(roles.get(s.material, "tissue"), s.role, key=rank.__getitem__)
+    return tuple(roles.get(name, "tissue") for name in region_names)
+
+
+def solver_settings(cfg: ResolvedConfig) -> tuple[Newton | Picard, Amg | Jacobi]:
+    """The nonlinear solver and the preconditioner the config asks for."""
+    s = cfg.solver
+    preconditioner = Jacobi() if s.preconditioner == "jacobi" else Amg()
+    if s.kind == "picard":
+        return Picard(rtol=s.rtol, max_iterations=s.max_iterations, damping=s.damping), preconditioner
+    return Newton(rtol=s.rtol, max_iterations=s.max_iterations), preconditioner
+
+
+def per_cell(cfg: ResolvedConfig, mesh: TetMesh, key: str) -> jax.Array:
+    """A material parameter spread over the cells, (n_cells,)."""
+    values = jnp.asarray([getattr(cfg.materials[r], key) for r in mesh.region_names])
+    return values[jnp.asarray(mesh.cell_region)]
+
+
+# ---------------------------------------------------------------- outcomes and heating
+
+@dataclass(frozen=True)
+class CellDeath:
+    """What per-cell outcomes need: permeabilisation threshold and width, the Peleg-Fermi
+    parameters of every cell, the survival rule across pairs and the pulses per pair."""
+
+    e_rev: jax.Array
+    width: jax.Array
+    params: PelegFermi
+    rule: EquivalentPulses | IndependentPairs
+    count: int
+
+
+def cell_death(cfg: ResolvedConfig, mesh: TetMesh) -> CellDeath:
+    """The config's permeabilisation and survival models on the cells of `mesh`."""
+    e_rev = per_cell(cfg, mesh, "e_rev")
+    params = PelegFermi(*(per_cell(cfg, mesh, k) for k in ("ec0", "a0", "k1", "k2")))
+    rule = EquivalentPulses() if cfg.physics.survival_rule == "equivalent_pulses" else IndependentPairs()
+    return CellDeath(e_rev, PERMEABILISATION_WIDTH_FRACTION * e_rev, params, rule,
+                     cfg.protocol.pulses.count)
+
+
+def thermal_tissue(cfg: ResolvedConfig, mesh: TetMesh) -> ThermalTissue:
+    """Per-cell Pennes parameters from the materials (blood and body temperature: defaults)."""
+    keys = ("k", "rho", "c", "alpha", "w_b", "q_m")
+    return ThermalTissue(**{k: per_cell(cfg, mesh, k) for k in keys})
+
+
+def pulse_train(cfg: ResolvedConfig) -> PulseTrain:
+    """The protocol's pulses with the heating section's time steps (cfg.heating must be set)."""
+    p, h = cfg.protocol.pulses, cfg.heating
+    return PulseTrain(p.count, p.width, p.rate, substeps=h.substeps, pause_steps=h.pause_steps)
+
+
+__all__ = [
+    "CellDeath", "ElectrodeLayout", "LOGISTIC_WIDTH_FRACTION", "PERMEABILISATION_WIDTH_FRACTION",
+    "cell_death", "check_materials", "conductivity", "electrode_layout", "electrode_names",
+    "import_mesh", "material_model", "mesh_of", "per_cell", "pulse_train", "region_roles",
+    "scene_spec", "solver_settings", "thermal_tissue",
+]
