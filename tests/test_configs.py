@@ -1,4 +1,4 @@
-"""Every shipped config and every shared example validates; the smallest runs end to end."""
+"""Every shipped config and the test examples validate; the smallest runs end to end."""
 
 from pathlib import Path
 
@@ -11,8 +11,8 @@ from epsim.config import load_config, needle_axes
 from epsim.translate import scene_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "examples"
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted(SHARED.glob("*.yaml"))
+EXAMPLES = ROOT / "tests" / "config"  # configs kept beside the config tests
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted(EXAMPLES.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name + "/" + p.name)
@@ -43,6 +43,7 @@ def test_pelvic_config_matches_the_clinical_series():
     assert 2 * max(tumour.radii) == pytest.approx(0.0475)
 
 
+@pytest.mark.slow
 def test_smallest_shipped_config_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("EPSIM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "two_needles.h5"
