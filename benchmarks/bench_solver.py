@@ -55,12 +55,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_numpy as ref  # noqa: E402
 
 from epsim.fem.assembly import apply_dirichlet, build_pattern, stiffness  # noqa: E402
-from epsim.fem.fields import gradient, internal_force, safe_norm  # noqa: E402
+from epsim.fem.elements import elements  # noqa: E402
+from epsim.fem.fields import safe_norm  # noqa: E402
 from epsim.fem.sparse import HybMatrix, hyb_to_scipy, matvec  # noqa: E402
 from epsim.mesh import (  # noqa: E402
     Box, MeshSizes, Needle, SphereInclusion, build_mesh, make_mesh, renumbered,
 )
-from epsim.mesh.tetmesh import cell_geometry  # noqa: E402
 from epsim.physics import RegionConductivity, SmoothStep  # noqa: E402
 from epsim.solve import Amg, Newton, build_amg, pcg, solve_potential  # noqa: E402
 
@@ -169,9 +169,9 @@ def anode_current(params, pattern, points, region, anode, free, amg):
     model = RegionConductivity(models, region)
     g = jnp.where(anode, voltage, 0.0)
     sol = solve_potential(pattern, points, model, g, free, amg, solver=NEWTON)
-    grads, volumes = cell_geometry(points, pattern.cells)
-    e_mag = safe_norm(-gradient(grads, pattern.cells, sol.phi))
-    force = internal_force(grads, volumes, pattern.cells, model(e_mag), sol.phi)
+    geometry = elements(points, pattern.corners)
+    grad = geometry.gradient(sol.phi)
+    force = geometry.force(model(safe_norm(grad.T)), grad)
     return jnp.sum(jnp.where(anode, force, 0.0))
 
 

@@ -11,7 +11,7 @@ potential each, zero net current), or left out (insulating holes) when `floating
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import equinox as eqx
 import jax
@@ -21,9 +21,10 @@ import scipy.sparse as sp
 
 from epsim.errors import ElectrodeError
 from epsim.fem.assembly import StiffnessPattern, apply_dirichlet, build_pattern, stiffness
-from epsim.fem.fields import gradient, internal_force, safe_norm
+from epsim.fem.elements import Elements, elements
+from epsim.fem.fields import safe_norm
 from epsim.fem.sparse import hyb_to_scipy
-from epsim.mesh.tetmesh import TetMesh, cell_geometry
+from epsim.mesh.tetmesh import TetMesh
 from epsim.physics.conductivity import Conductivity, FieldMemory
 from epsim.solve.amg import build_amg, build_jacobi
 from epsim.solve.lumped import LumpedCoupling, LumpedPreconditioner, lumped_coupling
@@ -210,7 +211,42 @@ def floating_conductors(problem: Problem, anode, cathode) -> Floating | None:
     return Floating(source, nodes, node_rep, node_floats & (nodes != node_rep))
 
 
-def _solve_pair(problem, points, model, solver, grads, volumes, anode, cathode, voltage):
+class PairSolution(NamedTuple):
+    """One pair solved, and its fields.
+
+    Attributes:
+        phi: (n_nodes,) V, nodal potential.
+        e_mag: (n_cells,) V/m, |E| per cell.
+        sigma: (n_cells,) S/m, the conductivity at that field.
+        current, cathode_current: () A, into the anode and into the cathode.
+        converged, iterations, linear_iterations, residual: the solver's status.
+    """
+
+    phi: jax.Array
+    e_mag: jax.Array
+    sigma: jax.Array
+    current: jax.Array
+    cathode_current: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+    linear_iterations: jax.Array
+    residual: jax.Array
+
+
+def solve_pair(
+    problem: Problem, points: jax.Array, model: Conductivity, solver: Newton | Picard,
+    geometry: Elements, anode, cathode, voltage,
+) -> PairSolution:
+    """Solve one pair (anode at `voltage`, cathode at 0 V, idle electrodes floating or left out)
+    and post-process it with the solver's own element kernels.
+
+    Args:
+        problem: from `prepare`; points: (n_nodes, 3) m; model: sigma(|E|) per cell.
+        solver: nonlinear solver settings.
+        geometry: `epsim.fem.elements(points, problem.pattern.corners)`, computed once by the
+            caller for every pair (and every pulse) on these points.
+        anode, cathode: electrode indices; voltage: V.
+    """
     on_anode = problem.electrode_masks[anode]
     on_cathode = problem.electrode_masks[cathode]
     free = ~(on_anode | on_cathode)
@@ -222,14 +258,17 @@ def _solve_pair(problem, points, model, solver, grads, volumes, anode, cathode, 
     sol = solve_potential(
         problem.pattern, points, model, g, free, precondition, solver=solver, floating=floating
     )
-    cells = problem.pattern.cells
-    e_mag = safe_norm(-gradient(grads, cells, sol.phi))
+    grad = geometry.gradient(sol.phi)  # (3, n_cells)
+    e_mag = safe_norm(grad.T)
     sigma = model(e_mag)
-    force = internal_force(grads, volumes, cells, sigma, sol.phi)
-    i_anode = jnp.sum(jnp.where(on_anode, force, 0.0))
-    i_cathode = jnp.sum(jnp.where(on_cathode, force, 0.0))
-    status = (sol.converged, sol.iterations, sol.linear_iterations, sol.residual)
-    return sol.phi, e_mag, sigma, i_anode, i_cathode, status
+    force = geometry.force(sigma, grad)
+    return PairSolution(
+        phi=sol.phi, e_mag=e_mag, sigma=sigma,
+        current=jnp.sum(jnp.where(on_anode, force, 0.0)),
+        cathode_current=jnp.sum(jnp.where(on_cathode, force, 0.0)),
+        converged=sol.converged, iterations=sol.iterations,
+        linear_iterations=sol.linear_iterations, residual=sol.residual,
+    )
 
 
 def simulate(
@@ -251,31 +290,30 @@ def simulate(
         solver: nonlinear solver settings.
         memory: False: independent pairs (each starts from intact tissue). True: max-field memory,
             each pair's conductivity follows the highest field earlier pairs produced in each
-            cell (never decreasing along the sequence; PHYSICS.md section 1).
+            cell (never decreasing along the sequence; docs/physics.md, section 1).
     """
-    grads, volumes = cell_geometry(points, problem.pattern.cells)
+    geometry = elements(points, problem.pattern.corners)
     sequence = (pairs.anode, pairs.cathode, pairs.voltage)
 
     def one(e_floor, pair):
         m = FieldMemory(model, e_floor) if memory else model
-        out = _solve_pair(problem, points, m, solver, grads, volumes, *pair)
-        return jnp.maximum(e_floor, out[1]), out
+        out = solve_pair(problem, points, m, solver, geometry, *pair)
+        return jnp.maximum(e_floor, out.e_mag), out
 
     e_floor = jnp.zeros(problem.pattern.cells.shape[0], dtype=jnp.asarray(points).dtype)
     if memory:
         _, out = jax.lax.scan(one, e_floor, sequence)
     else:
         out = jax.lax.map(lambda pair: one(e_floor, pair)[1], sequence)
-    phi, e_mag, sigma, i_a, i_c, status = out
     return Fields(
-        potential=phi,
-        e_mag=e_mag,
-        sigma=sigma,
-        current=i_a,
-        cathode_current=i_c,
-        e_max=jnp.max(e_mag, axis=0),
-        converged=status[0],
-        iterations=status[1],
-        linear_iterations=status[2],
-        residual=status[3],
+        potential=out.phi,
+        e_mag=out.e_mag,
+        sigma=out.sigma,
+        current=out.current,
+        cathode_current=out.cathode_current,
+        e_max=jnp.max(out.e_mag, axis=0),
+        converged=out.converged,
+        iterations=out.iterations,
+        linear_iterations=out.linear_iterations,
+        residual=out.residual,
     )

@@ -8,7 +8,7 @@ from epsim.fem.assembly import (
     stiffness,
 )
 from epsim.fem.elements import Elements, elements
-from epsim.fem.fields import gradient, internal_force, safe_norm
+from epsim.fem.fields import gradient, safe_norm
 from epsim.fem.sparse import HybMatrix, hyb_from_scipy, hyb_to_scipy, matvec
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "gradient",
     "hyb_from_scipy",
     "hyb_to_scipy",
-    "internal_force",
     "matvec",
     "safe_norm",
     "stiffness",

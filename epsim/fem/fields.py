@@ -1,7 +1,9 @@
-"""Per-cell fields of a P1 potential and the nodal internal force (residual) vector.
+"""Zero-safe norms of per-cell vectors, and the cell-major gradient the planner's model uses.
 
-Written element by element so that they are differentiable with respect to the node coordinates
-and the conductivity parameters; the solvers use the assembled matrices instead.
+Fields, residuals and currents of a solved potential come from `epsim.fem.elements.Elements`,
+the kernels the solver itself uses (component-major, one 1-D gather per corner). `gradient`
+below is the cell-major form for (n_cells, 4, 3) basis gradients of `epsim.mesh.cell_geometry`,
+kept while `epsim.optimise.model` works in that layout.
 """
 
 from __future__ import annotations
@@ -21,15 +23,3 @@ def safe_norm(v: jax.Array) -> jax.Array:
     sq = jnp.sum(v * v, axis=-1)
     nonzero = sq > 0
     return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 0.0)
-
-
-def internal_force(grads, volumes, cells, sigma, phi) -> jax.Array:
-    """Nodal vector K(sigma) phi assembled element by element, (n_nodes,) A.
-
-    Args:
-        grads: (n_cells, 4, 3) 1/m; volumes: (n_cells,) m^3; cells: (n_cells, 4);
-        sigma: (n_cells,) S/m; phi: (n_nodes,) V.
-    """
-    flux = sigma[:, None] * gradient(grads, cells, phi)  # -J, (n_cells, 3)
-    local = volumes[:, None] * jnp.einsum("cij,cj->ci", grads, flux)
-    return jax.ops.segment_sum(local.ravel(), jnp.ravel(cells), phi.shape[0])

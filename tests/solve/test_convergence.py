@@ -3,9 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from epsim.fem import apply_dirichlet, build_pattern, hyb_to_scipy, stiffness
-from epsim.fem.fields import gradient
-from epsim.mesh import cell_geometry
+from epsim.fem import apply_dirichlet, build_pattern, elements, hyb_to_scipy, stiffness
 from epsim.mesh.structured import structured_box_mesh
 from epsim.physics import Constant
 from epsim.solve import Newton, build_amg, solve_potential
@@ -39,12 +37,12 @@ def errors(n):
     g = jnp.asarray(np.where(boundary, exact(points), 0.0))
     sol = solve_potential(pattern, points, Constant(0.2), g, free, amg, solver=Newton(rtol=1e-12))
     assert bool(sol.converged)
-    grads, volumes = cell_geometry(points, mesh.cells)
+    geometry = elements(points, pattern.corners)
     phi_cells = np.asarray(sol.phi)[mesh.cells]  # (n_cells, 4)
     xq = np.einsum("qi,cij->cqj", QUAD, points[mesh.cells])  # (n_cells, 4, 3)
     e_val = np.einsum("qi,ci->cq", QUAD, phi_cells) - exact(xq)
-    e_grad = np.asarray(gradient(grads, mesh.cells, sol.phi))[:, None, :] - exact_grad(xq)
-    vol = np.asarray(volumes)[:, None] / 4
+    e_grad = np.asarray(geometry.gradient(sol.phi)).T[:, None, :] - exact_grad(xq)
+    vol = np.asarray(geometry.volumes)[:, None] / 4
     l2 = np.sqrt(np.sum(vol * e_val**2))
     energy = np.sqrt(np.sum(vol * np.sum(e_grad**2, axis=-1)))
     return L / n, l2, energy
