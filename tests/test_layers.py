@@ -76,3 +76,103 @@ def test_library_never_changes_jax_config():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 assert ast.unparse(node.func) != "jax.config.update", f"{path}: jax.config.update"
+
+
+# ---------------------------------------------------------------- private names stay private
+
+def module_name(path: Path) -> str:
+    """Dotted name of a module file of the package (a package's __init__ is the package)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p) for p in PACKAGE.rglob("*.py")}
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def absolute(node: ast.ImportFrom, here: str, is_package: bool) -> str:
+    """The module an import-from names, relative imports resolved against module `here`."""
+    if node.level == 0:
+        return node.module or ""
+    base = here.split(".")
+    base = base[: len(base) - node.level + (1 if is_package else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def dotted(node: ast.expr) -> str | None:
+    """`a.b.c` of a chain of attribute accesses on a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = dotted(node.value)
+        return None if inner is None else f"{inner}.{node.attr}"
+    return None
+
+
+def private_uses(source: str, here: str, is_package: bool = False):
+    """(line, what) for every underscore name of another epsim module that the module `here`
+    (its text `source`) imports or reaches by attribute access (`from epsim.x import _f`,
+    `import epsim.x as m; m._f`)."""
+    tree = ast.parse(source)
+    bound = {}  # local name -> the epsim module it stands for
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            origin = absolute(node, here, is_package)
+            if origin.split(".")[0] != "epsim" or origin == here:
+                continue
+            for alias in node.names:
+                if private(alias.name):
+                    yield node.lineno, f"from {origin} import {alias.name}"
+                if f"{origin}.{alias.name}" in MODULES:
+                    bound[alias.asname or alias.name] = f"{origin}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "epsim":
+                    local = alias.asname or alias.name.split(".")[0]
+                    bound[local] = alias.name if alias.asname else "epsim"
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and private(node.attr)):
+            continue
+        chain = dotted(node.value)
+        if chain is None or chain.split(".")[0] not in bound:
+            continue
+        head, _, rest = chain.partition(".")
+        target = bound[head] + (f".{rest}" if rest else "")
+        if target in MODULES and target != here:
+            yield node.lineno, f"{chain}.{node.attr} ({target})"
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(PACKAGE)))
+                                  for p in sorted(PACKAGE.rglob("*.py"))])
+def test_no_private_name_of_another_module(path):
+    """Underscore names stay inside their module: what another module needs gets a public name
+    (docs/design.md, section 1)."""
+    uses = private_uses(path.read_text(), module_name(path), path.name == "__init__.py")
+    found = [f"{path.relative_to(PACKAGE.parent)}:{line}: {what}" for line, what in uses]
+    assert not found, "private names used across modules:\n" + "\n".join(found)
+
+
+def test_the_private_name_check_catches_both_forms():
+    """The check itself: an imported underscore name and an attribute access both count, in
+    absolute and relative form; dunders and a module's own private names do not."""
+    source = (
+        "import epsim.solve.nonlinear as nl\n"
+        "import epsim.solve.pcg\n"
+        "from epsim.simulate import _hidden, public\n"
+        "from epsim import __version__\n"
+        "from epsim.solve import amg\n"
+        "from .lumped import _apply\n"
+        "x = nl._private(amg._build, epsim.solve.pcg._loop, amg.build_amg)\n"
+        "def _own():\n    return _own\n"
+    )
+    found = sorted(what for _, what in private_uses(source, "epsim.solve.probe"))
+    assert found == [
+        "amg._build (epsim.solve.amg)",
+        "epsim.solve.pcg._loop (epsim.solve.pcg)",
+        "from epsim.simulate import _hidden",
+        "from epsim.solve.lumped import _apply",
+        "nl._private (epsim.solve.nonlinear)",
+    ], found

@@ -56,7 +56,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from epsim.physics.thermal import _check
+from epsim.physics.checks import check_parameters
 
 # Damage logits y = log((1 - S) / S) are kept in [Y_MIN, Y_MAX]: S = 1 and S = 0 to float64.
 Y_MIN = -700.0
@@ -97,8 +97,8 @@ class PelegFermi(eqx.Module):
     k2: jax.Array | float = 0.06
 
     def __check_init__(self):
-        _check("PelegFermi", "positive and finite", lambda a: a > 0,
-               ec0=self.ec0, a0=self.a0, k1=self.k1, k2=self.k2)
+        check_parameters("PelegFermi", "positive and finite", lambda a: a > 0,
+                         ec0=self.ec0, a0=self.a0, k1=self.k1, k2=self.k2)
 
 
 DEFAULT = PelegFermi()

@@ -1,6 +1,6 @@
 """Thermal tissue properties, temperature-dependent conductivity and Arrhenius thermal damage.
 
-Pennes bioheat (PHYSICS.md section 4):
+Pennes bioheat (docs/physics.md, section 4):
 
     rho c dT/dt = div(k grad T) + sigma |E|^2 + w_b rho_b c_b (T_b - T) + q_m
 
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from epsim.errors import MaterialError
+from epsim.physics.checks import check_parameters, concrete
 from epsim.physics.conductivity import Conductivity
 
 GAS_CONSTANT = 8.314462618  # J/mol/K (CODATA 2018, exact)
@@ -23,27 +23,10 @@ FREEZING = 273.15  # K
 BOILING = 373.15  # K: past it the Pennes model (no phase change) does not apply
 
 
-def _concrete(value) -> np.ndarray | None:
-    """The value as numpy, or None while it is traced (checks happen when values are concrete)."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    return np.asarray(value, dtype=np.float64)
-
-
-def _check(model: str, rule: str, ok, **values) -> None:
-    """Raise MaterialError unless ok(array) holds (and values are finite) for every concrete one."""
-    for name, value in values.items():
-        a = _concrete(value)
-        if a is None:
-            continue
-        if not (np.all(np.isfinite(a)) and np.all(ok(a))):
-            raise MaterialError(f"{model}: {name} must be {rule} (got {a.tolist()})")
-
-
 class ThermalTissue(eqx.Module):
     """Thermal properties of tissue, per cell (n_cells,) or broadcast scalars.
 
-    Defaults: OpenEP [src] (PHYSICS.md section 4).
+    Defaults: OpenEP [src] (docs/physics.md, section 4).
 
     Attributes:
         k: W/m/K thermal conductivity (> 0).
@@ -72,16 +55,17 @@ class ThermalTissue(eqx.Module):
 
     def __check_init__(self):
         name = "ThermalTissue"
-        _check(name, "positive and finite", lambda a: a > 0,
-               k=self.k, rho=self.rho, c=self.c, rho_b=self.rho_b, c_b=self.c_b)
-        _check(name, "non-negative and finite", lambda a: a >= 0, w_b=self.w_b, q_m=self.q_m)
-        _check(name, "a temperature in kelvin between 273.15 and 373.15",
-               lambda a: (a >= FREEZING) & (a <= BOILING), t_b=self.t_b, t0=self.t0)
-        t0 = _concrete(self.t0)
+        check_parameters(name, "positive and finite", lambda a: a > 0,
+                         k=self.k, rho=self.rho, c=self.c, rho_b=self.rho_b, c_b=self.c_b)
+        check_parameters(name, "non-negative and finite", lambda a: a >= 0,
+                         w_b=self.w_b, q_m=self.q_m)
+        check_parameters(name, "a temperature in kelvin between 273.15 and 373.15",
+                         lambda a: (a >= FREEZING) & (a <= BOILING), t_b=self.t_b, t0=self.t0)
+        t0 = concrete(self.t0)
         if t0 is not None:
             bound = -1.0 / (BOILING - t0)
-            _check(name, f"> {np.max(bound):.4g} 1/K so that sigma (1 + alpha (T - T0)) stays "
-                   "positive up to boiling", lambda a: a > bound, alpha=self.alpha)
+            check_parameters(name, f"> {np.max(bound):.4g} 1/K so that sigma (1 + alpha (T - T0)) "
+                             "stays positive up to boiling", lambda a: a > bound, alpha=self.alpha)
 
     @property
     def heat_capacity(self):
@@ -95,7 +79,7 @@ class ThermalTissue(eqx.Module):
 
 
 def temperature_factor(temperature, alpha, t0):
-    """1 + alpha (T - T0): the linear temperature factor of the conductivity (PHYSICS.md
+    """1 + alpha (T - T0): the linear temperature factor of the conductivity (docs/physics.md,
     section 2; OpenEP's alpha 0.015 1/K; Beitel-White et al. 2021 measured 1.2-2.3 %/degC)."""
     return 1.0 + alpha * (temperature - t0)
 
@@ -108,8 +92,8 @@ class TemperatureConductivity(Conductivity):
     factor: jax.Array
 
     def __check_init__(self):
-        _check("TemperatureConductivity", "positive (the tissue is past the range of the linear "
-               "temperature model)", lambda a: a > 0, factor=self.factor)
+        check_parameters("TemperatureConductivity", "positive (the tissue is past the range of "
+                         "the linear temperature model)", lambda a: a > 0, factor=self.factor)
 
     def __call__(self, e_mag):
         return self.model(e_mag) * self.factor
@@ -134,7 +118,7 @@ class Arrhenius(eqx.Module):
     ea: jax.Array | float = 6.28e5
 
     def __check_init__(self):
-        _check("Arrhenius", "positive and finite", lambda a: a > 0, a=self.a, ea=self.ea)
+        check_parameters("Arrhenius", "positive and finite", lambda a: a > 0, a=self.a, ea=self.ea)
 
     def rate(self, temperature):
         """Damage rate, 1/s, at temperature (K), computed as exp(ln A - Ea / (R T))."""

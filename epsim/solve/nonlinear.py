@@ -1,10 +1,11 @@
 """Nonlinear potential solve div(sigma(|E|) grad phi) = 0 with Dirichlet electrodes.
 
-Newton on the convex energy (the tangent sigma I + sigma' |E| e e^T is SPD, PHYSICS.md section 1),
-started from the sigma0 solution, with inexact AMG-PCG inner solves and a backtracking line search
-on the residual norm; damped Picard as the fallback. Gradients come from the implicit function
-theorem at the converged state: one adjoint solve with the same tangent and preconditioner
-(`equinox.filter_custom_vjp`), never from differentiating the iterations.
+Newton on the convex energy (the tangent sigma I + sigma' |E| e e^T is SPD; docs/physics.md,
+section 1), started from the sigma0 solution, with inexact AMG-PCG inner solves and a
+backtracking line search on the residual norm; damped Picard as the fallback. Gradients come
+from the implicit function theorem at the converged state: one adjoint solve with the same
+tangent and preconditioner (`equinox.filter_custom_vjp`), never from differentiating the
+iterations.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Floating(eqx.Module):
         return kept.at[self.node_rep].add(jnp.where(self.node_slave, y[self.nodes], 0.0))
 
 
-class _Operators(eqx.Module):
+class Operators(eqx.Module):
     """What the loops need, bundled: element geometry, pattern, conductivity, the non-Dirichlet
     mask (and the matrix entries it keeps) and the floating conductors. Vectors of unknowns live
     in the reduced space (see Floating)."""
@@ -159,7 +160,7 @@ def _masked(precondition, unknown):
     return lambda r: jnp.where(unknown, precondition(r), 0.0)
 
 
-def _linear_start(ops: _Operators, g, precondition, rtol, max_iterations):
+def _linear_start(ops: Operators, g, precondition, rtol, max_iterations):
     """Solve with sigma0 = sigma(0): returns phi, PCG result and the reference residual norm."""
     k0, b = ops.sigma0_system(g)
     r_ref = jnp.linalg.norm(b)
@@ -172,7 +173,7 @@ def _history(max_iterations, first):
     return jnp.full(max_iterations + 1, jnp.nan).at[0].set(first)
 
 
-def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
+def _newton(ops: Operators, g, precondition, s: Newton) -> Solution:
     linear = ops.model.is_linear
     start_rtol = s.rtol if linear else s.forcing_max
     phi, start, r_ref = _linear_start(ops, g, precondition, start_rtol, s.linear_max_iterations)
@@ -220,7 +221,7 @@ def _newton(ops: _Operators, g, precondition, s: Newton) -> Solution:
     return Solution(phi, rnorm <= tol, jnp.maximum(k, 1), lin, rnorm / r_ref, hist)
 
 
-def _picard(ops: _Operators, g, precondition, s: Picard) -> Solution:
+def _picard(ops: Operators, g, precondition, s: Picard) -> Solution:
     phi, start, r_ref = _linear_start(ops, g, precondition, s.rtol, s.linear_max_iterations)
     tol = s.rtol * r_ref
     r = ops.residual(phi)
@@ -247,15 +248,19 @@ def _picard(ops: _Operators, g, precondition, s: Picard) -> Solution:
     return Solution(phi, rnorm <= tol, jnp.maximum(k, 1), lin, rnorm / r_ref, hist)
 
 
-def _operators(pattern, points, model, free, floating=None) -> _Operators:
+def operators(pattern: StiffnessPattern, points, model: Conductivity, free,
+              floating: Floating | None = None) -> Operators:
+    """What the Newton and Picard loops use on a mesh: element geometry of `points`, the
+    conductivity, the Dirichlet mask `free` (True for unknown nodes) and the floating conductors.
+    Public for checks of the loops' pieces (the unrolled reference, the lumped preconditioner)."""
     geometry = elements(points, pattern.corners)
-    return _Operators(pattern, geometry, model, free, dirichlet_keep(pattern, free), floating)
+    return Operators(pattern, geometry, model, free, dirichlet_keep(pattern, free), floating)
 
 
 @eqx.filter_custom_vjp
 def _solve(diff, pattern, free, precondition, solver, floating):
     points, model, g = diff
-    ops = _operators(pattern, points, model, free, floating)
+    ops = operators(pattern, points, model, free, floating)
     g = jnp.where(free, 0.0, g)
     masked = _masked(precondition, ops.unknown)
     if isinstance(solver, Picard):
@@ -276,7 +281,7 @@ def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solve
     phi_bar = sol_bar.phi
     if phi_bar is None:
         return jax.tree.map(lambda _: None, diff)
-    ops = _operators(pattern, points, model, free, floating)
+    ops = operators(pattern, points, model, free, floating)
     rhs = ops.reduce(jnp.where(free, phi_bar, 0.0))
     adj = pcg(
         ops.tangent(phi), rhs, _masked(precondition, ops.unknown),

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from epsim.fem.sparse import HybMatrix
-from epsim.solve.nonlinear import _operators
+from epsim.solve.nonlinear import operators
 
 
 def dense(a: HybMatrix) -> jnp.ndarray:
@@ -25,7 +25,7 @@ def dense(a: HybMatrix) -> jnp.ndarray:
 def solve_potential_unrolled(pattern, points, model, dirichlet_values, free, *, iterations=12):
     """phi after `iterations` full Newton steps (no line search) from the sigma0 solution,
     (n_nodes,) V."""
-    ops = _operators(pattern, points, model, free)
+    ops = operators(pattern, points, model, free)
     lifting = jnp.where(free, 0.0, dirichlet_values)
     k0, rhs = ops.sigma0_system(lifting)
     phi = lifting + jnp.linalg.solve(dense(k0), rhs)

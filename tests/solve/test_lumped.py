@@ -12,7 +12,7 @@ from epsim.fem.sparse import hyb_to_scipy
 from epsim.physics import Constant
 from epsim.simulate import floating_conductors, prepare
 from epsim.solve.lumped import LumpedPreconditioner, lumped_coupling
-from epsim.solve.nonlinear import _operators
+from epsim.solve.nonlinear import operators
 from epsim.solve.pcg import pcg
 from tests.helpers.meshes import inclusion_box, with_face_patches
 
@@ -33,7 +33,7 @@ def reduced_operator(mesh, problem, sigma0, anode, cathode):
     masks = np.asarray(problem.electrode_masks)
     free = jnp.asarray(~(masks[anode] | masks[cathode]))
     floating = floating_conductors(problem, anode, cathode)
-    ops = _operators(problem.pattern, jnp.asarray(mesh.points), Constant(jnp.asarray(sigma0)),
+    ops = operators(problem.pattern, jnp.asarray(mesh.points), Constant(jnp.asarray(sigma0)),
                      free, floating)
     matrix, _ = ops.sigma0_system(jnp.zeros(mesh.n_nodes))
     unknown = np.flatnonzero(np.asarray(ops.unknown))
