@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim import mesh as meshlib
-from epsim.config import needle_axes
+from epsim.config import electrode_holes, mesh_domain, mesh_inclusions, needle_axes
 from epsim.config.schema import ResolvedConfig
 from epsim.errors import MaterialError
 from epsim.heating import PulseTrain
@@ -59,14 +59,8 @@ class ElectrodeLayout:
 def electrode_layout(cfg: ResolvedConfig) -> ElectrodeLayout:
     """Expand the config's needles and plates once; everything else reads the layout."""
     needles = tuple(needle_axes(cfg))
-    holes = [meshlib.Needle(n.name, n.tip, n.entry, n.radius, n.active_length) for n in needles]
-    names = [n.name for n in needles]
-    for e in cfg.electrodes:
-        if e.type == "plates":
-            pair = meshlib.plate_pair(e.name, e.center, e.normal, e.gap, e.size, up=e.up)
-            holes += pair
-            names += [p.name for p in pair]
-    return ElectrodeLayout(needles, tuple(holes), tuple(names))
+    holes = electrode_holes(cfg, needles)
+    return ElectrodeLayout(needles, holes, tuple(h.name for h in holes))
 
 
 def electrode_names(cfg: ResolvedConfig) -> tuple[str, ...]:
@@ -74,51 +68,15 @@ def electrode_names(cfg: ResolvedConfig) -> tuple[str, ...]:
     return electrode_layout(cfg).names
 
 
-def _domain(cfg: ResolvedConfig):
-    d = cfg.scene.domain
-    if d.shape == "box":
-        return meshlib.Box(center=d.center, size=d.size, material=d.material)
-    if d.shape == "cylinder":
-        base = np.asarray(d.center) - np.array([0.0, 0.0, 0.5 * d.height])
-        return meshlib.Cylinder(base, (0.0, 0.0, 1.0), d.radius, d.height, material=d.material)
-    return meshlib.Sphere(center=d.center, radius=d.radius, material=d.material)
-
-
-def _structure(s, mesh_size):
-    opts = {"mesh_size": mesh_size if s.role == "target" else None, "keep_out": s.role == "spare"}
-    if s.shape == "sphere":
-        return meshlib.SphereInclusion(s.name, s.center, s.radius, s.material, **opts)
-    if s.shape == "ellipsoid":
-        return meshlib.EllipsoidInclusion(s.name, s.center, s.radii, s.material, **opts)
-    if s.shape == "cylinder":
-        base = np.asarray(s.center) - 0.5 * s.height * np.asarray(s.axis)
-        return meshlib.CylinderInclusion(s.name, base, s.axis, s.radius, s.height, s.material, **opts)
-    if s.shape == "box":
-        return meshlib.BoxInclusion(s.name, s.center, s.size, s.material, **opts)
-    scale = meshlib.LENGTH_UNITS[s.length_unit]
-    return meshlib.StlInclusion(s.name, s.file, s.material, scale, **opts)
-
-
 def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> SceneSpec:
-    """Translate the config's scene and electrodes into mesh specs (SI).
-
-    Inclusions are listed layers first, then structures, then vessels: a later inclusion wins
-    where two overlap, so a tumour in the fat layer stays tumour. Targets are meshed at
-    `mesh.target_size`; `spare` structures are kept out of the needles' active parts.
-    `layout`: the config's electrode layout when the caller has it already.
-    """
+    """The config's scene and electrodes as mesh specs (SI), in the shapes the config layer
+    validated them as (`epsim.config.mesh_domain`, `mesh_inclusions`, `electrode_holes`).
+    `layout`: the config's electrode layout when the caller has it already."""
     layout = electrode_layout(cfg) if layout is None else layout
-    domain = _domain(cfg)
+    domain = mesh_domain(cfg)
     m = cfg.scene.mesh
-    layers = [(layer.material, layer.thickness) for layer in cfg.scene.layers]
-    inclusions = list(meshlib.layer_inclusions(domain, layers, mesh_size=m.size)) if layers else []
-    inclusions += [_structure(s, m.target_size) for s in cfg.scene.structures]
-    inclusions += [
-        meshlib.TubeInclusion(v.name, v.points, v.radius, v.material, keep_out=v.role == "spare")
-        for v in cfg.scene.vessels
-    ]
     sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size)
-    return SceneSpec(domain, tuple(inclusions), layout.holes, sizes, layout.names)
+    return SceneSpec(domain, mesh_inclusions(cfg, domain), layout.holes, sizes, layout.names)
 
 
 # ---------------------------------------------------------------- the mesh
