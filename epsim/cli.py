@@ -1,7 +1,8 @@
 """Command line: `epsim run | check | mesh | sweep | render | info` (docs/design.md, section 6).
 
 `main(argv) -> int` never raises for expected problems: each prints one message on stderr and
-returns its exit code (0 done, 2 bad input, 3 solver did not converge, 1 anything else).
+returns its exit code (0 done, 2 bad input found before any solving, 3 solver did not converge,
+4 stopped after solving began with what was computed kept, 1 anything else).
 Progress goes to stderr on a terminal and stays quiet in a pipe.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from epsim import __version__
 from epsim.errors import EpsimError, InputError
 
-EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER = 0, 1, 2, 3
+EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
 
 def _progress(message: str) -> None:
@@ -41,6 +42,19 @@ def _configure_jax(use_cache: bool) -> None:
     path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
+
+
+DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"
+"""XLA CPU flag for reproducible plans: Eigen's multi-threaded kernels split their reductions by
+thread count, so the same plan on one core and on two differed in the last bit of currents and
+objective values (measured), and a long optimisation can amplify such bits."""
+
+
+def _deterministic_xla() -> None:
+    """Ask XLA for thread-count-independent CPU kernels (before the backend starts)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DETERMINISTIC_XLA not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA}".strip()
 
 
 def _outputs(cfg, args) -> dict[str, Path]:
@@ -228,7 +242,7 @@ def cmd_optimise(args) -> int:
     if args.no_baseline:
         overrides["baseline"] = False
     report = run_planning(args.config, out, overwrite=args.overwrite, render=not args.no_render,
-                          **overrides)
+                          resume=args.resume, **overrides)
     print(report.text)
     for path in report.written:
         print(f"wrote {path}")
@@ -307,6 +321,8 @@ def parser() -> argparse.ArgumentParser:
     optimise.add_argument("--seed", type=int, help="random seed of the starts and the baseline")
     optimise.add_argument("--no-baseline", action="store_true", help="skip the CMA-ES baseline")
     optimise.add_argument("--no-render", action="store_true", help="skip the plan pictures")
+    optimise.add_argument("--resume", action="store_true",
+                          help="continue a stopped run in the output folder from its checkpoint")
     optimise.set_defaults(handler=cmd_optimise)
 
     info = sub.add_parser("info", help="version, devices, precision")
@@ -316,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("optimise", "optimize"):
+        _deterministic_xla()
     _configure_jax(use_cache=not getattr(args, "no_cache", False))
     try:
         return args.handler(args)

@@ -1,7 +1,8 @@
 """Typed errors. Each carries the process exit code the command line maps it to.
 
-Exit codes (docs/design.md, section 6): 2 bad input (config, mesh, geometry), 3 the solver did not
-converge, 1 anything else.
+Exit codes (docs/design.md, section 6): 2 bad input (config, mesh, geometry), found before any
+solving; 3 the solver did not converge; 4 a run stopped after solving began, with what it had
+computed kept (`IncompleteRunError`); 1 anything else.
 """
 
 
@@ -54,6 +55,15 @@ class ElectrodeError(InputError):
 
 
 class SolverError(EpsimError):
-    """A solve that did not converge (raised only when the caller asks with throw=True)."""
+    """A solve that did not converge, or gave non-finite values (raised by the runner after
+    checking the solution's status; the solvers themselves return a status, they never raise)."""
 
     exit_code = 3
+
+
+class IncompleteRunError(EpsimError):
+    """A run that stopped after solving began, for whatever reason; what it had computed is
+    written (a planner keeps its best plan so far, audit, report and checkpoint). Never "bad
+    input": the input was good enough to start."""
+
+    exit_code = 4

@@ -8,6 +8,10 @@ import tempfile
 
 import jax
 
+from epsim.cli import DETERMINISTIC_XLA
+
+# the XLA CPU kernels `epsim optimise` uses, so that plans made here and by the command agree
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {DETERMINISTIC_XLA}".strip()
 jax.config.update("jax_enable_x64", True)
 _XLA_CACHE = tempfile.mkdtemp(prefix="epsim-test-xla-")
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE

@@ -4,14 +4,17 @@ Step sizes are per kind of parameter (`Rates`: metres for tip shifts, tangent fo
 for voltages), so that Adam's normalised steps have physical sizes: about `rates.shift` of tip
 motion and `rates.voltage` of voltage per step at first, decaying (cosine) to a tenth. Frozen
 parameters (depth, tilt) have rate zero. Voltages are projected onto the generator's box
-[min_voltage, max_voltage] after every step (`optax.projections.projection_box`). A step whose
-layout cannot be meshed or whose solve failed is halved back towards the previous plan.
+[min_voltage, max_voltage] after every step (`optax.projections.projection_box`), and the
+needle layout onto the layouts gmsh can mesh (`epsim.optimise.clearance.project_step`: a step
+that would bring a needle too close to another needle or a surface is shortened or lengthened
+along itself). A step whose layout cannot be meshed or whose solve failed is halved back
+towards the previous plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +22,7 @@ import numpy as np
 import optax
 from optax import projections
 
+from epsim.optimise.clearance import project_step
 from epsim.optimise.plan import Plan
 from epsim.optimise.session import Evaluation, MeshRef, Session
 
@@ -72,6 +76,11 @@ def project(plan: Plan, low: float, high: float) -> Plan:
     return Plan(plan.shift, plan.tilt, voltage)
 
 
+def stage_optimiser(rates: Plan, steps: int) -> optax.GradientTransformation:
+    """Adam with per-element step sizes decaying over the stage's `steps`."""
+    return optax.chain(optax.scale_by_adam(), scale_by_tree(rates, steps))
+
+
 @dataclass
 class Track:
     """One start: its current plan, optimiser state, mesh and best evaluation so far."""
@@ -100,6 +109,8 @@ def adam_stage(
     nonlinear: bool,
     stage: str,
     check_every: int = 0,
+    first_step: int = 0,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[Track]:
     """Run `steps` projected Adam steps on every track (tracks on one mesh are batched).
 
@@ -108,13 +119,16 @@ def adam_stage(
         factor: mesh size factor of this stage; nonlinear: the model of this stage.
         check_every: in a linear stage, refresh the current-correction factors with a nonlinear
             solve at the best track's plan every this many steps (0: never).
+        first_step: continue a stage from this step (tracks restored from a checkpoint keep
+            their optimiser states); on_step: called with each finished step's number.
     """
     goals = session.goals
-    opt = optax.chain(optax.scale_by_adam(), scale_by_tree(rates, steps))
+    opt = stage_optimiser(rates, steps)
     for track in tracks:
-        track.state = opt.init(track.plan)
+        if track.state is None:
+            track.state = opt.init(track.plan)
     session.progress.start(f"{stage} ({'nonlinear' if nonlinear else 'superposition'})", steps)
-    for step in range(steps):
+    for step in range(first_step, steps):
         if check_every and step % check_every == 0 and not nonlinear:
             lead = min(tracks, key=lambda t: t.best.value if t.best else np.inf)
             lead.mesh = session.update_current_scale(lead.plan, lead.mesh, factor, step)
@@ -131,19 +145,35 @@ def adam_stage(
                 step=step,
             )
             for track, ev in zip(group, evals):
-                _advance(track, ev, opt, goals, session)
+                _advance(track, ev, opt, goals, session, step)
         best = min((t.best.value for t in tracks if t.best), default=np.nan)
         cover = max((t.best.aux["metrics"]["coverage_hard"] for t in tracks if t.best), default=0)
         session.progress.advance(f"objective {best:.4f}, coverage {100 * cover:.1f} %")
+        if on_step is not None:
+            on_step(step)
     session.progress.stop()
     return tracks
 
 
-def _advance(track: Track, ev: Evaluation | None, opt, goals, session: Session) -> None:
+def _clear(session: Session, old: Plan, new: Plan, stage: str, track: int, step: int) -> Plan:
+    """`new` projected onto the layouts gmsh can mesh (recorded when the step changed)."""
+    if session.clearance is None:
+        return new
+    plan, fraction = project_step(session.clearance, session.needles, old, new)
+    if fraction != 1.0:
+        session.events.add(session.phase or stage, "step projected",
+                           f"start {track}, step {step}: {fraction:g} of the step taken to keep "
+                           "the needles clear of each other and of the surfaces")
+    return plan
+
+
+def _advance(track: Track, ev: Evaluation | None, opt, goals, session: Session,
+             step: int = 0) -> None:
     ok = ev is not None and np.isfinite(ev.value) and bool(ev.aux["converged"])
     if not ok:
         if track.previous is not None:
-            track.plan = _midpoint(track.previous, track.plan)
+            back = _midpoint(track.previous, track.plan)
+            track.plan = _clear(session, track.previous, back, "", track.start, step)
         return
     track.mesh = ev.mesh
     track.evaluations.append(ev)
@@ -154,4 +184,5 @@ def _advance(track: Track, ev: Evaluation | None, opt, goals, session: Session) 
     updates, track.state = opt.update(ev.grad, track.state, track.plan)
     track.previous = track.plan
     moved = optax.apply_updates(track.plan, updates)
-    track.plan = project(moved, goals.min_voltage, goals.max_voltage)
+    moved = project(moved, goals.min_voltage, goals.max_voltage)
+    track.plan = _clear(session, track.previous, moved, "", track.start, step)

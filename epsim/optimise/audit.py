@@ -18,6 +18,9 @@ Layout of `audit.h5` (one row per evaluated candidate, in evaluation order):
     /candidates/min_volume_ratio, converged, gradient (n,) bool: evaluated with a gradient
     /candidates/time             (n,) s since the start
     attributes: needle names, pair labels, spare names, units
+    /events/stage, what, detail  (m,) str, what went wrong and how it was handled (meshing
+                                 retries, skipped candidates, projected steps, verification
+                                 fallbacks), in order
 """
 
 from __future__ import annotations
@@ -50,11 +53,15 @@ class Audit:
         rows = [r for r in self.rows if optimiser is None or r["optimiser"] == optimiser]
         return np.asarray([r[key] for r in rows])
 
-    def write(self, path, *, overwrite: bool = False) -> Path:
-        """Write /candidates (see the module doc) atomically."""
+    def write(self, path, *, overwrite: bool = False, events=()) -> Path:
+        """Write /candidates and /events (see the module doc) atomically; `events` are
+        (stage, what, detail) rows."""
         import h5py
 
         with atomic_output(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+            log = f.create_group("events")
+            for k, key in enumerate(("stage", "what", "detail")):
+                log[key] = np.asarray([str(e[k]) for e in events], dtype=h5py.string_dtype())
             group = f.create_group("candidates")
             group.attrs["needles"] = list(self.needle_names)
             group.attrs["pairs"] = list(self.pair_labels)

@@ -17,13 +17,22 @@ import math
 from dataclasses import dataclass, field
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from epsim.optimise.adam import Rates, Track, adam_stage, project, rate_tree
+from epsim.optimise.adam import Rates, Track, adam_stage, project, rate_tree, stage_optimiser
 from epsim.optimise.cmaes import BaselineResult, cma_es
 from epsim.optimise.plan import Plan
 from epsim.optimise.session import Evaluation, Session
+from epsim.optimise.state import (
+    baseline_data,
+    baseline_from,
+    restore_session,
+    session_data,
+    track_data,
+    track_from,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class Outcome:
         adam_history, baseline_history: (forward evaluations, best objective, its coverage)
             after each stage-1 evaluation, for the gradient optimiser and the baseline.
         baseline: the baseline's result, or None.
+        alternatives: (label, plan) to verify, in order, when `plan` cannot be verified.
     """
 
     start: Plan
@@ -79,6 +89,7 @@ class Outcome:
     adam_history: list = field(default_factory=list)
     baseline_history: list = field(default_factory=list)
     baseline: BaselineResult | None = None
+    alternatives: list = field(default_factory=list)
 
 
 def starting_plans(plan: Plan, settings: Settings, low: float, high: float) -> list[Plan]:
@@ -118,58 +129,126 @@ def acceptable(ev: Evaluation, goal: float) -> bool:
     )
 
 
+def ranked(evaluations: list[Evaluation], goal: float) -> list[Evaluation]:
+    """Acceptable evaluations by objective, then the others by objective."""
+    return sorted(evaluations, key=lambda e: (not acceptable(e, goal), e.value))
+
+
 def choose(evaluations: list[Evaluation], goal: float) -> Evaluation | None:
     """The best acceptable evaluation (lowest objective), else the lowest objective."""
-    ok = [e for e in evaluations if acceptable(e, goal)]
-    pool = ok or evaluations
-    return min(pool, key=lambda e: e.value) if pool else None
+    order = ranked(evaluations, goal)
+    return order[0] if order else None
 
 
-def plan_treatment(session: Session, plan: Plan, settings: Settings) -> Outcome:
-    """Run the schedule from `plan` (see the module doc)."""
+def _save(checkpoint, session: Session, schedule: dict) -> None:
+    if checkpoint is None:
+        return
+    checkpoint.save({
+        "session": session_data(session), "stage": schedule["stage"], "step": schedule["step"],
+        "tracks": [track_data(t) for t in schedule["tracks"]],
+        "fine": track_data(schedule["fine"]), "baseline": baseline_data(schedule["baseline"]),
+        "scale0": schedule["scale0"],
+    })
+
+
+def _restore(state: dict, session: Session, checkpoint, rates: Plan, settings: Settings) -> dict:
+    restore_session(session, state["session"], checkpoint)
+    linear = stage_optimiser(rates, settings.linear_steps)
+    fine_rates = jax.tree.map(lambda r: r * settings.nonlinear_rate_factor, rates)
+    fine = stage_optimiser(fine_rates, settings.nonlinear_steps)
+    return {
+        "stage": state["stage"], "step": int(state["step"]),
+        "tracks": [track_from(t, session, linear) for t in state["tracks"]],
+        "fine": track_from(state["fine"], session, fine),
+        "baseline": baseline_from(state["baseline"], session), "scale0": state["scale0"],
+    }
+
+
+def plan_treatment(session: Session, plan: Plan, settings: Settings, *, checkpoint=None,
+                   resume: dict | None = None) -> Outcome:
+    """Run the schedule from `plan` (see the module doc).
+
+    Args:
+        checkpoint: a `Checkpoint` the state is saved to after every step and stage, or None.
+        resume: a state loaded from that checkpoint: the run continues from it.
+    """
     goals = session.goals
     rates = rate_tree(plan, settings.rates, depth=settings.depth, tilt=settings.tilt)
     coarse = settings.coarse_factor
-    tracks = [Track(i, p) for i, p in enumerate(starting_plans(plan, settings, goals.min_voltage,
-                                                                goals.max_voltage))]
-    scale0 = session.current_scale
-    session.phase = "adam"
-    adam_stage(session, tracks, settings.linear_steps, rates, factor=coarse, nonlinear=False,
-               stage="linear", check_every=settings.check_every)
+    if resume is not None:
+        schedule = _restore(resume, session, checkpoint, rates, settings)
+    else:
+        starts = starting_plans(plan, settings, goals.min_voltage, goals.max_voltage)
+        schedule = {"stage": "linear", "step": 0, "tracks": [Track(i, p) for i, p in
+                                                             enumerate(starts)],
+                    "fine": None, "baseline": None, "scale0": session.current_scale}
+        _save(checkpoint, session, schedule)
+    tracks = schedule["tracks"]
+
+    def finished_step(stage):
+        def done(step):
+            schedule["stage"], schedule["step"] = stage, step + 1
+            _save(checkpoint, session, schedule)
+        return done
+
+    def next_stage(stage):
+        schedule["stage"], schedule["step"] = stage, 0
+        _save(checkpoint, session, schedule)
+
+    if schedule["stage"] == "linear":
+        session.phase = "adam"
+        adam_stage(session, tracks, settings.linear_steps, rates, factor=coarse, nonlinear=False,
+                   stage="linear", check_every=settings.check_every,
+                   first_step=schedule["step"], on_step=finished_step("linear"))
+        next_stage("baseline")
     adam_history = _best_so_far([h for t in tracks for h in t.history])
     finished = [t for t in tracks if t.best is not None]
     linear_best = min(finished, key=lambda t: t.best.value).best if finished else None
 
-    baseline = None
-    if settings.baseline and linear_best is not None:
-        adam_scale = session.current_scale
-        session.current_scale = scale0
-        budget = session.forward.get("adam", 0)
-        lam = 4 + int(3 * math.log(int(np.sum(np.asarray(ravel_pytree(rates)[0]) > 0))))
-        every = 0
-        if settings.check_every:
-            every = max(1, round(settings.check_every * len(tracks) / lam))
-        session.phase = "cmaes"
-        baseline = cma_es(session, plan, rates, budget, factor=coarse, seed=settings.seed,
-                          check_every=every)
-        session.current_scale = adam_scale
+    if schedule["stage"] == "baseline":
+        if settings.baseline and linear_best is not None:
+            adam_scale = session.current_scale
+            session.current_scale = jnp.asarray(schedule["scale0"])
+            budget = session.forward.get("adam", 0)
+            lam = 4 + int(3 * math.log(int(np.sum(np.asarray(ravel_pytree(rates)[0]) > 0))))
+            every = 0
+            if settings.check_every:
+                every = max(1, round(settings.check_every * len(tracks) / lam))
+            session.phase = "cmaes"
+            schedule["baseline"] = cma_es(session, plan, rates, budget, factor=coarse,
+                                          seed=settings.seed, check_every=every)
+            session.current_scale = adam_scale
+        next_stage("nonlinear")
+    baseline = schedule["baseline"]
 
     final = linear_best
     best_plan = linear_best.plan if linear_best is not None else plan
+    line = []
     if settings.nonlinear_steps > 0 and linear_best is not None:
         fine_rates = jax.tree.map(lambda r: r * settings.nonlinear_rate_factor, rates)
-        track = Track(0, best_plan)
-        session.phase = "nonlinear"
-        adam_stage(session, [track], settings.nonlinear_steps, fine_rates, factor=1.0,
-                   nonlinear=True, stage="nonlinear")
-        chosen = choose(track.evaluations, settings.coverage_goal)
-        if chosen is not None:
-            final, best_plan = chosen, chosen.plan
+        if schedule["fine"] is None:
+            schedule["fine"] = Track(0, best_plan)
+        track = schedule["fine"]
+        if schedule["stage"] == "nonlinear":
+            session.phase = "nonlinear"
+            adam_stage(session, [track], settings.nonlinear_steps, fine_rates, factor=1.0,
+                       nonlinear=True, stage="nonlinear", first_step=schedule["step"],
+                       on_step=finished_step("nonlinear"))
+        line = ranked(track.evaluations, settings.coverage_goal)
+        if line:
+            final, best_plan = line[0], line[0].plan
+    alternatives = [(f"runner-up {k + 1} of the nonlinear stage", e.plan)
+                    for k, e in enumerate(line[1:])]
+    if linear_best is not None and line:
+        alternatives.append(("best plan of the linear stage", linear_best.plan))
+    alternatives.append(("the starting layout", plan))
+    if schedule["stage"] != "done":
+        next_stage("done")
     return Outcome(
         start=plan, plan=best_plan, final=final, linear_best=linear_best, tracks=tracks,
         adam_history=adam_history,
         baseline_history=_best_so_far(baseline.history) if baseline else [],
-        baseline=baseline,
+        baseline=baseline, alternatives=alternatives,
     )
 
 

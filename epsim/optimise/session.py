@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -19,23 +20,39 @@ import numpy as np
 
 from epsim.errors import ElectrodeError, MeshError
 from epsim.optimise.audit import Audit
+from epsim.optimise.clearance import Clearance
 from epsim.optimise.evaluate import evaluate_batch, evaluate_one, plan_shift_ratio, stack, unstack
 from epsim.optimise.motion import MIN_VOLUME_RATIO
 from epsim.optimise.objective import Goals
 from epsim.optimise.plan import Needles, Plan, axes, tips
+from epsim.optimise.recovery import ATTEMPTS, Events, MeshFaults, nudged_tips
 from epsim.optimise.scene import PlanningScene
 from epsim.solve import Newton
 
 
-@dataclass
 class MeshRef:
-    """One reference mesh: made at `layout` (tips, axes) with sizes times `factor`."""
+    """One reference mesh: made at `layout` (tips, axes) with sizes times `factor` (the stage's
+    resolution) times `size_scale` (1 unless a meshing retry changed it). A mesh restored from a
+    checkpoint is loaded and prepared (`load() -> (mesh, data)`) when first used."""
 
-    id: int
-    factor: float
-    mesh: object
-    data: object
-    layout: tuple[np.ndarray, np.ndarray]
+    def __init__(self, id: int, factor: float, layout, size_scale: float = 1.0, *,
+                 mesh=None, data=None, load: Callable | None = None):
+        self.id, self.factor, self.layout, self.size_scale = id, factor, layout, size_scale
+        self._mesh, self._data, self._load = mesh, data, load
+
+    def _ensure(self) -> None:
+        if self._mesh is None or self._data is None:
+            self._mesh, self._data = self._load()
+
+    @property
+    def mesh(self):
+        self._ensure()
+        return self._mesh
+
+    @property
+    def data(self):
+        self._ensure()
+        return self._data
 
 
 @dataclass
@@ -104,6 +121,10 @@ class Session:
     forward: dict = field(default_factory=dict)
     remesh_time: float = 0.0
     phase: str = ""  # which optimiser is running (recorded with every candidate)
+    clearance: Clearance | None = None
+    events: Events = field(default_factory=Events)
+    faults: MeshFaults = field(default_factory=MeshFaults)
+    store: object = None  # a `Checkpoint` that keeps every new mesh, or None
 
     def __post_init__(self):
         if self.current_scale is None:
@@ -115,20 +136,53 @@ class Session:
         return np.asarray(tips(self.needles, plan)), np.asarray(axes(self.needles, plan))
 
     def remesh(self, plan: Plan, factor: float) -> MeshRef:
-        """A fresh conforming mesh at the plan's layout.
+        """A fresh conforming mesh at the plan's layout; when gmsh fails, retried as
+        `epsim.optimise.recovery` says (each retry recorded in `events`).
 
         Raises:
-            ElectrodeError, MeshError: the layout cannot be meshed (needles overlap, leave the
-                tissue, pierce a keep-out structure).
+            ElectrodeError: the layout cannot be meshed (needles overlap, leave the tissue,
+                pierce a keep-out structure).
+            MeshError: gmsh failed at every attempt.
         """
         t0 = time.perf_counter()
         tip, axis = self.layout(plan)
-        mesh = self.scene.mesh(tip, axis, np.asarray(self.needles.length), factor)
-        data = self.scene.mesh_data(mesh, tip, axis, factor)
-        ref = MeshRef(len(self.meshes), factor, mesh, data, (tip, axis))
-        self.meshes.append(ref)
-        self.remesh_time += time.perf_counter() - t0
-        return ref
+        where = f"mesh {len(self.meshes)} ({self.phase or 'start'})"
+        try:
+            for k, attempt in enumerate(ATTEMPTS):
+                moved = nudged_tips(tip, axis, attempt, self.gap)
+                try:
+                    self.faults.check("remesh")
+                    mesh = self.scene.mesh(moved, axis, np.asarray(self.needles.length),
+                                           factor * attempt.size_scale)
+                except MeshError as exc:
+                    last = k == len(ATTEMPTS) - 1
+                    then = ("the candidate is skipped and the step halved back" if last else
+                            f"retrying with {ATTEMPTS[k + 1].describe()}")
+                    self.events.add(self.phase or "start", f"{where} failed", f"{exc}; {then}")
+                    self.progress.note(f"{where} failed: {exc}; {then}")
+                    if last:
+                        raise
+                    continue
+                data = self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale)
+                ref = MeshRef(len(self.meshes), factor, (moved, axis), attempt.size_scale,
+                              mesh=mesh, data=data)
+                if self.store is not None:
+                    self.store.save_mesh(ref.id, mesh)
+                if k:
+                    self.events.add(self.phase or "start", f"{where} recovered",
+                                    f"meshed with {attempt.describe()}")
+                self.meshes.append(ref)
+                return ref
+        finally:
+            self.remesh_time += time.perf_counter() - t0
+
+    @property
+    def gap(self) -> float:
+        """The clearance gap (m) of the needle nudges: the clearance checks' own, or a quarter
+        of the smallest needle radius."""
+        if self.clearance is not None:
+            return self.clearance.gap
+        return 0.25 * float(np.min(np.asarray(self.needles.radius)))
 
     def fits(self, ref: MeshRef | None, plan: Plan, factor: float, tolerance: float = 1.0) -> bool:
         """Whether `plan` may be evaluated on `ref` (same resolution, needles within reach)."""
@@ -206,6 +260,8 @@ class Session:
                 fits = self.fits(shared, plan, factor, spread)
                 own = shared if fits else self.remesh(plan, factor)
             except (ElectrodeError, MeshError) as exc:
+                self.events.add(self.phase or "start", "candidate skipped",
+                                f"its layout cannot be meshed: {exc}")
                 self.progress.note(f"candidate skipped, its layout cannot be meshed: {exc}")
                 continue
             groups.setdefault(own.id, (own, []))[1].append(i)

@@ -184,10 +184,12 @@ def _mm(value: float) -> str:
     return f"{value * 1e3:.4f} mm"
 
 
-def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: str) -> dict:
+def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: str,
+              size_scale: float = 1.0) -> dict:
     """The plan as config data: the raw config with its electrodes replaced by the planned
     needles and every pair given its planned voltage (values with explicit units), input paths
-    made absolute, no `optimise:` block, results written to `output`."""
+    made absolute, no `optimise:` block, results written to `output`; mesh sizes times
+    `size_scale` when it is not 1 (a verification mesh that gmsh could only make so)."""
     data = dict(raw)
     data.pop("optimise", None)
     needles = setup.needles
@@ -210,6 +212,11 @@ def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: 
     mesh = dict(scene["mesh"])
     if cfg.scene.mesh.file is not None:
         mesh["file"] = str(cfg.scene.mesh.file)
+    if size_scale != 1.0:
+        for key in ("size", "target_size", "electrode_size"):
+            value = getattr(cfg.scene.mesh, key)
+            if value is not None:
+                mesh[key] = _mm(value * size_scale)
     scene["mesh"] = mesh
     if "structures" in scene:
         scene["structures"] = [
@@ -222,11 +229,12 @@ def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: 
 
 
 def plan_yaml(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: str,
-              base_dir) -> tuple[str, ResolvedConfig]:
+              base_dir, *, size_scale: float = 1.0,
+              header: str = "treatment plan from epsim optimise") -> tuple[str, ResolvedConfig]:
     """YAML text of the plan and its resolved config (loaded back, as `epsim run` will)."""
-    text = f"# treatment plan from epsim optimise: {cfg.name}\n" + yaml.safe_dump(
-        plan_data(raw, cfg, setup, plan, output), sort_keys=False, default_flow_style=None,
-        width=110,
+    text = f"# {header}: {cfg.name}\n" + yaml.safe_dump(
+        plan_data(raw, cfg, setup, plan, output, size_scale), sort_keys=False,
+        default_flow_style=None, width=110,
     )
     from epsim.config import load_config_text
 

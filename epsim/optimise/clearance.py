@@ -1,0 +1,189 @@
+"""Clearances gmsh needs, as hard limits of every optimiser step.
+
+gmsh meshes a layout only when the needle surfaces stay clear of each other and of the scene's
+surfaces: a needle that grazes a structure (its cylinder nearly tangent to the surface), a tip or
+the end of a conducting part lying on a surface, or two needles almost touching give surface
+triangulations that cross ("PLC Error: Two facets intersect"), and the plan cannot be meshed.
+Penalties keep the optimum away from such layouts but cannot forbid them on the way; this module
+measures them so that each step can be projected back onto the layouts gmsh can mesh.
+
+For a gap `g` (m; about half the electrode mesh size, so that the discretised surfaces of the two
+sides cannot cross) a layout violates:
+
+- spacing: two needles whose surfaces (segment distance minus both radii) are closer than 2 g;
+- ends: a tip or the end of a conducting part within g of a structure's or the domain's surface;
+- grazing: a point of a needle's axis whose distance from a surface is the radius give or take g
+  (the cylinder touches the surface) while the axis runs along the surface there (the axis makes
+  less than `GRAZING_SLOPE` with it, so the two surfaces meet nearly tangentially).
+
+`project_step` moves a proposed plan along its step, to the nearest point of the segment
+[previous, 2 x proposed - previous] that breaks no clearance the previous plan kept: a step may
+jump across a forbidden band (a tip passing through the target's surface), not stop in it. A
+clearance the previous plan already broke (a user's starting layout with a needle end on a
+surface, which gmsh meshed) does not hold the step back.
+Host-side numpy over jitted JAX signed distances; lengths in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim.optimise.geometry import signed_distance_function
+from epsim.optimise.plan import Needles, Plan, axes, tips
+
+GRAZING_SLOPE = 0.2
+"""Sine of the smallest angle (about 11.5 degrees) at which an axis may meet a surface near the
+needle's radius."""
+
+STEP_FRACTIONS = tuple(sorted(
+    (1.0 + k / 8 for k in range(-8, 9) if k), key=lambda s: (abs(s - 1.0), -s)
+))
+"""Points of the step (1: as proposed) tried, nearest first, when the proposed plan violates."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One clearance a layout breaks: kind (spacing, end, grazing), needle, what it is near,
+    the clearance found and the one needed (m)."""
+
+    kind: str
+    needle: str
+    near: str
+    found: float
+    needed: float
+
+    def __str__(self) -> str:
+        return (f"{self.kind}: needle {self.needle} to {self.near} {self.found * 1e3:.2f} mm "
+                f"(needs {self.needed * 1e3:.2f} mm)")
+
+
+def _segment_gaps(a0, a1, b0, b1):
+    """Distance (m) between segments a0-a1 and b0-b1 (each (3,)), by dense sampling of a and the
+    closed-form distance of each sample to b: accurate to the sampling step, which is far below
+    the gaps that matter here."""
+    t = jnp.linspace(0.0, 1.0, 65)[:, None]
+    p = a0 + t * (a1 - a0)
+    ab = b1 - b0
+    s = jnp.clip(jnp.sum((p - b0) * ab, axis=-1) / jnp.sum(ab * ab), 0.0, 1.0)
+    return jnp.min(jnp.linalg.norm(p - (b0 + s[:, None] * ab), axis=-1))
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """The clearance checks of a planning scene.
+
+    Attributes:
+        names: needle names; radius, active_length: (n,) m.
+        surfaces: (name, signed distance) of each structure with an analytic distance and of
+            the domain (named "tissue surface").
+        exit_point: (tips, axes) -> (n, 3) m where each needle leaves the tissue.
+        gap: m, the clearance g of the module doc.
+        samples: axis samples per needle for the grazing test.
+    """
+
+    names: tuple[str, ...]
+    radius: np.ndarray
+    active_length: np.ndarray
+    surfaces: tuple[tuple[str, Callable], ...]
+    exit_point: Callable
+    gap: float
+    samples: int = 400
+
+    def __post_init__(self):
+        object.__setattr__(self, "_measure", jax.jit(self._measures))
+
+    def _measures(self, tip, axis):
+        """Per-check clearance margins (found - needed, m; negative = violated)."""
+        r, g = jnp.asarray(self.radius), self.gap
+        exits = self.exit_point(tip, axis)
+        n = len(self.names)
+        spacing = jnp.full((n, n), jnp.inf)
+        for i in range(n):
+            for j in range(i + 1, n):
+                d = _segment_gaps(tip[i], exits[i], tip[j], exits[j]) - r[i] - r[j]
+                spacing = spacing.at[i, j].set(d - 2 * g)
+        ring = tip + jnp.asarray(self.active_length)[:, None] * axis
+        t = jnp.linspace(0.0, 1.0, self.samples)[None, :, None]
+        line = tip[:, None, :] + t * (exits - tip)[:, None, :]  # (n, samples, 3)
+        step = jnp.linalg.norm(exits - tip, axis=-1) / (self.samples - 1)
+        ends, grazing = [], []
+        for _, sd in self.surfaces:
+            ends.append(jnp.minimum(jnp.abs(sd(tip)), jnp.abs(sd(ring))) - g)
+            d = sd(line)
+            slope = jnp.abs(jnp.gradient(d, axis=1)) / step[:, None]
+            touching = jnp.abs(jnp.abs(d) - r[:, None]) < g
+            # margin: how far the touching points are from the safe slope (negative = grazing)
+            grazing.append(jnp.min(jnp.where(touching, slope - GRAZING_SLOPE, jnp.inf), axis=1)
+                           * g)
+        return spacing, jnp.stack(ends, axis=1), jnp.stack(grazing, axis=1)
+
+    def violations(self, tip, axis) -> list[Violation]:
+        """Every clearance the layout (tips, unit axes (n, 3) m) breaks."""
+        tip, axis = np.asarray(tip, dtype=float), np.asarray(axis, dtype=float)
+        spacing, ends, grazing = (np.asarray(m) for m in self._measure(tip, axis))
+        g, out = self.gap, []
+        for i, j in zip(*np.nonzero(spacing < 0)):
+            out.append(Violation("spacing", self.names[i], f"needle {self.names[j]}",
+                                 spacing[i, j] + 2 * g, 2 * g))
+        for (i, k) in zip(*np.nonzero(ends < 0)):
+            out.append(Violation("end", self.names[i], self.surfaces[k][0], ends[i, k] + g, g))
+        for (i, k) in zip(*np.nonzero(grazing < 0)):
+            out.append(Violation("grazing", self.names[i], self.surfaces[k][0], 0.0, g))
+        return out
+
+    def margins(self, tip, axis) -> np.ndarray:
+        """Every clearance's margin (m), flat: negative where the layout breaks it."""
+        found = self._measure(np.asarray(tip, dtype=float), np.asarray(axis, dtype=float))
+        return np.concatenate([np.asarray(m).ravel() for m in found])
+
+    def excess(self, tip, axis) -> float:
+        """Total violation (m): 0 for a layout that breaks no clearance."""
+        return float(np.sum(np.maximum(-self.margins(tip, axis), 0.0)))
+
+
+def scene_clearance(scene, exit_point, gap: float) -> Clearance:
+    """The clearance checks of a `PlanningScene`: every inclusion with an analytic signed
+    distance, and the domain."""
+    surfaces = [(f"{i.name} surface", signed_distance_function(i)) for i in scene.inclusions]
+    surfaces = [(n, sd) for n, sd in surfaces if sd is not None]
+    surfaces.append(("tissue surface", signed_distance_function(scene.domain)))
+    return Clearance(
+        names=tuple(scene.names), radius=np.asarray(scene.radii, dtype=float),
+        active_length=np.asarray(scene.active_lengths, dtype=float), surfaces=tuple(surfaces),
+        exit_point=exit_point, gap=float(gap),
+    )
+
+
+def _along(old: Plan, new: Plan, s: float) -> Plan:
+    """The plan a fraction s of the way from old to new in position and tilt (new voltages)."""
+    return Plan(old.shift + s * (new.shift - old.shift), old.tilt + s * (new.tilt - old.tilt),
+                new.voltage)
+
+
+def project_step(clearance: Clearance, needles: Needles, old: Plan, new: Plan) -> tuple[Plan, float]:
+    """`new` if it breaks no clearance that `old` kept, else the nearest point of the step (see
+    the module doc) that does, else `old` with new voltages. Returns the plan and the fraction
+    of the step taken."""
+    def margins(plan):
+        return clearance.margins(tips(needles, plan), axes(needles, plan))
+
+    broken = margins(old) < 0
+
+    def keeps(plan):
+        return bool(np.all((margins(plan) >= 0) | broken))
+
+    if keeps(new):
+        return new, 1.0
+    for s in STEP_FRACTIONS:
+        plan = _along(old, new, s)
+        if keeps(plan):
+            return plan, s
+    return _along(old, new, 0.0), 0.0
+
+
+__all__ = ["Clearance", "Violation", "project_step", "scene_clearance"]
