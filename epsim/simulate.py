@@ -3,7 +3,9 @@
 `prepare` does the host-side work once per mesh (sparsity pattern, electrode node sets,
 preconditioner hierarchy); `simulate` is pure JAX, jit-able, vmap-able over voltages and material
 parameters, and differentiable with respect to voltages, conductivity parameters and node
-coordinates (implicit adjoint in `epsim.solve`).
+coordinates (implicit adjoint in `epsim.solve`). Both `simulate` and the heated train of
+`epsim.heating` fire a pair with `solve_pair`, which post-processes the potential with the
+solver's own element kernels (`epsim.fem.elements`), computed once per set of node coordinates.
 
 Electrodes not in the firing pair are metal: by default floating conductors (one unknown
 potential each, zero net current), or left out (insulating holes) when `floating_idle` is off.
