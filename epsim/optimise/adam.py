@@ -155,13 +155,13 @@ def adam_stage(
     return tracks
 
 
-def _clear(session: Session, old: Plan, new: Plan, stage: str, track: int, step: int) -> Plan:
+def _clear(session: Session, old: Plan, new: Plan, track: int, step: int) -> Plan:
     """`new` projected onto the layouts gmsh can mesh (recorded when the step changed)."""
     if session.clearance is None:
         return new
     plan, fraction = project_step(session.clearance, session.needles, old, new)
     if fraction != 1.0:
-        session.events.add(session.phase or stage, "step projected",
+        session.events.add(session.phase, "step projected",
                            f"start {track}, step {step}: {fraction:g} of the step taken to keep "
                            "the needles clear of each other and of the surfaces")
     return plan
@@ -173,7 +173,7 @@ def _advance(track: Track, ev: Evaluation | None, opt, goals, session: Session,
     if not ok:
         if track.previous is not None:
             back = _midpoint(track.previous, track.plan)
-            track.plan = _clear(session, track.previous, back, "", track.start, step)
+            track.plan = _clear(session, track.previous, back, track.start, step)
         return
     track.mesh = ev.mesh
     track.evaluations.append(ev)
@@ -185,4 +185,4 @@ def _advance(track: Track, ev: Evaluation | None, opt, goals, session: Session,
     track.previous = track.plan
     moved = optax.apply_updates(track.plan, updates)
     moved = project(moved, goals.min_voltage, goals.max_voltage)
-    track.plan = _clear(session, track.previous, moved, "", track.start, step)
+    track.plan = _clear(session, track.previous, moved, track.start, step)

@@ -377,6 +377,7 @@ def run_planning(
         written = _write_outputs(out, kept, initial, outcome, setup, session, timings,
                                  t_start, overwrite=overwrite, render=render)
     except Exception as exc:  # anything after solving began: keep what was computed
+        progress.stop()
         if not isinstance(exc, EpsimError):
             exc = RuntimeError(f"{type(exc).__name__}: {exc}")
         kept_files = _keep_partial(out, request, setup, session, where, exc, config)

@@ -7,40 +7,8 @@ import yaml
 
 from epsim.cli import main
 from epsim.config import load_config, needle_axes
+from tests.helpers.plans import PLAN_CONFIG as CONFIG
 
-CONFIG = """
-name: small plan
-units: {length: mm, voltage: V, field: V/cm, conductivity: S/m, time: us}
-scene:
-  domain: {shape: box, size: [30, 30, 30], material: liver}
-  structures:
-    - {name: tumour, shape: sphere, center: [0, 0, 0], radius: 5, material: tumour, role: target}
-  vessels:
-    - {name: vessel, points: [[-15, 11, -5], [15, 11, 0]], radius: 2, role: spare}
-  mesh: {size: 5, target_size: 2.5, electrode_size: 1}
-electrodes:
-  - {name: a, type: needle, tip: [-3, 0, -8], entry: [-3, 0, 15], diameter: 1, active_length: 12}
-  - {name: b, type: needle, tip: [3, 0, -8], entry: [3, 0, 15], diameter: 1, active_length: 12}
-protocol:
-  pulses: {count: 8, width: 100, rate: "1 Hz"}
-  pairs: [{anode: a, cathode: b, voltage: 300}]
-physics: {conductivity: nonlinear}
-solver: {preconditioner: jacobi}
-device: {max_voltage: 3000, max_current: "50 A"}
-optimise:
-  min_spacing: 3
-  max_spacing: 20
-  keep_out: 1
-  max_voltage: 700      # too low for the goal: the voltage limit binds
-  linear_steps: 3
-  nonlinear_steps: 1
-  coarse_factor: 1
-  starts: 2             # the second start shares the first one's mesh: evaluated by vmap
-  jitter: 0.2
-  step_position: 0.3
-  step_voltage: 100
-  halo: 6
-"""
 
 
 @pytest.mark.slow

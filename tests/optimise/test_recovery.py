@@ -18,42 +18,11 @@ from epsim.optimise import planner
 from epsim.optimise.checkpoint import Checkpoint
 from epsim.optimise.planner import run_planning
 from epsim.optimise.recovery import ATTEMPTS, MeshFaults
+from tests.helpers.plans import tiny_plan_config
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-name: tiny plan
-units: {length: mm, voltage: V, field: V/cm, conductivity: S/m, time: us}
-scene:
-  domain: {shape: box, size: [26, 26, 26], material: liver}
-  structures:
-    - {name: tumour, shape: sphere, center: [0, 0, 0], radius: 4.5, material: tumour, role: target}
-  vessels:
-    - {name: vessel, points: [[-13, 9, -5], [13, 9, 0]], radius: 1.5, role: spare}
-  mesh: {size: 6, target_size: 3, electrode_size: 1.2}
-electrodes:
-  - {name: a, type: needle, tip: [-3, 0, -7], entry: [-3, 0, 13], diameter: 1, active_length: 10}
-  - {name: b, type: needle, tip: [3, 0, -7], entry: [3, 0, 13], diameter: 1, active_length: 10}
-protocol:
-  pulses: {count: 8, width: 100, rate: "1 Hz"}
-  pairs: [{anode: a, cathode: b, voltage: 300}]
-physics: {conductivity: nonlinear}
-solver: {preconditioner: jacobi}
-device: {max_voltage: 3000, max_current: "50 A"}
-optimise:
-  min_spacing: 3
-  max_spacing: 20
-  keep_out: 1
-  max_voltage: 900
-  linear_steps: 4
-  nonlinear_steps: 2
-  coarse_factor: 1
-  baseline: false
-  step_position: 0.4
-  step_voltage: 100
-  halo: 5
-  seed: 3
-"""
+CONFIG = tiny_plan_config()
 
 
 def _events(path):
