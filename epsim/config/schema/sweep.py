@@ -64,7 +64,8 @@ class LognormalAxis(Section):
 
 
 class LatinAxis(Section):
-    """Latin hypercube on [low, high], stratified jointly with the other `latin` axes."""
+    """Latin hypercube on [low, high] (`scipy.stats.qmc.LatinHypercube`): the `samples` draws
+    fall one in each of `samples` equal strata, for every component."""
 
     kind: Literal["latin"]
     low: SweepValue
