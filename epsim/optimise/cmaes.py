@@ -10,6 +10,13 @@ reach), as one vmapped batch, as long as its moved cells stay sound (a candidate
 squeezed below `CANDIDATE_MIN_VOLUME_RATIO` gets a mesh of its own): candidates scatter further
 than one Adam path, and a mesh per candidate would cost the baseline far more time than its
 solves.
+
+Why not the `cma` package: this is a comparison baseline, there to show what the gradients buy,
+so it must see exactly what Adam sees: the same `Session` (reference meshes, remeshing rule,
+vmapped batches on shared meshes, the evaluation count), the same repair into the voltage box,
+and the same audit rows and checkpoints. `cma` would drive all of that through an ask/tell
+adapter wrapped around this same code, adding a dependency to save the hundred lines of the
+update itself.
 """
 
 from __future__ import annotations
