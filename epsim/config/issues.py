@@ -14,7 +14,9 @@ from typing import Any, Iterable, Sequence
 import yaml
 from pydantic import ValidationError
 
+from epsim.config.excerpt import excerpt
 from epsim.config.schema import UNION_TAGS
+from epsim.config.yamlio import ConfigLoader
 from epsim.errors import ConfigError
 
 Loc = tuple[Any, ...]
@@ -37,7 +39,8 @@ def format_path(loc: Sequence[Any]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            part = str(part) if len(str(part)) <= 40 else excerpt(str(part)[:40])  # a huge key
+            text += f".{part}" if text else part
     return text
 
 
@@ -65,6 +68,8 @@ def _choices(expected: str) -> list[str]:
 
 
 def _closest(name: Any, choices: Iterable[str]) -> str:
+    if len(str(name)) > 100:  # no suggestion for a long value (and no slow comparison)
+        return ""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -82,26 +87,26 @@ def _describe(error: dict) -> tuple[Loc, str]:
     if kind == "literal_error":
         options = _choices(str(ctx.get("expected", "")))
         return (), (
-            f"got {value!r}{_closest(value, options)} (expected one of: {', '.join(options)})"
+            f"got {excerpt(value)}{_closest(value, options)} (expected one of: {', '.join(options)})"
         )
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return (), f"expected a mapping (key: value), got {value!r}"
+        return (), f"expected a mapping (key: value), got {excerpt(value)}"
     if kind in ("tuple_type", "list_type"):
-        return (), f"expected a list, got {value!r}"
+        return (), f"expected a list, got {excerpt(value)}"
     if kind == "too_short":
         if ctx.get("min_length") == 1:
             return (), "must not be empty"
-        return (), f"expected at least {ctx.get('min_length')} items, got {value!r}"
+        return (), f"expected at least {ctx.get('min_length')} items, got {excerpt(value)}"
     if kind == "too_long":
-        return (), f"expected at most {ctx.get('max_length')} items, got {value!r}"
+        return (), f"expected at most {ctx.get('max_length')} items, got {excerpt(value)}"
     if kind == "path_type":
-        return (), f"expected a file path, got {value!r}"
+        return (), f"expected a file path, got {excerpt(value)}"
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             return (), message[len(prefix):]
     if value is not None and not isinstance(value, (dict, list)):
-        return (), f"{message[0].lower()}{message[1:]} (got {value!r})"
+        return (), f"{message[0].lower()}{message[1:]} (got {excerpt(value)})"
     return (), message[0].lower() + message[1:]
 
 
@@ -127,8 +132,8 @@ def line_of(text: str | None, loc: Sequence[Any]) -> int | None:
     if not text:
         return None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        node = yaml.compose(text, Loader=ConfigLoader)
+    except (yaml.YAMLError, RecursionError):
         return None
     line = None
     for part in loc:

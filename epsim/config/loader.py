@@ -4,7 +4,8 @@
     text = resolved_to_yaml(cfg)               # a valid config that loads to an equal cfg
     print(dump_resolved(cfg))                  # what `epsim check` prints
 
-Loading: YAML (safe loader only, duplicate keys rejected) -> `Config` (units converted to SI
+Loading: YAML (safe loader only, duplicate keys rejected, bounded in size, depth, aliases and
+numbers: `epsim.config.yamlio`) -> `Config` (units converted to SI
 with the file's `units:` block) -> `resolve`: paths made absolute relative to the config file's
 directory, every used material in full, needles expanded and checked, every pair spelled out with
 its voltage and checked against the device, the scene checked by the mesh layer's `check_scene`
@@ -20,28 +21,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from epsim.config.excerpt import excerpt
+
 from epsim.config.issues import ConfigIssue, issue_from_validation, located
 from epsim.config.materials import resolve_materials
 from epsim.config.checks import check_geometry, check_needles
 from epsim.config.needles import needle_axes, pair_voltages, spacing
 from epsim.config.schema import Config, ResolvedConfig, StlStructure
 from epsim.config.units import SI_UNITS, UnitError, check_units_block, format_si
-from epsim.errors import ConfigError
-
-
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader that rejects duplicate keys instead of keeping the last one."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
+from epsim.config.yamlio import parse_yaml, read_config_text
 
 
 def load_config(path: str | Path) -> ResolvedConfig:
@@ -54,15 +42,14 @@ def load_config(path: str | Path) -> ResolvedConfig:
         ConfigError: the file cannot be read or does not validate.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
-    return load_config_text(text, source=str(path), base_dir=path.resolve().parent)
+    text = read_config_text(path)
+    return load_config_text(text, source=str(path), base_dir=path.resolve().parent,
+                            confine_outputs=True)
 
 
 def load_config_text(
-    text: str, *, source: str = "<string>", base_dir: str | Path | None = None
+    text: str, *, source: str = "<string>", base_dir: str | Path | None = None,
+    confine_outputs: bool = False,
 ) -> ResolvedConfig:
     """Validate and resolve a config given as YAML text.
 
@@ -70,20 +57,11 @@ def load_config_text(
         text: the YAML document.
         source: the name used in error messages.
         base_dir: directory that relative paths refer to (default: the working directory).
+        confine_outputs: refuse an output.file outside base_dir (`confined_output`).
     """
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: plain YAML only
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
-        column = f" (column {mark.column + 1})" if mark else ""
-        hint = ""
-        if "constructor for the tag" in str(exc.problem):
-            hint = "; only plain YAML is accepted (no python or custom tags)"
-        raise ConfigError(f"{where}: YAML error: {exc.problem}{column}{hint}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: YAML error: {exc}") from None
-    return load_config_data(data, source=source, base_dir=base_dir, text=text)
+    data = parse_yaml(text, source)
+    return load_config_data(data, source=source, base_dir=base_dir, text=text,
+                            confine_outputs=confine_outputs)
 
 
 def load_config_data(
@@ -92,6 +70,7 @@ def load_config_data(
     source: str = "<data>",
     base_dir: str | Path | None = None,
     text: str | None = None,
+    confine_outputs: bool = False,
 ) -> ResolvedConfig:
     """Validate and resolve a config given as plain data (what yaml.safe_load returns).
 
@@ -100,6 +79,7 @@ def load_config_data(
         source: the name used in error messages.
         base_dir: directory that relative paths refer to (default: the working directory).
         text: the YAML text the data came from, to give line numbers in error messages.
+        confine_outputs: refuse an output.file outside base_dir (`confined_output`).
     """
     try:
         if not isinstance(data, dict):
@@ -113,7 +93,7 @@ def load_config_data(
             config = Config.model_validate(data, context={"units": units})
         except ValidationError as exc:
             raise issue_from_validation(exc, data) from None
-        return resolve(config, base_dir=base_dir)
+        return resolve(config, base_dir=base_dir, confine_outputs=confine_outputs)
     except ConfigIssue as issue:
         raise located(issue, source, text) from None
 
@@ -122,10 +102,38 @@ def _absolute(path: Path | None, base_dir: Path) -> Path | None:
     return None if path is None else (base_dir / path.expanduser()).resolve()
 
 
-def resolve(config: Config, *, base_dir: str | Path | None = None) -> ResolvedConfig:
+def confined_output(path: Path, base_dir: Path) -> Path:
+    """The absolute path of a config's output.file, which must lie in the config's folder or
+    below it: absolute paths, `~` and `..` that leave the folder (symbolic links followed) are
+    refused, so that a config from elsewhere cannot make epsim write over a user's files; such
+    outputs come from the command line (-o).
+
+    Raises:
+        ConfigIssue: at output.file.
+    """
+    text = str(path)
+    refuse = "a config may only name outputs in its own folder or below it; give this one " \
+             "on the command line with -o"
+    if path.is_absolute() or text.startswith("~"):
+        raise ConfigIssue(("output", "file"), f"{excerpt(text)} is not inside the config's "
+                          f"folder: {refuse}")
+    base = base_dir.resolve()
+    target = (base / path).resolve()
+    if target == base:
+        raise ConfigIssue(("output", "file"), f"{excerpt(text)} names the config's folder, "
+                          "not a file")
+    if base not in target.parents:
+        raise ConfigIssue(("output", "file"), f"{excerpt(text)} leaves the config's folder "
+                          f"{excerpt(str(base))}: {refuse}")
+    return target
+
+
+def resolve(config: Config, *, base_dir: str | Path | None = None,
+            confine_outputs: bool = False) -> ResolvedConfig:
     """Resolve a validated config: absolute paths, full materials, explicit pairs, checks
     (electrode names and lengths, pair voltages, and the scene geometry by the mesh layer's
-    `check_scene`, as `epsim run` meshes it).
+    `check_scene`, as `epsim run` meshes it). `confine_outputs`: output.file must lie in
+    base_dir or below (`confined_output`; what `load_config` does for a config file).
 
     Raises:
         ConfigIssue: a problem at a key path (a ConfigError).
@@ -140,7 +148,10 @@ def resolve(config: Config, *, base_dir: str | Path | None = None) -> ResolvedCo
     data["units"] = dict(SI_UNITS)
     data["materials"] = {name: material.model_dump() for name, material in materials.items()}
     data["protocol"]["pairs"] = [pair.model_dump() for pair in pairs]
-    data["output"]["file"] = _absolute(config.output.file, base_dir)
+    if confine_outputs and config.output.file is not None:
+        data["output"]["file"] = confined_output(config.output.file, base_dir)
+    else:
+        data["output"]["file"] = _absolute(config.output.file, base_dir)
     inputs = [(("scene", "mesh", "file"), data["scene"]["mesh"])]
     inputs += [
         (("scene", "structures", i, "file"), data["scene"]["structures"][i])

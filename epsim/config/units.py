@@ -21,6 +21,8 @@ from typing import Mapping
 
 import pint
 
+from epsim.config.excerpt import excerpt
+
 # Kind of quantity -> the SI unit epsim uses inside. These are the keys of a config's `units:`
 # block, and the resolved config declares exactly these units.
 SI_UNITS: dict[str, str] = {
@@ -84,13 +86,31 @@ def registry() -> pint.UnitRegistry:
     return pint.UnitRegistry()
 
 
+MAX_UNIT_CHARS = 40  # "J/kg/K" is 6; pint's parser recurses into parentheses
+MAX_UNIT_NESTING = 3
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for c in text:
+        depth += (c == "(") - (c == ")")
+        deepest = max(deepest, depth)
+    return deepest
+
+
 @functools.lru_cache(maxsize=256)
 def _unit(text: str) -> pint.Unit:
     """Parse a unit expression. Offset units (degC) inside a compound unit mean differences."""
+    if len(text) > MAX_UNIT_CHARS:
+        raise UnitError(f"unit {excerpt(text)} is longer than {MAX_UNIT_CHARS} characters")
+    if _nesting(text) > MAX_UNIT_NESTING:
+        raise UnitError(f"unit {excerpt(text)} nests parentheses more than "
+                        f"{MAX_UNIT_NESTING} deep")
     try:
         return registry().parse_units(text, as_delta=True)
-    except (pint.PintError, ValueError, AttributeError, TypeError) as exc:
-        raise UnitError(f"unknown unit {text!r} ({exc})") from None
+    except (pint.PintError, ValueError, AttributeError, TypeError, KeyError, SyntaxError,
+            ArithmeticError, RecursionError) as exc:
+        raise UnitError(f"unknown unit {excerpt(text)} ({excerpt(str(exc))[1:-1]})") from None
 
 
 def _kind_of(unit: pint.Unit) -> str | None:
@@ -119,7 +139,7 @@ def parse_unit(text: str, kind: str, shown: str | None = None) -> pint.Unit:
     """
     _check_kind(kind)
     if not isinstance(text, str) or not text.strip():
-        raise UnitError(f"expected a unit for {kind} such as {SI_UNITS[kind]!r}, got {text!r}")
+        raise UnitError(f"expected a unit for {kind} such as {SI_UNITS[kind]!r}, got {excerpt(text)}")
     unit = _unit(text.strip())
     expected = _unit(SI_UNITS[kind])
     if unit.dimensionality != expected.dimensionality:
@@ -127,7 +147,7 @@ def parse_unit(text: str, kind: str, shown: str | None = None) -> pint.Unit:
         got_text = f"a {got.replace('_', ' ')}" if got else f"of dimension {unit.dimensionality}"
         raise UnitError(
             f"wrong dimension: expected a {kind.replace('_', ' ')} (e.g. {_EXAMPLES[kind]!r}), "
-            f"got {shown or text!r}, which is {got_text}"
+            f"got {excerpt(shown or text)}, which is {got_text}"
         )
     return unit
 
@@ -139,9 +159,15 @@ def _scale(unit_text: str, kind: str) -> tuple[str, float] | None:
     units with an offset (degC), which go through pint."""
     unit, si = parse_unit(unit_text, kind), _unit(SI_UNITS[kind])
     quantity = registry().Quantity
-    if float(quantity(0.0, unit).to(si).magnitude) != 0.0:
-        return None
-    factor = float(quantity(1.0, unit).to(si).magnitude)
+    try:
+        if float(quantity(0.0, unit).to(si).magnitude) != 0.0:
+            return None
+        factor = float(quantity(1.0, unit).to(si).magnitude)
+    except (ArithmeticError, ValueError) as exc:
+        raise UnitError(f"unit {excerpt(unit_text)} cannot be converted ({exc})") from None
+    if not math.isfinite(factor) or factor == 0.0:
+        raise UnitError(f"unit {excerpt(unit_text)} is {factor:g} {SI_UNITS[kind]}, "
+                        "out of any sensible range")
     if _whole(factor):
         return ("*", float(round(factor)))
     if _whole(1.0 / factor):
@@ -160,7 +186,10 @@ def _convert(magnitude: float, unit_text: str, kind: str) -> float:
     scale = _scale(unit_text, kind)
     if scale is None:
         unit, si = parse_unit(unit_text, kind), _unit(SI_UNITS[kind])
-        return float(registry().Quantity(magnitude, unit).to(si).magnitude)
+        try:
+            return float(registry().Quantity(magnitude, unit).to(si).magnitude)
+        except (ArithmeticError, ValueError) as exc:
+            raise UnitError(f"cannot convert {magnitude:g} {excerpt(unit_text)} ({exc})") from None
     operation, number = scale
     return magnitude * number if operation == "*" else magnitude / number
 
@@ -184,20 +213,20 @@ def to_si(value: object, kind: str, units: Mapping[str, str] | None) -> float:
     _check_kind(kind)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise UnitError(
-            f"expected a {kind.replace('_', ' ')} such as {_EXAMPLES[kind]!r}, got {value!r}"
+            f"expected a {kind.replace('_', ' ')} such as {_EXAMPLES[kind]!r}, got {excerpt(value)}"
         )
     if isinstance(value, str):
         match = _NUMBER_AND_UNIT.match(value)
         if match is None:
             raise UnitError(
-                f"cannot read {value!r} as a {kind.replace('_', ' ')}: write a number and a unit "
+                f"cannot read {excerpt(value)} as a {kind.replace('_', ' ')}: write a number and a unit "
                 f"such as {_EXAMPLES[kind]!r}"
             )
         magnitude = float(match["number"])
         unit_text = match["unit"]
         if unit_text:
             if "," in unit_text:
-                raise UnitError(f"cannot read {value!r}: use a decimal point, not a comma")
+                raise UnitError(f"cannot read {excerpt(value)}: use a decimal point, not a comma")
             parse_unit(unit_text, kind, shown=value)
             result = _convert(magnitude, unit_text, kind)
             return _finite(result, value)
@@ -206,7 +235,7 @@ def to_si(value: object, kind: str, units: Mapping[str, str] | None) -> float:
         return _finite(float(value), value)
     if kind not in units:
         raise UnitError(
-            f"missing unit: {value!r} is a bare number and the units block declares no "
+            f"missing unit: {excerpt(value)} is a bare number and the units block declares no "
             f"{kind!r} unit; write it with a unit, e.g. {_EXAMPLES[kind]!r}, "
             f"or add `{kind}: ...` to `units:`"
         )
@@ -215,7 +244,7 @@ def to_si(value: object, kind: str, units: Mapping[str, str] | None) -> float:
 
 def _finite(result: float, original: object) -> float:
     if not math.isfinite(result):
-        raise UnitError(f"expected a finite number, got {original!r}")
+        raise UnitError(f"expected a finite number, got {excerpt(original)}")
     return result
 
 
@@ -231,7 +260,7 @@ def check_units_block(block: object) -> dict[str, str]:
     if block is None:
         return {}
     if not isinstance(block, Mapping):
-        raise UnitError(f"expected a mapping of quantity kind to unit, got {block!r}")
+        raise UnitError(f"expected a mapping of quantity kind to unit, got {excerpt(block)}")
     result: dict[str, str] = {}
     for kind, text in block.items():
         try:
@@ -247,10 +276,11 @@ def check_units_block(block: object) -> dict[str, str]:
 def unknown_name_message(what: str, name: str, valid) -> str:
     """"unknown <what> 'x'; did you mean 'y'? (valid: ...)" with the closest valid name."""
     valid = sorted(str(v) for v in valid)
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+    close = [] if len(str(name)) > 100 else difflib.get_close_matches(str(name), valid, n=1,
+                                                                       cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listing = ", ".join(valid) if len(valid) <= 20 else ", ".join(valid[:20]) + ", ..."
-    return f"unknown {what} {name!r}{hint} (valid: {listing})"
+    return f"unknown {what} {excerpt(name)}{hint} (valid: {listing})"
 
 
 def format_si(value: float, kind: str) -> str:

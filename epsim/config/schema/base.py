@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from annotated_types import Ge, Gt, Le, MinLen
+from annotated_types import Ge, Gt, Le, MaxLen, MinLen
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from epsim.config.excerpt import excerpt
 from epsim.config.units import UnitError, to_si, unknown_name_message
 
 
@@ -52,7 +53,8 @@ def quantity(kind: str, sign: Sign = None) -> Any:
         except UnitError as exc:
             raise problem(str(exc)) from None
         if (sign == "positive" and result <= 0) or (sign == "nonnegative" and result < 0):
-            raise problem(f"must be {'> 0' if sign == 'positive' else '>= 0'}, got {value!r}")
+            raise problem(f"must be {'> 0' if sign == 'positive' else '>= 0'}, "
+                          f"got {excerpt(value)}")
         return result
 
     return Annotated[float, BeforeValidator(convert)]
@@ -61,7 +63,7 @@ def quantity(kind: str, sign: Sign = None) -> Any:
 def not_bool(value: Any) -> Any:
     """`value` unchanged unless it is a bool (YAML's true/false), which is refused."""
     if isinstance(value, bool):
-        raise problem(f"expected a number, got {value!r}")
+        raise problem(f"expected a number, got {excerpt(value)}")
     return value
 
 
@@ -100,7 +102,31 @@ def nonzero(vector: tuple[float, float, float]) -> tuple[float, float, float]:
 Direction = Annotated[tuple[Real, Real, Real], AfterValidator(nonzero)]
 """A direction (dimensionless, any non-zero length; normalised where used)."""
 
-Name = Annotated[str, MinLen(1)]
+NAME_CHARS = 64
+
+
+def plain_name(value: str) -> str:
+    """`value` unchanged unless it cannot name a material, structure or electrode: names become
+    group names of results files and parts of file names, so no '/', no control characters,
+    not '.' or '..'."""
+    if value in (".", "..") or "/" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise problem(f"{excerpt(value)} cannot be a name (no '/', no control characters, "
+                      "not '.' or '..')")
+    return value
+
+
+def one_line(value: str) -> str:
+    """`value` unchanged unless it holds a line break or another control character."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise problem(f"{excerpt(value)}: no line breaks or control characters")
+    return value
+
+
+Name = Annotated[str, MinLen(1), MaxLen(NAME_CHARS), AfterValidator(plain_name)]
+"""A material, structure, vessel or electrode name."""
+
+Title = Annotated[str, MinLen(1), MaxLen(200), AfterValidator(one_line)]
+"""A run's name."""
 Role = Literal["target", "spare", "tissue"]
 
 # Every discriminator value given to `tagged` (pydantic puts them into error locations).

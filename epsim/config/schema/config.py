@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 from annotated_types import MinLen
 from pydantic import Field, field_validator
 
-from epsim.config.schema.base import TAGS_SEEN, Name, Section, problem
+from epsim.config.schema.base import TAGS_SEEN, Name, Section, Title, problem
 from epsim.config.schema.electrodes import Electrode
 from epsim.config.schema.materials import Material, MaterialOverride
 from epsim.config.schema.output import Device, OptimiseBlock, Output
@@ -23,10 +23,10 @@ from epsim.config.units import UnitError, check_units_block
 class Config(Section):
     """A config as written, values in SI."""
 
-    name: Name
+    name: Title
     units: dict[str, str] = Field(default_factory=dict)
     scene: Scene
-    materials: dict[str, MaterialOverride] = Field(default_factory=dict)
+    materials: dict[Name, MaterialOverride] = Field(default_factory=dict)
     electrodes: Annotated[tuple[Electrode, ...], MinLen(1)]
     protocol: Protocol
     physics: Physics = Physics()

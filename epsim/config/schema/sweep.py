@@ -9,12 +9,14 @@ from typing import Annotated, Any, Literal, Optional
 from annotated_types import Gt, MinLen
 from pydantic import BeforeValidator, Field
 
+from epsim.config.excerpt import excerpt
 from epsim.config.schema.base import Real, Section, problem, tagged, whole
 
 
 def _number_or_text(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, list, tuple)):
-        raise problem(f"expected a number, a value with a unit or a list of them, got {value!r}")
+        raise problem("expected a number, a value with a unit or a list of them, "
+                      f"got {excerpt(value)}")
     return value
 
 
@@ -97,6 +99,7 @@ class SweepBlock(Section):
     random axes (uniform, normal, lognormal) and the Latin-hypercube axes are drawn together,
     `samples` rows from `seed`; `points` lists explicit points (key path -> value). The plan is
     grid x samples x points. Values are in the file's units like the rest of the config.
+    `chunk_size` (points per vmap batch) defaults to 1 on a CPU and 8 on an accelerator.
     `epsim run` ignores this block, and the resolved config never contains it.
     """
 
@@ -104,4 +107,4 @@ class SweepBlock(Section):
     points: tuple[dict[str, SweepValue], ...] = ()
     samples: Optional[whole(1)] = None
     seed: whole(0) = 0
-    chunk_size: whole(1) = 8
+    chunk_size: Optional[whole(1)] = None
