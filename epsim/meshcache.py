@@ -24,8 +24,9 @@ from epsim.mesh.tetmesh import TetMesh
 
 Progress = Callable[[str], None]
 
-# v2: meshes in locality order (epsim.mesh.ordering); v1 entries are not reused
-SCENE_VERSION = "gmsh-builder-v2"
+# v2: meshes in locality order (epsim.mesh.ordering); v3: one region per scene part (named
+# structures apart, `regions="name"`); older entries are not reused
+SCENE_VERSION = "gmsh-builder-v3"
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ def load_mesh(path: Path) -> TetMesh:
 
 
 def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | None = None) -> TetMesh:
-    """Mesh a scene with gmsh, reusing a cached mesh of the same scene when there is one."""
+    """Mesh a scene with gmsh, reusing a cached mesh of the same scene when there is one.
+    Regions are the scene's parts by name (`epsim.translate.material_mesh` merges them by
+    material for the physics)."""
     path = mesh_path(spec)
     if use_cache and path.exists():
         try:
@@ -97,7 +100,7 @@ def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | 
             path.unlink(missing_ok=True)  # a broken cache entry is rebuilt
     if progress:
         progress("meshing the scene with gmsh")
-    mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes)
+    mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes, regions="name")
     if use_cache:
         save_mesh(path, mesh)
     return mesh

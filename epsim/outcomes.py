@@ -3,6 +3,10 @@
 Per-cell outcomes come first (permeabilisation and survival, and with heating the peak
 temperature and Arrhenius damage), then every region metric in one pass over the cell volumes,
 then `Results` once. Biology and thresholds per cell come from `epsim.translate`.
+
+Regions here are the scene's named parts (`epsim.translate.scene_regions`: the domain, layers,
+structures and vessels by name, so two vessels of one material are reported apart), each with
+its material's thresholds; the physics ran on the same cells merged by material.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from epsim.mesh.tetmesh import TetMesh, cell_geometry
 from epsim.metrics import fraction_above, region_field_stats, region_volumes
 from epsim.physics.cell_death import permeabilisation, survival_sequence
 from epsim.simulate import Fields
-from epsim.translate import cell_death, region_roles
+from epsim.translate import cell_death, scene_regions
 
 
 def check_converged(fields: Fields, cfg: ResolvedConfig) -> None:
@@ -48,10 +52,12 @@ def cell_outcomes(cfg: ResolvedConfig, mesh: TetMesh, e_mag) -> dict[str, np.nda
     return {"permeabilisation": np.asarray(perm), "survival": np.asarray(survival)}
 
 
-def _field_metrics(cfg: ResolvedConfig, mesh: TetMesh, volumes: np.ndarray, e_max) -> dict:
-    """Per region (n_regions,): volume, thresholds, coverage above them, mean and peak e_max."""
+def _field_metrics(cfg: ResolvedConfig, mesh: TetMesh, materials, volumes: np.ndarray,
+                   e_max) -> dict:
+    """Per region (n_regions,): volume, thresholds of its material (`materials`, one name per
+    region), coverage above them, mean and peak e_max."""
     n = len(mesh.region_names)
-    mats = [cfg.materials[r] for r in mesh.region_names]
+    mats = [cfg.materials[m] for m in materials]
     e_rev = jnp.asarray([m.e_rev for m in mats])
     e_irr = jnp.asarray([m.e_irr for m in mats])
     region = jnp.asarray(mesh.cell_region)
@@ -85,17 +91,18 @@ def _outcome_metrics(mesh: TetMesh, volumes: np.ndarray, cells: dict, k: int) ->
 def region_metrics(
     cfg: ResolvedConfig, mesh: TetMesh, volumes: np.ndarray, e_max, cells: dict[str, np.ndarray]
 ) -> tuple[RegionMetrics, ...]:
-    """Every region's metrics from the max field and the per-cell outcomes `cells`."""
-    names = mesh.region_names
-    roles = region_roles(cfg, names)
-    field = _field_metrics(cfg, mesh, volumes, e_max)
+    """Every region's metrics from the max field and the per-cell outcomes `cells`; `mesh`
+    has one region per named part (`epsim.translate.scene_mesh`). A part without cells (wholly
+    covered by a later one) has no metrics."""
+    regions = scene_regions(cfg, mesh.region_names)
+    field = _field_metrics(cfg, mesh, [r.material for r in regions], volumes, e_max)
     return tuple(
         RegionMetrics(
-            name=name, material=name, role=roles[k],
+            name=r.name, material=r.material, role=r.role,
             **{key: float(values[k]) for key, values in field.items()},
             **_outcome_metrics(mesh, volumes, cells, k),
         )
-        for k, name in enumerate(names)
+        for k, r in enumerate(regions) if np.any(mesh.cell_region == k)
     )
 
 
@@ -103,11 +110,13 @@ def build_results(
     cfg: ResolvedConfig, mesh: TetMesh, fields: Fields, electrodes, metrics,
     cells: dict[str, np.ndarray], per_pair: dict[str, np.ndarray],
 ) -> Results:
-    """Fields, currents, outcomes and metrics as host arrays, for the writers."""
+    """Fields, currents, outcomes and metrics as host arrays, for the writers; `mesh` has one
+    region per named part, whose materials `Results.region_materials` keeps."""
     pairs = cfg.protocol.pairs
     return Results(
         points=np.asarray(mesh.points), cells=np.asarray(mesh.cells),
         cell_region=np.asarray(mesh.cell_region), region_names=tuple(mesh.region_names),
+        region_materials=tuple(r.material for r in scene_regions(cfg, mesh.region_names)),
         potential=np.asarray(fields.potential), e_mag=np.asarray(fields.e_mag),
         sigma=np.asarray(fields.sigma), e_max=np.asarray(fields.e_max),
         anode=tuple(p.anode for p in pairs), cathode=tuple(p.cathode for p in pairs),

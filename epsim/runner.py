@@ -3,7 +3,7 @@
     results = run_config(load_config("plan.yaml"))
 
 The runner only orchestrates, one pass per run: the electrode layout is expanded once, the mesh
-read or built once (`epsim.translate`, `epsim.meshcache`), `prepare` (pattern, preconditioner
+read or built once (one region per named part, merged by material for the physics) (`epsim.translate`, `epsim.meshcache`), `prepare` (pattern, preconditioner
 hierarchy, floating-electrode tables) runs once and serves the field solve and the heated train,
 per-cell outcomes are computed before any metric, and `Results` is built once (`epsim.outcomes`).
 """
@@ -38,8 +38,9 @@ from epsim.translate import (
     conductivity,
     electrode_layout,
     electrode_names,
-    mesh_of,
+    material_mesh,
     pulse_train,
+    scene_mesh,
     solver_settings,
     thermal_tissue,
 )
@@ -119,7 +120,8 @@ def heating_outcomes(cfg: ResolvedConfig, mesh: TetMesh, setup: Setup, *,
 def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cache: bool = True) -> Results:
     """Mesh, solve and collect: the whole forward run of one config."""
     layout = electrode_layout(cfg)
-    mesh = mesh_of(cfg, layout, use_cache=use_cache, progress=progress)
+    parts = scene_mesh(cfg, layout, use_cache=use_cache, progress=progress)
+    mesh = material_mesh(cfg, parts)  # the physics reads materials; results report parts
     check_materials(cfg, mesh)
     if cfg.heating is not None:  # refused before any solve
         check_budget(mesh.n_cells, len(cfg.protocol.pairs), pulse_train(cfg), cfg.heating.budget)
@@ -132,8 +134,8 @@ def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cac
     if cfg.heating is not None:
         heated, per_pair = heating_outcomes(cfg, mesh, setup, progress=progress)
         cells.update(heated)
-    metrics = region_metrics(cfg, mesh, cell_volumes(mesh), fields.e_max, cells)
-    return build_results(cfg, mesh, fields, electrodes, metrics, cells, per_pair)
+    metrics = region_metrics(cfg, parts, cell_volumes(mesh), fields.e_max, cells)
+    return build_results(cfg, parts, fields, electrodes, metrics, cells, per_pair)
 
 
 __all__ = ["Setup", "heating_outcomes", "run_config", "setup_config", "solve_config"]

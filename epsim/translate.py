@@ -1,9 +1,15 @@
 """From a resolved config to the numerical layers' types: scene, mesh, materials, solver, heating.
 
     layout = electrode_layout(cfg)               # the needles, expanded once
-    mesh = mesh_of(cfg, layout)                  # the mesh file, or the scene meshed (cached)
+    parts = scene_mesh(cfg, layout)              # one region per named part (cached)
+    mesh = material_mesh(cfg, parts)             # the same cells, one region per material
     model = conductivity(cfg, mesh)              # sigma(|E|) per cell
     solver, preconditioner = solver_settings(cfg)
+
+Regions: a scene is meshed with one region per named part (the domain, each layer, structure
+and vessel, `scene_regions`), so that results report two vessels of one material apart; the
+physics reads materials, so `material_mesh` merges the parts of one material (same cells and
+nodes). `mesh_of` gives that material mesh directly.
 
 This is an edge module: the only place where the config's pydantic models become mesh specs,
 conductivity models, solver settings, thermal tissue and pulse trains. The runner, sweeps and the
@@ -20,6 +26,7 @@ import numpy as np
 
 from epsim import mesh as meshlib
 from epsim.config import electrode_holes, mesh_domain, mesh_inclusions, needle_axes
+from epsim.mesh.scene import region_materials, region_names
 from epsim.config.schema import ResolvedConfig
 from epsim.errors import MaterialError
 from epsim.heating import PulseTrain
@@ -81,25 +88,47 @@ def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> Sc
 
 # ---------------------------------------------------------------- the mesh
 
+def read_mesh_file(cfg: ResolvedConfig) -> TetMesh:
+    """`scene.mesh.file` with the file's own regions (names, or ids as text), renumbered for
+    memory locality like a generated mesh (results files hold this numbering)."""
+    m = cfg.scene.mesh
+    return meshlib.renumbered(meshlib.read_mesh(m.file, length_unit=m.length_unit))
+
+
+def scene_mesh(
+    cfg: ResolvedConfig, layout: ElectrodeLayout | None = None, *, use_cache: bool = True,
+    progress: Progress | None = None,
+) -> TetMesh:
+    """The config's mesh with one region per named part (`scene_regions`): its scene meshed by
+    gmsh (cached), or its `scene.mesh.file` with the file's regions."""
+    if cfg.scene.mesh.file is not None:
+        return read_mesh_file(cfg)
+    return build_mesh(scene_spec(cfg, layout), use_cache=use_cache, progress=progress)
+
+
+def material_mesh(cfg: ResolvedConfig, mesh: TetMesh) -> TetMesh:
+    """The same cells and nodes with one region per material, in order of first appearance
+    (what the physics reads: conductivity, cell death, heating)."""
+    materials = [r.material for r in scene_regions(cfg, mesh.region_names)]
+    names = tuple(dict.fromkeys(materials))
+    if names == tuple(mesh.region_names):
+        return mesh
+    index = np.array([names.index(m) for m in materials], dtype=np.int32)
+    return TetMesh(mesh.points, mesh.cells, index[np.asarray(mesh.cell_region)], mesh.facets, names)
+
+
 def import_mesh(cfg: ResolvedConfig) -> TetMesh:
     """Read `scene.mesh.file` and name its regions by material (`scene.mesh.regions`)."""
-    m = cfg.scene.mesh
-    mesh = meshlib.read_mesh(m.file, length_unit=m.length_unit)
-    names = [m.regions.get(str(r), r) for r in mesh.region_names]
-    materials = list(dict.fromkeys(names))  # regions mapped to one material merge
-    region = np.array([materials.index(names[r]) for r in mesh.cell_region])
-    # renumbered for memory locality like a generated mesh; results files hold this numbering
-    return meshlib.renumbered(meshlib.make_mesh(mesh.points, mesh.cells, region, materials, mesh.facets))
+    return material_mesh(cfg, read_mesh_file(cfg))
 
 
 def mesh_of(
     cfg: ResolvedConfig, layout: ElectrodeLayout | None = None, *, use_cache: bool = True,
     progress: Progress | None = None,
 ) -> TetMesh:
-    """The config's mesh: its `scene.mesh.file`, or its scene meshed by gmsh (cached)."""
-    if cfg.scene.mesh.file is not None:
-        return import_mesh(cfg)
-    return build_mesh(scene_spec(cfg, layout), use_cache=use_cache, progress=progress)
+    """The config's mesh with one region per material: its `scene.mesh.file`, or its scene
+    meshed by gmsh (cached)."""
+    return material_mesh(cfg, scene_mesh(cfg, layout, use_cache=use_cache, progress=progress))
 
 
 def check_materials(cfg: ResolvedConfig, mesh: TetMesh) -> None:
@@ -141,6 +170,47 @@ def region_roles(cfg: ResolvedConfig, region_names) -> tuple[str, ...]:
     for s in (*cfg.scene.structures, *cfg.scene.vessels):
         roles[s.material] = max(roles.get(s.material, "tissue"), s.role, key=rank.__getitem__)
     return tuple(roles.get(name, "tissue") for name in region_names)
+
+
+@dataclass(frozen=True)
+class SceneRegion:
+    """A region as results report it: a named part of the scene (the domain, a layer, a
+    structure or a vessel), its material and its role (target, spare or tissue)."""
+
+    name: str
+    material: str
+    role: str
+
+
+def part_materials(cfg: ResolvedConfig) -> dict[str, str]:
+    """Region name -> material of every part of a generated scene (`region_names` by name);
+    empty for an imported mesh."""
+    if cfg.scene.mesh.file is not None:
+        return {}
+    domain = mesh_domain(cfg)
+    inclusions = mesh_inclusions(cfg, domain)
+    return dict(zip(region_names(domain, inclusions, "name"),
+                    region_materials(domain, inclusions, "name")))
+
+
+def scene_regions(cfg: ResolvedConfig, names) -> tuple[SceneRegion, ...]:
+    """Name, material and role of each mesh region in `names`.
+
+    A part of the generated scene takes its structure's or vessel's role (the domain and layers
+    are tissue); any other name (an imported mesh's region, mapped through `scene.mesh.regions`,
+    or a region of a material mesh) is a material with the role of `region_roles`.
+    """
+    parts = part_materials(cfg)
+    roles = {s.name: s.role for s in (*cfg.scene.structures, *cfg.scene.vessels)}
+    regions = []
+    for name in names:
+        if name in parts:
+            material, role = parts[name], roles.get(name, "tissue")
+        else:
+            material = cfg.scene.mesh.regions.get(name, name)
+            role = region_roles(cfg, [material])[0]
+        regions.append(SceneRegion(name, material, role))
+    return tuple(regions)
 
 
 def solver_settings(cfg: ResolvedConfig) -> tuple[Newton | Picard, Amg | Jacobi]:
@@ -195,7 +265,8 @@ def pulse_train(cfg: ResolvedConfig) -> PulseTrain:
 
 __all__ = [
     "CellDeath", "ElectrodeLayout", "LOGISTIC_WIDTH_FRACTION", "PERMEABILISATION_WIDTH_FRACTION",
-    "cell_death", "check_materials", "conductivity", "electrode_layout", "electrode_names",
-    "import_mesh", "material_model", "mesh_of", "per_cell", "pulse_train", "region_roles",
-    "scene_spec", "solver_settings", "thermal_tissue",
+    "SceneRegion", "cell_death", "check_materials", "conductivity", "electrode_layout",
+    "electrode_names", "import_mesh", "material_mesh", "material_model", "mesh_of",
+    "part_materials", "per_cell", "pulse_train", "read_mesh_file", "region_roles", "scene_mesh",
+    "scene_regions", "scene_spec", "solver_settings", "thermal_tissue",
 ]

@@ -11,6 +11,8 @@ the mesh layer's `check_scene`, and the runner meshes the same shapes.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -65,12 +67,29 @@ def mesh_inclusions(cfg: Config, domain: Domain) -> tuple[Inclusion, ...]:
         inclusions = list(layer_inclusions(domain, layers, mesh_size=m.size)) if layers else []
     except MeshError as exc:
         raise ConfigIssue(("scene", "layers"), str(exc)) from None
+    names = layer_names(cfg)
+    inclusions = [dataclasses.replace(inc, name=name) for inc, name in zip(inclusions, names)]
     inclusions += [_structure(s, m.target_size) for s in cfg.scene.structures]
     inclusions += [
         TubeInclusion(v.name, v.points, v.radius, v.material, keep_out=v.role == "spare")
         for v in cfg.scene.vessels
     ]
     return tuple(inclusions)
+
+
+def layer_names(cfg: Config) -> tuple[str, ...]:
+    """The region name of each layer, as results report it: its material ("skin"), or
+    `layer_<i>_<material>` where that name is taken (by another layer, a structure, a vessel or
+    the domain's material)."""
+    layers = cfg.scene.layers
+    taken = {cfg.scene.domain.material, *(s.name for s in cfg.scene.structures),
+             *(v.name for v in cfg.scene.vessels)}
+    counts = Counter(layer.material for layer in layers)
+    return tuple(
+        layer.material if counts[layer.material] == 1 and layer.material not in taken
+        else f"layer_{i}_{layer.material}"
+        for i, layer in enumerate(layers)
+    )
 
 
 def _structure(s, mesh_size: float | None) -> Inclusion:

@@ -6,13 +6,14 @@ h5py and meshio are imported when a file is read or written, not at import.
 from epsim.io.errors import OutputExistsError
 from epsim.io.hdf5 import check_results, read_results, write_results
 from epsim.io.paraview import write_paraview
-from epsim.io.results import RegionMetrics, Results
+from epsim.io.results import RegionMetrics, Results, material_metrics
 
 __all__ = [
     "OutputExistsError",
     "RegionMetrics",
     "Results",
     "check_results",
+    "material_metrics",
     "read_results",
     "write_paraview",
     "write_results",

@@ -4,7 +4,9 @@ Layout (every dataset carries a `units` attribute: "m", "V", "V/m", "S/m", "A", 
 "1" for dimensionless numbers, indices and flags):
 
     /mesh/points (n_nodes, 3) m, /mesh/cells (n_cells, 4), /mesh/cell_region (n_cells,)
-        with attribute `names` (region names, index = id)
+        with attributes `names` (region names, index = id: the scene's named parts, the
+        domain, layers, structures and vessels) and `materials` (each region's material;
+        format version 2, absent in version 1 files, whose regions are materials)
     /fields/potential (n_pairs, n_nodes) V, /fields/e_mag (n_pairs, n_cells) V/m,
     /fields/sigma (n_pairs, n_cells) S/m, /fields/e_max (n_cells,) V/m,
     /fields/<extra> (n_cells,) for `Results.extra_fields` (permeabilisation, survival: 1;
@@ -14,7 +16,8 @@ Layout (every dataset carries a `units` attribute: "m", "V", "V/m", "S/m", "A", 
     /electrodes/<name> (n, 3) node triples; group attribute `names` keeps their order
     /metrics/<region>/{volume m^3, e_rev, e_irr, e_max_mean, e_max_max V/m,
         fraction_rev, fraction_irr 1} as scalar datasets, attributes name, material, role;
-        group attribute `names` keeps their order
+        group attribute `names` keeps their order (one group per named part; version 1
+        files: per material)
     root attributes: format ("epsim-results"), format_version, epsim_version, config (the
         resolved YAML text), created (ISO-8601 UTC), name
 
@@ -25,8 +28,9 @@ a pair that did not converge.
 from __future__ import annotations
 
 import datetime
+import io
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -35,7 +39,7 @@ from epsim.io.atomic import atomic_output
 from epsim.io.results import RegionMetrics, Results
 
 FORMAT = "epsim-results"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: regions per named part, with /mesh/cell_region attribute `materials`
 
 CORE_FIELDS = {"potential": "V", "e_mag": "V/m", "sigma": "S/m", "e_max": "V/m"}
 # Units of the extra per-cell fields epsim knows; others default to "1" unless given.
@@ -104,6 +108,8 @@ def check_results(results: Results) -> None:
     if n_cells and not (0 <= np.min(results.cell_region) <= np.max(results.cell_region)
                         < len(results.region_names)):
         raise ValueError("cell_region holds ids outside region_names")
+    if results.region_materials and len(results.region_materials) != len(results.region_names):
+        raise ValueError("region_materials must name one material per region")
     for name in results.region_names:
         _check_name(name, "region")
     for m in results.metrics:
@@ -176,6 +182,8 @@ def _write_file(f, results: Results, extra_units: Mapping[str, str]) -> None:
     _dataset(mesh, "cells", np.asarray(results.cells, dtype=np.int64), "1")
     region = _dataset(mesh, "cell_region", np.asarray(results.cell_region, dtype=np.int32), "1")
     region.attrs.create("names", list(results.region_names), dtype=strings)
+    materials = [results.material_of(k) for k in range(len(results.region_names))]
+    region.attrs.create("materials", materials, dtype=strings)
 
     fields = f.create_group("fields", track_order=True)
     for key, units in CORE_FIELDS.items():
@@ -233,12 +241,23 @@ def write_results(
         OutputExistsError: the file exists and `overwrite` is false (nothing is touched).
         SolverError: a pair did not converge or a value is not finite (nothing is written).
     """
+    check_results(results)
+    units = dict(extra_units or {})
+    return write_hdf5(path, lambda f: _write_file(f, results, units), overwrite=overwrite)
+
+
+def write_hdf5(path, fill: Callable, *, overwrite: bool = False) -> Path:
+    """Write an HDF5 file atomically, built in memory by `fill(h5py.File)` first: the HDF5
+    library then never writes to the disk itself. (On a full disk it printed hundreds of lines
+    of errors and crashed the process at exit; a plain write fails cleanly and
+    `atomic_output` turns that into one line.) Returns the absolute path written."""
     import h5py
 
-    check_results(results)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w") as f:
-            _write_file(f, results, dict(extra_units or {}))
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        fill(f)
+    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "wb") as out:
+        out.write(buffer.getbuffer())
     return Path(path).expanduser().absolute()
 
 
@@ -296,6 +315,7 @@ def _read_file(f) -> Results:
         cells=f["mesh/cells"][()],
         cell_region=f["mesh/cell_region"][()],
         region_names=_strings(f["mesh/cell_region"].attrs["names"]),
+        region_materials=_strings(f["mesh/cell_region"].attrs.get("materials", ())),
         potential=fields["potential"][()],
         e_mag=fields["e_mag"][()],
         sigma=fields["sigma"][()],

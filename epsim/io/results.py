@@ -14,6 +14,9 @@ import numpy as np
 class RegionMetrics:
     """Per-region summary. Volumes in m^3, fields in V/m.
 
+    name: the region (a named part of the scene: the domain, a layer, a structure or a vessel);
+    material: what it is made of; role: "target", "spare" or "tissue".
+
     fraction_rev / fraction_irr: volume fraction of the region whose e_max reaches the region
     material's E_rev / E_irr (hard thresholds, for reports).
     permeabilised_fraction: volume-weighted mean permeabilisation probability.
@@ -43,7 +46,8 @@ class Results:
 
     Attributes:
         points: (n_nodes, 3) m; cells: (n_cells, 4) int; cell_region: (n_cells,) int.
-        region_names: names of the regions (index = id in cell_region).
+        region_names: names of the regions (index = id in cell_region): the scene's named
+            parts (domain, layers, structures, vessels) or an imported mesh's regions.
         potential: (n_pairs, n_nodes) V; e_mag, sigma: (n_pairs, n_cells) V/m, S/m.
         e_max: (n_cells,) V/m, max over pairs.
         anode, cathode: pair electrode names; voltage, current: (n_pairs,) V, A.
@@ -54,6 +58,8 @@ class Results:
         name: the run's name.
         extra_fields: optional per-cell fields (n_cells,) such as permeabilisation or survival.
         pair_fields: optional per-pair arrays (n_pairs, ...) such as the current of every pulse.
+        region_materials: the material of each region (empty: the regions are materials, as in
+            files of format version 1).
     """
 
     points: np.ndarray
@@ -77,3 +83,45 @@ class Results:
     name: str = ""
     extra_fields: dict[str, np.ndarray] = field(default_factory=dict)
     pair_fields: dict[str, np.ndarray] = field(default_factory=dict)
+    region_materials: tuple[str, ...] = ()
+
+    def material_of(self, k: int) -> str:
+        """The material of region k."""
+        return self.region_materials[k] if self.region_materials else self.region_names[k]
+
+    def pair_label(self, k: int) -> str:
+        """Pair k as "anode->cathode"."""
+        return f"{self.anode[k]}->{self.cathode[k]}"
+
+
+def material_metrics(metrics, material: str) -> RegionMetrics:
+    """The regions of one material as one: volumes summed, fractions and mean fields weighted
+    by volume, the peak field the largest (exact: every metric is a volume integral or a max);
+    peak temperature the largest. Role: the strongest of its regions (target, spare, tissue).
+
+    Raises:
+        KeyError: no region of that material.
+    """
+    parts = [m for m in metrics if m.material == material]
+    if not parts:
+        raise KeyError(f"no region of material {material!r}")
+    volume = sum(m.volume for m in parts)
+    rank = {"tissue": 0, "spare": 1, "target": 2}
+
+    def mean(key):
+        values = [getattr(m, key) for m in parts]
+        if any(v is None for v in values):
+            return None
+        return sum(v * m.volume for v, m in zip(values, parts)) / volume if volume else 0.0
+
+    temperature = [m.temperature_max for m in parts]
+    return RegionMetrics(
+        name=material, material=material, role=max((m.role for m in parts), key=rank.get),
+        volume=volume, e_rev=parts[0].e_rev, e_irr=parts[0].e_irr,
+        fraction_rev=mean("fraction_rev"), fraction_irr=mean("fraction_irr"),
+        e_max_mean=mean("e_max_mean"), e_max_max=max(m.e_max_max for m in parts),
+        permeabilised_fraction=mean("permeabilised_fraction"),
+        killed_fraction=mean("killed_fraction"),
+        temperature_max=None if None in temperature else max(temperature),
+        damaged_fraction=mean("damaged_fraction"),
+    )

@@ -254,17 +254,18 @@ def _inclusion_size(inc: Inclusion, sizes: MeshSizes) -> float | None:
     return size
 
 
-def _classify_volumes(gmsh, domain, inclusions, in_domain, in_inclusion, hole_of, sizes):
+def _classify_volumes(gmsh, domain, inclusions, in_domain, in_inclusion, hole_of, sizes, regions):
     """Kept volumes with their region index and element size.
 
     A volume is kept when it is in the domain (`in_domain`) and in no hole (`hole_of`); its
     region is that of the last inclusion containing it (`in_inclusion[i]`: the volumes inclusion
-    i became), else the domain's, and so is its size (`_inclusion_size`).
+    i became), else the domain's, and so is its size (`_inclusion_size`). Regions are per
+    material or per inclusion name (`regions`, see `region_names`).
     """
     for inc, p in zip(inclusions, in_inclusion):
         if not p & in_domain:
             raise MeshError(f"inclusion {inc.name!r} does not intersect the domain")
-    names = region_names(domain, inclusions)
+    names = region_names(domain, inclusions, regions)
     volume_region, volume_size = {}, {}
     for _, v in gmsh.model.getEntities(3):
         if v in in_domain and v not in hole_of:
@@ -272,7 +273,8 @@ def _classify_volumes(gmsh, domain, inclusions, in_domain, in_inclusion, hole_of
             for inc, p in zip(inclusions, in_inclusion):
                 if v in p:
                     owner = inc
-            volume_region[v] = 0 if owner is None else names.index(owner.material)
+            key = None if owner is None else (owner.name if regions == "name" else owner.material)
+            volume_region[v] = 0 if owner is None else names.index(key)
             size = None if owner is None else _inclusion_size(owner, sizes)
             if size:
                 volume_size[v] = size
@@ -306,7 +308,8 @@ def _tag_surfaces(gmsh, domain, holes, volume_region, hole_of) -> dict[str, list
 
 
 def _build_geometry(
-    gmsh, domain: Domain, inclusions: Sequence, holes: Sequence, paths, sizes: MeshSizes
+    gmsh, domain: Domain, inclusions: Sequence, holes: Sequence, paths, sizes: MeshSizes,
+    regions: str = "material",
 ) -> _Scene:
     """Build, fragment, classify and tag the scene's OCC model; remove what is not tissue."""
     occ = gmsh.model.occ
@@ -327,7 +330,7 @@ def _build_geometry(
         k += len(tags)
     hole_of = {v: label for p, (_, label) in zip(pieces[k:], hole_tools) for v in p}
     volume_region, volume_size = _classify_volumes(
-        gmsh, domain, inclusions, pieces[0], in_inclusion, hole_of, sizes
+        gmsh, domain, inclusions, pieces[0], in_inclusion, hole_of, sizes, regions
     )
     surfaces = _tag_surfaces(gmsh, domain, holes, volume_region, hole_of)
     discard = [(3, v) for _, v in gmsh.model.getEntities(3) if v not in volume_region]
@@ -454,6 +457,7 @@ def build_mesh(
     *,
     seed: int = 0,
     optimize: bool = True,
+    regions: str = "material",
 ) -> TetMesh:
     """Mesh a scene into a conforming P1 tetrahedral mesh.
 
@@ -466,9 +470,12 @@ def build_mesh(
         sizes: element sizes (m); None: a tenth of the domain's bounding diameter.
         seed: gmsh's random seed (meshing is single-threaded and deterministic).
         optimize: run gmsh's tetrahedron optimiser.
+        regions: "material" (inclusions of one material share a region) or "name" (one region
+            per inclusion, named by it; the cells and nodes are the same either way).
     Returns:
-        TetMesh with `region_names` = (domain material, then the inclusion materials in order of
-        first appearance; inclusions with the same material share a region), `cell_region`, and
+        TetMesh with `region_names` = `region_names(domain, inclusions, regions)` (by material:
+        the domain material, then the inclusion materials in order of first appearance; by
+        name: the domain, then every inclusion by name), `cell_region`, and
         `facets`: the domain's boundary tags (only what is left after cutting the holes), and for
         each hole its tag (for a needle or a plate also `f"{name}_insulated"`), possibly empty.
         Nodes and cells are numbered for memory locality (`epsim.mesh.ordering`).
@@ -479,12 +486,13 @@ def build_mesh(
         MeshError: invalid geometry, or gmsh failed.
     """
     inclusions, holes = tuple(inclusions), tuple(holes)
+    names = region_names(domain, inclusions, regions)  # refuses an unknown `regions` early
     paths = check_scene(domain, inclusions, holes)
     _, radius = domain.bounding_sphere()
     sizes = sizes or MeshSizes(size=radius / 5)
     with _gmsh_session(_gmsh_options(sizes, seed, optimize)) as gmsh:
         try:
-            scene = _build_geometry(gmsh, domain, inclusions, holes, paths, sizes)
+            scene = _build_geometry(gmsh, domain, inclusions, holes, paths, sizes, regions)
             _size_fields(gmsh, scene, sizes, holes, paths)
             gmsh.model.mesh.generate(3)
             points, cells, cell_region, facets = _extract(gmsh, scene)
@@ -499,4 +507,4 @@ def build_mesh(
         except Exception as exc:  # gmsh raises bare Exceptions
             raise MeshError(f"gmsh failed to mesh the scene: {exc}") from exc
     # gmsh's creation order scatters each cell's nodes over the whole array: renumber.
-    return renumbered(make_mesh(points, cells, cell_region, region_names(domain, inclusions), facets))
+    return renumbered(make_mesh(points, cells, cell_region, names, facets))

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from epsim.errors import EpsimError, IncompleteRunError
-from epsim.io import write_results
+from epsim.io import material_metrics, write_results
 from epsim.io.atomic import atomic_output, check_writable
 from epsim.io.errors import OutputExistsError
 from epsim.optimise.audit import Audit
@@ -72,7 +72,9 @@ class PlanReport:
 
 
 def _region(results, material):
-    return next(m for m in results.metrics if m.name == material)
+    """The verified metrics of a material (results report named parts; a material's parts
+    merge exactly)."""
+    return material_metrics(results.metrics, material)
 
 
 def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:

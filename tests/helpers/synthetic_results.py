@@ -64,6 +64,7 @@ def make_results(name="synthetic run", n=6):
         cells=cells,
         cell_region=cell_region,
         region_names=region_names,
+        region_materials=region_names,
         potential=potential,
         e_mag=e_mag,
         sigma=sigma,

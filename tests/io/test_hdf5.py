@@ -12,6 +12,7 @@ import epsim
 from epsim.errors import InputError, SolverError
 from epsim.io import OutputExistsError, read_results, write_results
 from epsim.io import hdf5 as hdf5_module
+from tests.helpers.outputs import listing
 
 UNITS = {"m", "V", "V/m", "S/m", "A", "m^3", "K", "1"}
 
@@ -99,10 +100,10 @@ def test_refuses_to_overwrite_and_overwrites_when_asked(results, tmp_path):
     assert isinstance(info.value, InputError) and info.value.exit_code == 2
     assert str(path) in str(info.value)
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
-    assert sorted(os.listdir(tmp_path)) == ["run.h5"]
+    assert listing(tmp_path) == ["run.h5"]
     write_results(path, dataclasses.replace(results, name="other"), overwrite=True)
     assert read_results(path).name == "other"
-    assert sorted(os.listdir(tmp_path)) == ["run.h5"]
+    assert listing(tmp_path) == ["run.h5"]
 
 
 def test_creates_parents_with_usual_permissions(results, tmp_path):
@@ -157,7 +158,7 @@ def test_exception_mid_write_leaves_nothing(results, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_results(path, dataclasses.replace(results, name="other"), overwrite=True)
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["run.h5"]
+    assert listing(tmp_path) == ["run.h5"]
 
 
 def test_bad_input_files(tmp_path, results):
@@ -177,3 +178,27 @@ def test_names_that_cannot_be_groups(results, tmp_path):
     with pytest.raises(InputError, match="a/b"):
         write_results(tmp_path / "run.h5", dataclasses.replace(results, electrode_facets=facets))
     assert os.listdir(tmp_path) == []
+
+
+def test_reads_format_version_1(results, tmp_path):
+    """Files of version 1 (regions were materials, no `materials` attribute) still read."""
+    path = write_results(tmp_path / "old.h5", results)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = 1
+        del f["mesh/cell_region"].attrs["materials"]
+    back = read_results(path)
+    assert back.region_materials == ()
+    assert [back.material_of(k) for k in range(2)] == list(results.region_names)
+    assert back.metrics == results.metrics
+
+
+def test_regions_carry_their_materials(results, tmp_path):
+    parts = dataclasses.replace(results, region_names=("background", "nodule"),
+                                region_materials=("liver", "tumour"))
+    with h5py.File(write_results(tmp_path / "run.h5", parts), "r") as f:
+        assert f.attrs["format_version"] == 2
+        region = f["mesh/cell_region"]
+        assert list(region.attrs["names"]) == ["background", "nodule"]
+        assert list(region.attrs["materials"]) == ["liver", "tumour"]
+    with pytest.raises(ValueError, match="one material per region"):
+        write_results(tmp_path / "bad.h5", dataclasses.replace(results, region_materials=("x",)))

@@ -11,7 +11,8 @@ scenes (`check_scene`) without loading gmsh. One module per concern:
 - `electrodes`: holes (`Needle`, `SphereHole`, `PlateHole`, `plate_pair`) and where a needle's
   hole tools go (`needle_path`); `HoleError` names the holes that do not fit.
 - `checks`: `check_scene` (tips inside, holes apart, keep-out structures untouched).
-- `spec`: `MeshSizes`, the `Inclusion` and `Hole` unions, `region_names`, `electrode_size`.
+- `spec`: `MeshSizes`, the `Inclusion` and `Hole` unions, `region_names` (by material or by
+  name), `region_materials`, `electrode_size`.
 - `geometry`: validated vectors and point-segment distances the others share.
 
 Every public name is re-exported here: `from epsim.mesh.scene import Needle`.
@@ -55,10 +56,18 @@ from epsim.mesh.scene.shapes import (
     TubeInclusion,
     layer_inclusions,
 )
-from epsim.mesh.scene.spec import Inclusion, MeshSizes, electrode_size, region_names
+from epsim.mesh.scene.spec import (
+    REGIONS_BY,
+    Inclusion,
+    MeshSizes,
+    electrode_size,
+    region_materials,
+    region_names,
+)
 from epsim.mesh.scene.stl import StlInclusion, read_stl
 
 __all__ = [
+    "REGIONS_BY",
     "Box",
     "BoxInclusion",
     "Cylinder",
@@ -92,6 +101,7 @@ __all__ = [
     "point_segment_distance",
     "positive_length",
     "read_stl",
+    "region_materials",
     "region_names",
     "segment_distance",
     "set_fields",

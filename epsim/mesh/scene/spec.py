@@ -1,5 +1,6 @@
 """The scene spec: what a scene is made of (`Inclusion`, `Hole`), its element sizes
-(`MeshSizes`), and the values derived from them (`region_names`, `electrode_size`).
+(`MeshSizes`), and the values derived from them (`region_names`, `region_materials`,
+`electrode_size`).
 """
 
 from __future__ import annotations
@@ -57,13 +58,38 @@ class MeshSizes:
                 positive_length(getattr(self, key), f"MeshSizes.{key}")
 
 
-def region_names(domain: Domain, inclusions: Sequence) -> tuple[str, ...]:
-    """Domain material first, then inclusion materials in order of first appearance."""
+REGIONS_BY = ("material", "name")
+DOMAIN_REGION = "domain"  # the domain's region name when its material names an inclusion
+
+
+def region_names(domain: Domain, inclusions: Sequence, by: str = "material") -> tuple[str, ...]:
+    """The regions of a meshed scene, in the order of `cell_region` ids.
+
+    by="material": the domain material first, then the inclusion materials in order of first
+    appearance (inclusions of one material share a region). by="name": one region per part,
+    so that two vessels of one material stay apart: the domain (named by its material, or
+    `DOMAIN_REGION` when an inclusion has that name), then every inclusion by its name, which
+    must be unique.
+    """
+    if by not in REGIONS_BY:
+        raise ValueError(f"regions by {by!r}: use one of {REGIONS_BY}")
+    if by == "name":
+        names = [inc.name for inc in inclusions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"inclusion names are not unique: {names}")
+        return (DOMAIN_REGION if domain.material in names else domain.material, *names)
     names = [domain.material]
     for inc in inclusions:
         if inc.material not in names:
             names.append(inc.material)
     return tuple(names)
+
+
+def region_materials(domain: Domain, inclusions: Sequence, by: str = "material") -> tuple[str, ...]:
+    """The material of each region of `region_names(domain, inclusions, by)`."""
+    if by == "name":
+        return (domain.material, *(inc.material for inc in inclusions))
+    return region_names(domain, inclusions, by)
 
 
 def electrode_size(sizes: MeshSizes, holes: Sequence[Hole]) -> float:
