@@ -1,7 +1,6 @@
 """ParaView output (VTU and inline XDMF through meshio): read back, atomic, refusing."""
 
 import dataclasses
-import os
 
 import meshio
 import numpy as np
@@ -9,12 +8,13 @@ import pytest
 
 from epsim.errors import InputError, SolverError
 from epsim.io import OutputExistsError, write_paraview
+from tests.helpers.outputs import listing
 
 
 @pytest.mark.parametrize("name", ["run.vtu", "run.xdmf"])
 def test_opens_in_meshio_with_the_fields(results, tmp_path, name):
     path = write_paraview(tmp_path / name, results)
-    assert os.listdir(tmp_path) == [name]  # one file: no HDF5 side file, no temporary
+    assert listing(tmp_path) == [name]  # one file: no HDF5 side file, no temporary
     mesh = meshio.read(path)
     np.testing.assert_allclose(mesh.points, results.points)
     assert [block.type for block in mesh.cells] == ["tetra"]
@@ -48,4 +48,4 @@ def test_refuses_overwrite_bad_extension_and_bad_results(results, tmp_path):
     e_mag[0, 0] = np.nan
     with pytest.raises(SolverError, match="e_mag"):
         write_paraview(tmp_path / "bad.vtu", dataclasses.replace(results, e_mag=e_mag))
-    assert os.listdir(tmp_path) == ["run.vtu"]
+    assert listing(tmp_path) == ["run.vtu"]

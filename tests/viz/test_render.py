@@ -1,7 +1,5 @@
 """Pictures: non-empty, non-uniform PNGs; refusing to overwrite; the fallback without pyvista."""
 
-import os
-
 import matplotlib.image
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ from epsim.errors import InputError
 from epsim.io import OutputExistsError
 from epsim.viz import histogram, render_overview, render_slice
 from epsim.viz import render as render_module
+from tests.helpers.outputs import listing
 
 
 def check_png(path, min_size=(200, 300)):
@@ -25,7 +24,7 @@ def test_overview(results, tmp_path):
     pytest.importorskip("pyvista")
     path = render_overview(results, tmp_path / "pics" / "overview.png", window_size=(640, 480))
     check_png(path)
-    assert os.listdir(tmp_path / "pics") == ["overview.png"]
+    assert listing(tmp_path / "pics") == ["overview.png"]
 
 
 def test_overview_falls_back_to_slice_without_pyvista(results, tmp_path, monkeypatch):
@@ -42,7 +41,7 @@ def test_slice(results, tmp_path, normal):
     check_png(render_slice(results, tmp_path / "pair.png", normal=normal, pair=1, dpi=60))
     with pytest.raises(InputError, match="does not cut"):
         render_slice(results, tmp_path / "miss.png", normal=normal, offset=1.0)
-    assert sorted(os.listdir(tmp_path)) == ["pair.png", "slice.png"]
+    assert listing(tmp_path) == ["pair.png", "slice.png"]
 
 
 def test_histogram_and_overwrite(results, tmp_path):
@@ -56,4 +55,4 @@ def test_histogram_and_overwrite(results, tmp_path):
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
     histogram(results, path, dpi=80, overwrite=True)
     assert path.read_bytes() != before[0]
-    assert os.listdir(tmp_path) == ["hist.png"]
+    assert listing(tmp_path) == ["hist.png"]
