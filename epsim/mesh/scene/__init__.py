@@ -14,10 +14,13 @@ scenes (`check_scene`) without loading gmsh. One module per concern:
 - `spec`: `MeshSizes`, the `Inclusion` and `Hole` unions, `region_names` (by material or by
   name), `region_materials`, `electrode_size`.
 - `geometry`: validated vectors and point-segment distances the others share.
+- `batch`: signed distances of point arrays and bounds of shapes (vectorised).
+- `spatial`: `BoxIndex`, a grid of bounding boxes that keeps checks over many holes linear.
 
 Every public name is re-exported here: `from epsim.mesh.scene import Needle`.
 """
 
+from epsim.mesh.scene.batch import bounds, segment_distances, signed_distances
 from epsim.mesh.scene.checks import check_scene
 from epsim.mesh.scene.electrodes import (
     Hole,
@@ -27,8 +30,10 @@ from epsim.mesh.scene.electrodes import (
     PlateHole,
     SphereHole,
     exit_point,
+    exit_points,
     hole_tags,
     needle_path,
+    needle_paths,
     plate_axes,
     plate_pair,
 )
@@ -88,13 +93,16 @@ __all__ = [
     "StlInclusion",
     "TubeInclusion",
     "Vec3",
+    "bounds",
     "check_scene",
     "electrode_size",
     "exit_point",
+    "exit_points",
     "hole_tags",
     "layer_inclusions",
     "min_on_segment",
     "needle_path",
+    "needle_paths",
     "plate_axes",
     "plate_pair",
     "point_line_distance",
@@ -104,7 +112,9 @@ __all__ = [
     "region_materials",
     "region_names",
     "segment_distance",
+    "segment_distances",
     "set_fields",
+    "signed_distances",
     "unit_vector",
     "vec3",
 ]

@@ -10,21 +10,24 @@ Pure numpy: the config layer validates a config with it before anything is meshe
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
 
 from epsim.errors import MeshError
+from epsim.mesh.scene.batch import bounds
 from epsim.mesh.scene.electrodes import (
     HoleError,
     Needle,
     PlateHole,
     SphereHole,
     hole_tags,
-    needle_path,
+    needle_paths,
 )
 from epsim.mesh.scene.geometry import min_on_segment, segment_distance
 from epsim.mesh.scene.shapes import Domain
+from epsim.mesh.scene.spatial import BoxIndex
 from epsim.mesh.scene.stl import StlInclusion
 
 
@@ -95,7 +98,7 @@ def _check_names(domain: Domain, inclusions: Sequence, holes: Sequence) -> None:
         if not isinstance(hole, (Needle, SphereHole, PlateHole)):
             raise MeshError(f"unknown hole type {type(hole).__name__}")
     tags = list(domain.boundary_tags) + [t for hole in holes for t in hole_tags(hole)]
-    duplicated = sorted({t for t in tags if tags.count(t) > 1})
+    duplicated = sorted(t for t, n in Counter(tags).items() if n > 1)
     if duplicated:
         raise HoleError(
             f"hole tags clash with each other or with the boundary tags {domain.boundary_tags}: "
@@ -109,10 +112,18 @@ def _hole_shapes(domain: Domain, holes: Sequence) -> tuple[dict, list]:
     (hole, ("capsule", start, end, radius) | ("plate", hole)), needles from the tip (or behind a
     tip on the surface) to where they leave the domain."""
     _, domain_radius = domain.bounding_sphere()
-    paths, shapes = {}, []
+    try:  # all needles at once; a needle that does not fit is reported in scene order below
+        paths, bad = needle_paths([h for h in holes if isinstance(h, Needle)], domain), None
+    except HoleError as exc:
+        paths, bad = {}, exc
+    shapes = []
     for hole in holes:
         if isinstance(hole, Needle):
-            path = paths[hole.name] = needle_path(hole, domain)
+            if bad is not None:
+                if hole.name in bad.holes:
+                    raise bad
+                continue
+            path = paths[hole.name]
             shapes.append((hole, ("capsule", path.start, path.exit, hole.radius)))
         elif isinstance(hole, SphereHole):
             if domain.signed_distance(hole.center) > 0.0:
@@ -134,10 +145,24 @@ def _hole_shapes(domain: Domain, holes: Sequence) -> tuple[dict, list]:
     return paths, shapes
 
 
+def _shape_bounds(x) -> np.ndarray:
+    """Axis-aligned bounds (2, 3) of a hole shape, m."""
+    if x[0] == "plate":
+        plate = x[1]
+        reach = np.abs(plate.axes).T @ plate.half_extents
+        return np.stack([plate.box_center - reach, plate.box_center + reach])
+    ends = np.stack([x[1], x[2]])
+    return np.stack([ends.min(axis=0) - x[3], ends.max(axis=0) + x[3]])
+
+
 def _check_overlaps(shapes: list) -> None:
-    """Raise HoleError for the first two holes (in scene order) whose shapes touch."""
-    for i, (first, x) in enumerate(shapes):
-        for second, y in shapes[i + 1 :]:
+    """Raise HoleError for the first hole (in scene order) that touches an earlier one, naming
+    the earliest of those. A spatial index keeps this linear in the number of holes: only holes
+    whose bounding boxes meet are measured."""
+    index = BoxIndex(np.array([_shape_bounds(x) for _, x in shapes]).reshape(-1, 2, 3))
+    for j, (second, y) in enumerate(shapes):
+        for i in index.near(j):
+            first, x = shapes[i]
             gap = _hole_gap(x, y)
             if gap <= 0.0:
                 kinds = {_KINDS[type(first)], _KINDS[type(second)]}
@@ -147,22 +172,32 @@ def _check_overlaps(shapes: list) -> None:
                     f"{gap:.3g} m; needles are checked as capsules around their axes)",
                     (first.name, second.name),
                 )
+        index.add(j)
 
 
 def _check_keep_out(inclusions: Sequence, holes: Sequence, paths: dict) -> None:
-    """Raise HoleError when a needle's active part (a capsule) touches a keep-out inclusion."""
-    for hole in holes:
-        if not isinstance(hole, Needle):
-            continue
-        path = paths[hole.name]
-        end = path.exit if path.junction is None else path.junction
-        for inc in inclusions:
-            if not inc.keep_out:
-                continue
-            gap = min_on_segment(inc.signed_distance, hole.tip, end) - hole.radius
-            if gap < 0.0:
-                raise HoleError(
-                    f"needle {hole.name!r}: its active part pierces {inc.name!r} "
-                    f"({inc.material}), a structure to keep out of (by {-gap:.3g} m)",
-                    (hole.name,),
-                )
+    """Raise HoleError when a needle's active part (a capsule) touches a keep-out inclusion.
+    Only needles whose active part's bounding box meets the inclusion's are measured, so many
+    needles cost little."""
+    keep_out = [inc for inc in inclusions if inc.keep_out]
+    needles = [hole for hole in holes if isinstance(hole, Needle)]
+    if not keep_out or not needles:
+        return
+    ends = [paths[n.name].exit if paths[n.name].junction is None else paths[n.name].junction
+            for n in needles]
+    active = np.array([_shape_bounds(("capsule", n.tip, end, n.radius))
+                       for n, end in zip(needles, ends)])
+    near = np.zeros((len(needles), len(keep_out)), dtype=bool)
+    for k, inc in enumerate(keep_out):
+        box = bounds(inc)
+        box = box + np.array([[-1.0], [1.0]]) * 0.01 * np.linalg.norm(box[1] - box[0])
+        near[:, k] = np.all((active[:, 0] <= box[1]) & (active[:, 1] >= box[0]), axis=1)
+    for i, k in zip(*np.nonzero(near)):  # needle by needle, as the scene lists them
+        needle, inc = needles[i], keep_out[k]
+        gap = min_on_segment(inc.signed_distance, needle.tip, ends[i]) - needle.radius
+        if gap < 0.0:
+            raise HoleError(
+                f"needle {needle.name!r}: its active part pierces {inc.name!r} "
+                f"({inc.material}), a structure to keep out of (by {-gap:.3g} m)",
+                (needle.name,),
+            )
