@@ -34,8 +34,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from epsim.errors import InputError, SolverError
+from epsim.errors import EpsimError, InputError, SolverError
 from epsim.io.atomic import atomic_output
+from epsim.io.ownership import HDF5_SIGNATURE
 from epsim.io.results import RegionMetrics, Results
 
 FORMAT = "epsim-results"
@@ -270,28 +271,74 @@ def _strings(values) -> tuple[str, ...]:
 
 
 def read_results(path) -> Results:
-    """Read a file written by `write_results`.
+    """Read a file written by `write_results`, checked as a file from anyone: HDF5, the
+    epsim layout, sizes in proportion to the file, shapes that agree, cell indices within the
+    nodes, finite values.
 
     Raises:
-        InputError: the file is missing, not HDF5, or not an epsim results file (names the path
-            and the missing entry).
+        InputError: the file is missing, not HDF5, not an epsim results file or damaged (names
+            the path and what is wrong, in one line).
     """
     import h5py
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"{path}: no such results file")
+    with open(path, "rb") as f:
+        if f.read(8) != HDF5_SIGNATURE:
+            raise InputError(f"{path}: not an HDF5 file")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise InputError(f"{path}: not an HDF5 file ({err})") from None
+        raise InputError(f"{path}: not a readable HDF5 file ({_short(err)})") from None
     with f:
-        if f.attrs.get("format") is not None and _str(f.attrs["format"]) != FORMAT:
-            raise InputError(f"{path}: not an epsim results file (format {f.attrs['format']!r})")
         try:
-            return _read_file(f)
+            fmt = f.attrs.get("format")
+            if fmt is not None and _str(fmt) != FORMAT:
+                raise InputError(f"{path}: not an epsim results file (format {_short(fmt)})")
+            _check_declared_size(f, path.stat().st_size)
+            results = _read_file(f)
         except KeyError as err:
-            raise InputError(f"{path}: not an epsim results file, missing {err}") from None
+            raise InputError(f"{path}: not an epsim results file or damaged, missing "
+                             f"{_short(err)}") from None
+        except (OSError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as err:
+            raise InputError(f"{path}: damaged results file ({_short(err)})") from None
+    try:
+        check_results(results)
+        check_cells(results)
+    except (ValueError, EpsimError) as err:
+        raise InputError(f"{path}: damaged results file ({_short(err)})") from None
+    return results
+
+
+MAX_EXPANSION = 1000  # declared data per byte of file: gzip of real fields gives below 10
+
+
+def _short(value) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _check_declared_size(f, file_bytes: int) -> None:
+    """Refuse a file whose datasets declare far more data than its size could compress (a
+    few kilobytes that would unpack to gigabytes)."""
+    import h5py
+
+    total = []
+    f.visititems(lambda _, obj: total.append(obj.size * obj.dtype.itemsize)
+                 if isinstance(obj, h5py.Dataset) else None)
+    limit = MAX_EXPANSION * file_bytes + (64 << 20)
+    if sum(total) > limit:
+        raise ValueError(f"its datasets declare {sum(total) / 2**20:.0f} MiB in a file of "
+                         f"{file_bytes / 2**20:.1f} MiB")
+
+
+def check_cells(results: Results) -> None:
+    """Raise ValueError unless every cell indexes existing nodes."""
+    cells = np.asarray(results.cells)
+    if cells.size and (cells.min() < 0 or cells.max() >= len(results.points)):
+        raise ValueError(f"cells index nodes {cells.min()}..{cells.max()} of "
+                         f"{len(results.points)}")
 
 
 def _read_file(f) -> Results:
