@@ -40,7 +40,9 @@ from epsim.sweep.store import (
     write_chunk,
     write_table,
 )
-from epsim.sweep.summary import format_summary, plot_coverage
+from epsim.sweep.export import CSV_NAME, write_csv
+from epsim.sweep.plot import plot_coverage
+from epsim.sweep.summary import format_summary
 
 
 class SweepError(EpsimError):
@@ -57,7 +59,9 @@ class SweepReport:
         n_reused: points found in earlier chunk files (not evaluated again).
         chunks_run: chunks evaluated by this run.
         failed_chunks: (chunk key, error) of chunks that raised; their points are missing.
-        table: the table file, when every point is done.
+        table: the table file (sweep.h5), when every point is done.
+        csv: the same table as CSV (sweep.csv), when every point is done.
+        plot: coverage.png, when written.
         summary: the text summary, when every point is done.
         seconds: wall time of the run.
     """
@@ -68,6 +72,7 @@ class SweepReport:
     chunks_run: list[str] = field(default_factory=list)
     failed_chunks: list[tuple[str, str]] = field(default_factory=list)
     table: Path | None = None
+    csv: Path | None = None
     plot: Path | None = None
     summary: str = ""
     seconds: float = 0.0
@@ -181,7 +186,9 @@ def _dask(
 
 
 class _Progress:
-    """A rich progress bar with time left on a terminal; nothing in a pipe."""
+    """A rich progress bar with time left on a terminal; nothing in a pipe. It advances by a
+    chunk's points when the chunk is written: per point with one point per chunk (the default on
+    a CPU); the points of one vmap batch finish together."""
 
     def __init__(self, total: int, done: int, enabled: bool):
         self.bar = None
@@ -236,7 +243,8 @@ def run_sweep(
 
     Args:
         plan: from `load_plan` / `make_plan` (every point already validated).
-        out_dir: the sweep folder (created); holds chunks/, sweep.h5, summary.txt, coverage.png.
+        out_dir: the sweep folder (created); holds chunks/, sweep.h5, sweep.csv, summary.txt,
+            coverage.png.
         scheduler: address of an existing Dask scheduler (never written anywhere).
         workers: processes of the embedded LocalCluster; 0 evaluates in this process.
         use_cache: reuse meshes from the mesh cache (epsim.meshcache).
@@ -278,6 +286,7 @@ def run_sweep(
     if not report.failed_chunks:
         table = assemble(plan, out_dir)
         report.table = write_table(out_dir / TABLE, table, plan)
+        report.csv = write_csv(out_dir / CSV_NAME, table)
         report.summary = format_summary(table)
         _write_text(out_dir / "summary.txt", report.summary + "\n")
         if plot:

@@ -17,7 +17,7 @@ import copy
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,11 +27,19 @@ from pydantic import ValidationError
 from epsim import __version__
 from epsim.config import load_config, load_config_data
 from epsim.config.issues import ConfigIssue, issue_from_validation, located
-from epsim.config.schema import MATERIAL_PARAMETERS, ResolvedConfig, SweepBlock
-from epsim.config.units import SI_UNITS
+from epsim.config.schema import MATERIAL_PARAMETERS, LatinAxis, ResolvedConfig, SweepBlock
+from epsim.config.units import SI_UNITS, to_si
 from epsim.errors import ConfigError
 from epsim.meshcache import scene_hash
-from epsim.sweep.axes import describe, expand, get_path, parse_axis_option, parse_path, set_path
+from epsim.sweep.axes import (
+    RANDOM_KINDS,
+    describe,
+    expand,
+    get_path,
+    parse_axis_option,
+    parse_path,
+    set_path,
+)
 from epsim.translate import scene_spec
 
 # Bump when the meaning of a stored point result changes (invalidates finished chunks).
@@ -90,7 +98,8 @@ class Plan:
         block: the sweep block after command-line axes were merged in.
         paths: the swept key paths, in order.
         points: every point, validated.
-        chunk_size: points per vmap-batched chunk.
+        chunk_size: points per vmap-batched chunk (the block's, or `default_chunk_size()`).
+        units: the file's `units:` block as written (kind -> unit), for reports in its units.
     """
 
     source: str
@@ -99,6 +108,16 @@ class Plan:
     paths: tuple[str, ...]
     points: tuple[Point, ...]
     chunk_size: int
+    units: dict[str, str] = field(default_factory=dict)
+
+    def roles(self) -> dict[str, str]:
+        """Key path -> "design" (grid axes and explicit points: what the user chooses) or
+        "uncertainty" (random and Latin axes: what is known only roughly)."""
+        return {path: axis_role(self.block, path) for path in self.paths}
+
+    def config_units(self) -> dict[str, str]:
+        """Key path -> the unit the config writes that field in ('' if dimensionless)."""
+        return {path: config_unit(path, self.units) for path in self.paths}
 
     def axes_yaml(self) -> str:
         """The sweep block (after merging) as YAML, for the results table."""
@@ -260,7 +279,9 @@ def make_plan(
     if failures:
         more = f" ({len(failures)} of {len(overrides)} points fail)" if len(failures) > 1 else ""
         raise ConfigError(failures[0] + more)
-    return Plan(source, base, block, paths, tuple(points), block.chunk_size)
+    units = data.get("units") if isinstance(data.get("units"), dict) else {}
+    chunk = block.chunk_size or default_chunk_size()
+    return Plan(source, base, block, paths, tuple(points), chunk, dict(units))
 
 
 def load_plan(
@@ -293,16 +314,57 @@ _FIELD_KINDS = {
 }
 
 
-def si_unit(path_text: str) -> str:
-    """The SI unit of a swept field's resolved value, judged by its key ('' if dimensionless
-    or not known): materials.tumour.sigma0 -> 'S/m', electrodes[1].tip -> 'm'."""
+def default_chunk_size() -> int:
+    """Points per chunk when the sweep block gives none: 1 on a CPU, where vmap batching does
+    not pay (benchmarks/SWEEP_RESULTS.md) and one point per chunk lets the progress bar move
+    per point; 8 on an accelerator, where batches amortise the shared preconditioner."""
+    import jax
+
+    return 1 if jax.default_backend() == "cpu" else 8
+
+
+def axis_role(block: SweepBlock, path_text: str) -> str:
+    """"uncertainty" for a random or Latin axis, "design" for a grid axis or explicit point."""
+    spec = block.axes.get(path_text)
+    return "uncertainty" if isinstance(spec, RANDOM_KINDS + (LatinAxis,)) else "design"
+
+
+def quantity_kind(path_text: str) -> str | None:
+    """The kind of quantity of a swept field, judged by its key (None if dimensionless or not
+    known): materials.tumour.sigma0 -> 'conductivity', electrodes[1].tip -> 'length'."""
     names = [p for p in parse_path(path_text) if isinstance(p, str)]
     last = names[-1]
     if names[0] == "materials" and last in MATERIAL_PARAMETERS:
-        kind = MATERIAL_PARAMETERS[last][0]
-    else:
-        kind = _FIELD_KINDS.get(last)
+        return MATERIAL_PARAMETERS[last][0]
+    return _FIELD_KINDS.get(last)
+
+
+def si_unit(path_text: str) -> str:
+    """The SI unit of a swept field's resolved value ('' if dimensionless or not known):
+    materials.tumour.sigma0 -> 'S/m', electrodes[1].tip -> 'm'."""
+    kind = quantity_kind(path_text)
     return SI_UNITS[kind] if kind else ""
+
+
+# Units clinicians read, for kinds the file's units block does not declare.
+_READABLE = {"length": "mm", "field": "V/cm", "time": "us"}
+
+
+def config_unit(path_text: str, units: dict[str, str]) -> str:
+    """The unit a report shows a swept field in: the file's `units:` entry for its kind, else
+    mm, V/cm or us, else SI ('' if dimensionless)."""
+    kind = quantity_kind(path_text)
+    if kind is None:
+        return ""
+    if kind == "temperature":  # offset units do not scale; stay in K
+        return SI_UNITS[kind]
+    return units.get(kind) or _READABLE.get(kind) or SI_UNITS[kind]
+
+
+def si_per_unit(path_text: str, unit: str) -> float:
+    """SI value of one `unit` of the field's kind (1e2 for V/cm): divide SI values by it."""
+    kind = quantity_kind(path_text)
+    return 1.0 if kind is None or not unit else to_si(f"1 {unit}", kind, None)
 
 
 def parameter_value(point: Point, path_text: str) -> Any:
@@ -323,10 +385,15 @@ __all__ = [
     "Chunk",
     "Plan",
     "Point",
+    "axis_role",
+    "config_unit",
+    "default_chunk_size",
     "load_plan",
     "make_chunks",
     "make_plan",
     "parameter_value",
+    "quantity_kind",
     "references",
+    "si_per_unit",
     "si_unit",
 ]

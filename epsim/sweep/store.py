@@ -10,8 +10,12 @@ rebuilt from the chunk files each time. Neither file holds a scheduler address o
 
 sweep.h5 layout:
     /points/index (n,), /points/key (n,) str, /points/chunk (n,) str (chunk file name)
+    /points/design (n,) the design point (1, 2, ...: one per combination of grid values)
     /parameters/<key path> (n,) or (n, k): the swept field's value in SI (resolved config);
-        attribute `written`: the values as written in the file's units, as YAML
+        attributes `units` (SI), `role` ("design": a grid axis or explicit point;
+        "uncertainty": a random or Latin axis) and `config_units` (the unit the config writes
+        it in, which summary.txt and coverage.png use)
+    /written/<key path> (n,) str: the values as written in the file's units, as YAML
     /metrics/coverage_rev, coverage_irr (n,)   fraction of the target volume, 0..1
     /metrics/max_current (n,) A; current, residual, iterations, linear_iterations (n, n_pairs)
     /metrics/converged (n,) bool; /metrics/status (n,) str ("ok" or why not)
@@ -21,6 +25,7 @@ sweep.h5 layout:
         n_failed
 Metrics of points that did not converge (or whose chunk could not be evaluated) are NaN, and their
 status says why. Arrays over pairs or regions that a point does not have are NaN as well.
+DIR/sweep.csv holds the same table, one row per point (`epsim.sweep.export`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ import yaml
 
 from epsim import __version__
 from epsim.config import resolved_to_yaml
+from epsim.errors import InputError
 from epsim.io.atomic import atomic_output
+from epsim.sweep.design import DesignPoint, design_index, design_points
 from epsim.sweep.plan import Plan, parameter_value, si_unit
 
 CHUNK_DIR = "chunks"
@@ -110,9 +117,19 @@ class SweepTable:
     fraction_rev: dict[str, np.ndarray]
     fraction_irr: dict[str, np.ndarray]
     attrs: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    config_units: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def designs(self) -> tuple[DesignPoint, ...]:
+        """The design points (combinations of grid values) and their rows."""
+        return design_points(self.parameters, self.roles, self.config_units)
+
+    def design(self) -> np.ndarray:
+        """(n,) the design point number of every row."""
+        return design_index(self.designs(), len(self))
 
 
 def _parameter_column(values: list) -> np.ndarray:
@@ -192,6 +209,8 @@ def assemble(plan: Plan, out_dir: Path) -> SweepTable:
             "n_points": n,
             "n_failed": int(np.sum(status != "ok")),
         },
+        roles=plan.roles(),
+        config_units=plan.config_units(),
     )
 
 
@@ -223,16 +242,20 @@ def write_table(path: Path, table: SweepTable, plan: Plan) -> Path:
         pts["index"] = table.index
         pts.create_dataset("key", data=table.key.astype(object), dtype=strings)
         pts.create_dataset("chunk", data=table.chunk.astype(object), dtype=strings)
-        par = f.create_group("parameters")
+        pts["design"] = table.design()
+        par = f.create_group("parameters", track_order=True)  # read back in the plan's order
         for name, column in table.parameters.items():
             if column.dtype.kind in "US":
                 ds = par.create_dataset(name, data=column.astype(object), dtype=strings)
             else:
                 ds = par.create_dataset(name, data=column)
                 ds.attrs["units"] = si_unit(name)
+            ds.attrs["role"] = table.roles.get(name, "uncertainty")
+            ds.attrs["config_units"] = table.config_units.get(name, "")
             written = [_flow(p.overrides.get(name)) for p in plan.points]
             f.create_dataset(f"written/{name}", data=np.array(written, dtype=object), dtype=strings)
         met = f.create_group("metrics")
+        met.create_group("regions", track_order=True)
         for name, unit in _METRIC_UNITS.items():
             met[name] = getattr(table, name)
             met[name].attrs["units"] = unit
@@ -245,40 +268,84 @@ def write_table(path: Path, table: SweepTable, plan: Plan) -> Path:
     return Path(path)
 
 
-def read_table(path: Path) -> SweepTable:
-    """Read a sweep.h5 back."""
+def table_path(path: str | Path) -> Path:
+    """The sweep.h5 of a sweep folder (or the file itself).
+
+    Raises:
+        InputError: no such folder or file, or a folder whose sweep has not finished.
+    """
+    path = Path(path)
+    if path.is_dir():
+        table = path / TABLE
+        if table.is_file():
+            return table
+        n = len(list((path / CHUNK_DIR).glob("chunk_*.npz")))
+        if n:
+            raise InputError(
+                f"{path} has no {TABLE}: the sweep has not finished ({n} chunk file(s) so far); "
+                "run the same `epsim sweep` command again to finish it"
+            )
+        raise InputError(f"{path} holds no sweep: no {TABLE} in it (run `epsim sweep CONFIG -o {path}`)")
+    if not path.exists():
+        raise InputError(
+            f"no sweep at {path}: no such folder or file (run `epsim sweep CONFIG -o FOLDER` "
+            f"first, then read FOLDER or FOLDER/{TABLE})"
+        )
+    return path
+
+
+def read_table(path: str | Path) -> SweepTable:
+    """Read a sweep table back: a sweep folder or its sweep.h5.
+
+    Raises:
+        InputError: no sweep there, an unfinished sweep, or a file that is not a sweep table.
+    """
     import h5py
 
+    path = table_path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return _table_from(f)
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{path} is not a sweep table written by `epsim sweep` ({exc})") from None
+
+
+def _table_from(f) -> SweepTable:
     def text(ds):
         return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]], dtype=str)
 
-    with h5py.File(path, "r") as f:
-        met = f["metrics"]
-        params = {}
-        for name, ds in f["parameters"].items():
-            params[name] = text(ds) if ds.dtype.kind in "OS" else ds[()]
-        regions = met["regions"] if "regions" in met else {}
-        return SweepTable(
-            index=f["points/index"][()],
-            key=text(f["points/key"]),
-            chunk=text(f["points/chunk"]),
-            parameters=params,
-            status=text(met["status"]),
-            converged=met["converged"][()],
-            coverage_rev=met["coverage_rev"][()],
-            coverage_irr=met["coverage_irr"][()],
-            max_current=met["max_current"][()],
-            current=met["current"][()],
-            residual=met["residual"][()],
-            iterations=met["iterations"][()],
-            linear_iterations=met["linear_iterations"][()],
-            fraction_rev={r: regions[r]["fraction_rev"][()] for r in regions},
-            fraction_irr={r: regions[r]["fraction_irr"][()] for r in regions},
-            attrs={
-                **{k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
-                "axes": f["axes"].asstr()[()] if "axes" in f else "",
-            },
-        )
+    def attr(ds, name, default):
+        value = ds.attrs.get(name, default)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    met = f["metrics"]
+    params = {}
+    for name, ds in f["parameters"].items():
+        params[name] = text(ds) if ds.dtype.kind in "OS" else ds[()]
+    regions = met["regions"] if "regions" in met else {}
+    return SweepTable(
+        index=f["points/index"][()],
+        key=text(f["points/key"]),
+        chunk=text(f["points/chunk"]),
+        parameters=params,
+        status=text(met["status"]),
+        converged=met["converged"][()],
+        coverage_rev=met["coverage_rev"][()],
+        coverage_irr=met["coverage_irr"][()],
+        max_current=met["max_current"][()],
+        current=met["current"][()],
+        residual=met["residual"][()],
+        iterations=met["iterations"][()],
+        linear_iterations=met["linear_iterations"][()],
+        fraction_rev={r: regions[r]["fraction_rev"][()] for r in regions},
+        fraction_irr={r: regions[r]["fraction_irr"][()] for r in regions},
+        attrs={
+            **{k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
+            "axes": f["axes"].asstr()[()] if "axes" in f else "",
+        },
+        roles={n: attr(ds, "role", "uncertainty") for n, ds in f["parameters"].items()},
+        config_units={n: attr(ds, "config_units", "") for n, ds in f["parameters"].items()},
+    )
 
 
 __all__ = [
@@ -288,6 +355,7 @@ __all__ = [
     "failed_result",
     "finished_points",
     "read_table",
+    "table_path",
     "write_chunk",
     "write_table",
 ]

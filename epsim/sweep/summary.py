@@ -1,19 +1,19 @@
-"""Uncertainty summary of a sweep and a plot of coverage against each axis.
+"""Uncertainty summary of a sweep, per design point.
 
 With material parameters drawn from distributions for a fixed plan, the spread of the target
-coverage is the plan's uncertainty: `summarise` gives mean, standard deviation and the 5, 50 and
-95 % quantiles over the points that converged (failed points are counted, never averaged in).
+coverage is the plan's uncertainty. A sweep with grid axes (a voltage, say) has one plan per
+combination of grid values, a design point (`epsim.sweep.design`): `summarise` gives, for each,
+mean, standard deviation and the 5, 50 and 95 % quantiles over its samples that converged (failed
+points are counted, never averaged in). A mean over design points is never reported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from epsim.io.atomic import atomic_output
-from epsim.sweep.plan import si_unit
+from epsim.sweep.design import DesignPoint, design_paths
 from epsim.sweep.store import SweepTable
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -42,82 +42,90 @@ def stats(name: str, values: np.ndarray, ok: np.ndarray) -> Stats:
     return Stats(name, int(v.size), int(np.sum(~ok)), float(np.mean(v)), std, *map(float, q))
 
 
-def summarise(table: SweepTable) -> tuple[Stats, ...]:
-    """Target coverage at E_rev and E_irr and the largest pair current."""
-    ok = np.asarray(table.converged, dtype=bool)
+@dataclass(frozen=True)
+class DesignSummary:
+    """The statistics of one design point over its uncertainty samples.
+
+    Attributes:
+        design: the design point (its number, label in config units, and rows).
+        stats: target coverage at E_rev and E_irr and the largest pair current.
+    """
+
+    design: DesignPoint
+    stats: tuple[Stats, ...]
+
+
+def design_stats(table: SweepTable, rows: np.ndarray) -> tuple[Stats, ...]:
+    """Target coverage at E_rev and E_irr and the largest pair current over `rows`."""
+    ok = np.asarray(table.converged, dtype=bool)[rows]
     return (
-        stats("coverage_rev", table.coverage_rev, ok),
-        stats("coverage_irr", table.coverage_irr, ok),
-        stats("max_current", table.max_current, ok),
+        stats("coverage_rev", table.coverage_rev[rows], ok),
+        stats("coverage_irr", table.coverage_irr[rows], ok),
+        stats("max_current", table.max_current[rows], ok),
     )
 
 
-def format_summary(table: SweepTable) -> str:
-    """A short text report of the sweep."""
-    rows = summarise(table)
-    n_failed = int(np.sum(~table.converged))
-    lines = [f"{len(table)} point(s), {len(table) - n_failed} converged, {n_failed} failed"]
-    lines.append(f"{'metric':<14}{'mean':>9}{'std':>9}{'5 %':>9}{'50 %':>9}{'95 %':>9}")
+def summarise(table: SweepTable) -> tuple[DesignSummary, ...]:
+    """Per design point (a combination of grid values), the statistics over its uncertainty
+    samples; one "all points" entry when the sweep has no design axes."""
+    return tuple(DesignSummary(d, design_stats(table, d.rows)) for d in table.designs())
+
+
+def _scaled(s: Stats) -> tuple[float, str]:
+    return (1.0, "A") if s.name == "max_current" else (100.0, "%")
+
+
+def _stats_lines(rows: tuple[Stats, ...], indent: str) -> list[str]:
+    lines = [indent + f"{'metric':<16}{'mean':>9}{'std':>9}{'5 %':>9}{'50 %':>9}{'95 %':>9}"]
     for s in rows:
-        scale, unit = (1.0, " A") if s.name == "max_current" else (100.0, " %")
-        lines.append(
-            f"{s.name + unit:<14}" + "".join(
-                f"{scale * v:>9.3f}" for v in (s.mean, s.std, s.q05, s.q50, s.q95)
-            )
-        )
+        scale, unit = _scaled(s)
+        values = (s.mean, s.std, s.q05, s.q50, s.q95)
+        lines.append(indent + f"{s.name + ' ' + unit:<16}" + "".join(f"{scale * v:>9.3f}" for v in values))
+    return lines
+
+
+def _one_row_lines(summaries: tuple[DesignSummary, ...]) -> list[str]:
+    """A pure grid (one point per design point): one line per design point."""
+    width = max(len(s.design.label) for s in summaries) + 2
+    lines = [f"{'design point':<{width}}{'coverage_rev %':>16}{'coverage_irr %':>16}{'max_current A':>15}"]
+    for s in summaries:
+        rev, irr, cur = (x.mean for x in s.stats)
+        lines.append(f"{s.design.label:<{width}}{100 * rev:>16.3f}{100 * irr:>16.3f}{cur:>15.3f}")
+    return lines
+
+
+def _axes_line(table: SweepTable) -> str:
+    design = design_paths(table.roles, table.parameters)
+    uncertain = [p for p in table.parameters if p not in design]
+    parts = []
+    if design:
+        parts.append("design axes: " + ", ".join(design))
+    if uncertain:
+        parts.append("uncertainty axes: " + ", ".join(uncertain))
+    return "; ".join(parts)
+
+
+def format_summary(table: SweepTable) -> str:
+    """A short text report: per design point, the statistics over its uncertainty samples."""
+    summaries = summarise(table)
+    n_failed = int(np.sum(~np.asarray(table.converged, dtype=bool)))
+    lines = [
+        f"{len(table)} point(s) in {len(summaries)} design point(s), "
+        f"{len(table) - n_failed} converged, {n_failed} failed",
+        _axes_line(table),
+    ]
+    if all(len(s.design.rows) == 1 for s in summaries) and len(summaries) > 1:
+        lines += _one_row_lines(summaries)
+    else:
+        for s in summaries:
+            ok = s.stats[0].n
+            lines.append(f"design point {s.design.number}: {s.design.label} "
+                         f"({len(s.design.rows)} point(s), {ok} converged)")
+            lines += _stats_lines(s.stats, "  ")
     bad = [f"{i}: {st}" for i, st in zip(table.index, table.status) if st != "ok"]
     if bad:
         lines.append("failed points: " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
-def _columns(table: SweepTable) -> list[tuple[str, np.ndarray]]:
-    """Numeric parameters that vary, one column per varying vector component."""
-    out = []
-    for name, column in table.parameters.items():
-        if column.dtype.kind not in "fiu":
-            continue
-        if column.ndim == 1:
-            out.append((name, column))
-            continue
-        for j in range(column.shape[1]):
-            if np.ptp(column[:, j]) > 0:
-                out.append((f"{name}[{j}]", column[:, j]))
-    return out
-
-
-def plot_coverage(table: SweepTable, path: Path) -> Path:
-    """Target coverage (E_rev and E_irr) against each swept parameter, one panel per parameter;
-    failed points are marked on the axis. PNG, written atomically (replaces an older plot)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = _columns(table) or [("point", np.asarray(table.index, dtype=float))]
-    n = len(columns)
-    ncols = min(n, 3)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
-    ok = np.asarray(table.converged, dtype=bool)
-    for ax, (name, x) in zip(axes.flat, columns):
-        ax.scatter(x[ok], 100 * table.coverage_rev[ok], s=14, label="E_rev")
-        ax.scatter(x[ok], 100 * table.coverage_irr[ok], s=14, marker="s", label="E_irr")
-        if np.any(~ok):
-            ax.scatter(x[~ok], np.zeros(np.sum(~ok)), marker="x", color="k", label="failed")
-        unit = si_unit(name) if name != "point" else ""
-        ax.set_xlabel(f"{name} ({unit})" if unit else name)
-        ax.set_ylabel("target coverage (%)")
-        ax.set_ylim(-3, 103)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    axes.flat[0].legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    with atomic_output(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-__all__ = ["Stats", "format_summary", "plot_coverage", "summarise"]
+__all__ = ["DesignSummary", "Stats", "design_stats", "format_summary", "stats", "summarise"]

@@ -8,7 +8,8 @@ import pytest
 
 from epsim.sweep import make_plan, read_table, run_sweep, summarise
 from epsim.sweep.store import SweepTable
-from epsim.sweep.summary import format_summary, plot_coverage
+from epsim.sweep.plot import plot_coverage
+from epsim.sweep.summary import format_summary
 
 from tests.helpers.sweep_cases import coarse_case
 
@@ -30,14 +31,16 @@ def synthetic(coverage, converged) -> SweepTable:
 def test_statistics_of_converged_points_only(tmp_path):
     coverage = np.r_[np.linspace(0.0, 1.0, 101), np.nan, 0.123]
     converged = np.r_[np.ones(101, bool), False, False]
-    rev = summarise(synthetic(coverage, converged))[0]
+    (design,) = summarise(synthetic(coverage, converged))  # no design axis: one design point
+    rev = design.stats[0]
     assert (rev.n, rev.n_failed) == (101, 2)
     assert rev.mean == pytest.approx(0.5) and rev.q50 == pytest.approx(0.5)
     assert (rev.q05, rev.q95) == pytest.approx((0.05, 0.95))
     assert rev.std == pytest.approx(np.std(np.linspace(0, 1, 101), ddof=1))
     assert "2 failed" in format_summary(synthetic(coverage, converged))
     png = plot_coverage(synthetic(coverage, converged), tmp_path / "c.png")
-    assert png.read_bytes()[:4] == b"\x89PNG" and [p.name for p in tmp_path.iterdir()] == ["c.png"]
+    written = [p.name for p in tmp_path.iterdir() if p.name != ".epsim-outputs"]  # + manifest
+    assert png.read_bytes()[:4] == b"\x89PNG" and written == ["c.png"]
 
 
 def test_point_that_does_not_converge_is_recorded_as_failed(tmp_path, mesh_cache):
