@@ -222,7 +222,6 @@ def cmd_sweep(args) -> int:
         return EXIT_OTHER
     print(report.summary)
     print(f"wrote {report.table}")
-    print(f"wrote {report.csv}")
     if report.plot:
         print(f"wrote {report.plot}")
     return EXIT_OK

@@ -26,6 +26,7 @@ RANK = {
     "translate": 7,
     "outcomes": 8,
     "runner": 9,
+    "report": 9,
     "optimise": 10,
     "sweep": 10,
     "cli": 11,

@@ -146,6 +146,7 @@ def resolve(config: Config, *, base_dir: str | Path | None = None,
 
     data = config.model_dump()
     data["units"] = dict(SI_UNITS)
+    data["output"]["units"] = dict(config.output.units or config.units)  # reports' units
     data["materials"] = {name: material.model_dump() for name, material in materials.items()}
     data["protocol"]["pairs"] = [pair.model_dump() for pair in pairs]
     if confine_outputs and config.output.file is not None:

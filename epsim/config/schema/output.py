@@ -5,9 +5,10 @@ treatment planning (`epsim optimise`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from annotated_types import Ge, Gt
+from pydantic import Field, field_validator
 
 from epsim.config.schema.base import (
     Fraction,
@@ -17,9 +18,11 @@ from epsim.config.schema.base import (
     Real,
     Section,
     Vec3,
+    problem,
     quantity,
     whole,
 )
+from epsim.config.units import UnitError, check_units_block
 
 
 class Device(Section):
@@ -30,9 +33,22 @@ class Device(Section):
 
 
 class Output(Section):
+    """What a run writes. `units`: the units of its reports (summary, region table, messages),
+    a `units:` block; resolving fills it with the file's own `units:` block when not given,
+    so that results files remember the units their config was written in."""
+
     file: Optional[Path] = None
     paraview: bool = True
     render: bool = False
+    units: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _check_units(cls, value: Any) -> Any:
+        try:
+            return check_units_block(value)
+        except UnitError as exc:
+            raise problem(str(exc), exc.key) from None
 
 
 class EntryRegion(Section):
