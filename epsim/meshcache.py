@@ -1,4 +1,5 @@
-"""Meshes of scenes kept on disk: the cache root, the scene hash that keys it, save and load.
+"""Meshes of scenes kept on disk: the cache root, the scene hash that keys it, save and load;
+and a watch that heals JAX's compiled-program cache under the same root.
 
     spec = scene_spec(cfg)                 # epsim.translate
     mesh = build_mesh(spec)                # gmsh once, then read back from the cache
@@ -6,12 +7,20 @@
 An entry is `cache_root()/meshes/<scene hash>.npz`. The hash covers the scene's geometry, mesh
 sizes and the bytes of every STL file, plus `SCENE_VERSION`: bump it when the same scene would
 mesh differently (a new gmsh set-up, another node order), so that old entries are not reused.
+
+Caches heal: an entry that cannot be read (truncated by a killed process or a full disk,
+damaged) is removed and built again, with one warning line on the "epsim" logger (the command
+line prints it as `epsim: ...`). Writing an entry is best effort: a cache that cannot be written
+costs time, never the run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,10 +28,10 @@ from typing import Callable
 import numpy as np
 
 from epsim import mesh as meshlib
-from epsim.errors import MeshError
 from epsim.mesh.tetmesh import TetMesh
 
 Progress = Callable[[str], None]
+log = logging.getLogger("epsim")
 
 # v2: meshes in locality order (epsim.mesh.ordering); v3: one region per scene part (named
 # structures apart, `regions="name"`); older entries are not reused
@@ -71,13 +80,17 @@ def scene_hash(spec: SceneSpec) -> str:
 
 
 def save_mesh(path: Path, mesh: TetMesh) -> None:
-    """Write a mesh atomically (a reader never sees half a file)."""
+    """Write a mesh atomically (a reader never sees half a file; a failed write leaves no
+    temporary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
     facets = {f"facet:{k}": np.asarray(v) for k, v in mesh.facets.items()}
-    np.savez(tmp, points=np.asarray(mesh.points), cells=mesh.cells, cell_region=mesh.cell_region,
-             region_names=np.array(mesh.region_names), **facets)
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, points=np.asarray(mesh.points), cells=mesh.cells,
+                 cell_region=mesh.cell_region, region_names=np.array(mesh.region_names), **facets)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_mesh(path: Path) -> TetMesh:
@@ -96,17 +109,84 @@ def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | 
     if use_cache and path.exists():
         try:
             return load_mesh(path)
-        except (OSError, ValueError, KeyError, MeshError):
-            path.unlink(missing_ok=True)  # a broken cache entry is rebuilt
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, it is rebuilt
+            path.unlink(missing_ok=True)
+            log.warning("mesh cache entry %s could not be read (%s); removed, meshing afresh",
+                        path, type(exc).__name__)
     if progress:
         progress("meshing the scene with gmsh")
     mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes, regions="name")
     if use_cache:
-        save_mesh(path, mesh)
+        try:
+            save_mesh(path, mesh)
+        except OSError as exc:
+            log.warning("mesh cache entry %s not saved (%s)", path, exc.strerror or exc)
     return mesh
 
 
+XLA_READ_ERROR = "Error reading persistent compilation cache entry"
+
+
+def heal_compilation_cache(directory) -> None:
+    """Watch JAX's persistent compilation cache in `directory` and remove an entry it cannot
+    read. JAX warns and compiles afresh in that case, but never replaces the entry (its cache
+    skips keys that exist), so a truncated entry would be read and warned about in every later
+    run. The watch turns the warning into one line saying the entry was removed; the fresh
+    compilation then writes it again. Installed by the command line, not at import."""
+    shown = warnings.showwarning
+    if getattr(shown, "epsim_heal", None) == str(directory):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if XLA_READ_ERROR not in str(message):
+            return shown(message, category, filename, lineno, file, line)
+        removed = remove_unreadable_entries(Path(directory))
+        log.warning("compiled-program cache entry %s could not be read; removed, compiling "
+                    "afresh", ", ".join(p.name for p in removed) or "(not found)")
+
+    showwarning.epsim_heal = str(directory)
+    warnings.showwarning = showwarning
+
+
+def remove_unreadable_entries(directory: Path) -> list[Path]:
+    """Remove the compilation-cache entries that do not decompress, trying the one JAX read
+    last first (its access-time file is the newest); when every entry decompresses, the one
+    read last is removed (it decompressed but could not be loaded). Returns what was removed."""
+    entries = sorted(directory.glob("*-cache"), key=_last_read, reverse=True)
+    bad = [p for p in entries[:1] if not _decompresses(p)]
+    bad = bad or [p for p in entries[1:] if not _decompresses(p)]
+    bad = bad or [p for p in entries[:1] if _last_read(p) > 0]
+    for path in bad:
+        path.unlink(missing_ok=True)
+        path.with_name(path.name[: -len("-cache")] + "-atime").unlink(missing_ok=True)
+    return bad
+
+
+def _last_read(entry: Path) -> int:
+    """When JAX last read `entry` (ns; its "-atime" file, written with an eviction limit)."""
+    try:
+        return entry.with_name(entry.name[: -len("-cache")] + "-atime").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _decompresses(entry: Path) -> bool:
+    """JAX compresses entries with zstandard when it is installed, else zlib."""
+    try:
+        data = entry.read_bytes()
+        try:
+            import zstandard
+        except ImportError:
+            zlib.decompress(data)
+        else:
+            zstandard.ZstdDecompressor().decompress(data)
+        return True
+    except Exception:  # noqa: BLE001 - unreadable in any way
+        return False
+
+
 __all__ = [
-    "SCENE_VERSION", "SceneSpec", "build_mesh", "cache_root", "load_mesh", "mesh_path",
+    "SCENE_VERSION", "SceneSpec", "build_mesh", "cache_root", "heal_compilation_cache",
+    "load_mesh", "mesh_path", "remove_unreadable_entries",
     "save_mesh", "scene_hash",
 ]
