@@ -4,8 +4,9 @@
     python benchmarks/bench_plan_reliability.py --seeds 0 1 --starts 2
     python benchmarks/bench_plan_reliability.py --repeat 0       # also seed 0 again: same plan?
 
-Each run is `epsim optimise configs/pelvic_deep_seated_plan.yaml -o DIR --seed S --starts N` in
-a fresh process with an empty mesh cache and an empty compiled-program cache (EPSIM_CACHE and
+Each run is `epsim optimise configs/pelvic_deep_seated_plan.yaml -o DIR --seed S --starts N
+--no-baseline` (`--baseline` keeps the CMA-ES comparison, which does not change the plan) in a
+fresh process with an empty mesh cache and an empty compiled-program cache (EPSIM_CACHE and
 JAX_COMPILATION_CACHE_DIR point to a new temporary folder), one run at a time. With one start
 the seed only drives the CMA-ES baseline, so the default `--starts 2` lets it move the second
 start as well (jittered tips and voltages) and the runs take different paths. The table gives
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "pelvic_deep_seated_plan.yaml"
 
 
-def run_once(seed: int, starts: int, folder: Path) -> dict:
+def run_once(seed: int, starts: int, folder: Path, baseline: bool = False) -> dict:
     """One cold planning run; its numbers from report.txt and audit.h5."""
     out = folder / f"seed{seed}"
     cache = folder / f"cache{seed}"
@@ -43,7 +44,8 @@ def run_once(seed: int, starts: int, folder: Path) -> dict:
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "epsim.cli", "optimise", str(CONFIG), "-o", str(out),
-         "--seed", str(seed), "--starts", str(starts), "--no-render"],
+         "--seed", str(seed), "--starts", str(starts), "--no-render",
+         *([] if baseline else ["--no-baseline"])],
         env=env, capture_output=True, text=True,
     )
     row = {"seed": seed, "exit": done.returncode, "time": time.perf_counter() - t0, "out": out}
@@ -92,12 +94,13 @@ def main() -> int:
     p.add_argument("--starts", type=int, default=2)
     p.add_argument("--repeat", type=int, help="run this seed a second time and compare")
     p.add_argument("--keep", type=Path, help="keep the output folders here")
+    p.add_argument("--baseline", action="store_true", help="also run the CMA-ES baseline")
     args = p.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="epsim-reliability-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in args.seeds:
-        rows.append(run_once(seed, args.starts, folder))
+        rows.append(run_once(seed, args.starts, folder, args.baseline))
         print(f"seed {seed}: exit {rows[-1]['exit']}, verified {rows[-1].get('verified')} %, "
               f"{rows[-1]['time']:.0f} s", file=sys.stderr, flush=True)
     print(table(rows, args.starts))
@@ -105,7 +108,7 @@ def main() -> int:
     print(f"\n{ok} of {len(rows)} runs finished with >= 99 % verified coverage")
     if args.repeat is not None:
         first = next(r for r in rows if r["seed"] == args.repeat)
-        again = run_once(args.repeat, args.starts, folder / "repeat")
+        again = run_once(args.repeat, args.starts, folder / "repeat", args.baseline)
         same_plan = ((first["out"] / "plan.yaml").read_bytes()
                      == (again["out"] / "plan.yaml").read_bytes())
         same_audit = ("objective" in first and "objective" in again
