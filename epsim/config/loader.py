@@ -1,7 +1,7 @@
 """Load a config file, resolve it, and write it back.
 
     cfg = load_config("plan.yaml")            # -> ResolvedConfig, SI throughout
-    text = resolved_to_yaml(cfg)               # a valid config that loads to an equal cfg
+    text = resolved_to_yaml(cfg)               # a valid config, loads to cfg (12 digits)
     print(dump_resolved(cfg))                  # what `epsim check` prints
 
 Loading: YAML (safe loader only, duplicate keys rejected, bounded in size, depth, aliases and
@@ -182,10 +182,27 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_representer(list, _Dumper.represent_list)
 
 
+YAML_DIGITS = 12  # significant digits of numbers in resolved YAML
+
+
+def rounded(value, digits: int = YAML_DIGITS):
+    """`value` (plain data) with every float rounded to `digits` significant digits: unit
+    conversions leave 364.99999999999994 where the file said 365."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def resolved_to_yaml(cfg: ResolvedConfig) -> str:
-    """The resolved config as YAML: SI values under a `units:` block of SI units, every material
-    in full, every pair explicit. `load_config_text` of it gives an equal ResolvedConfig."""
-    data = cfg.model_dump(mode="json", exclude_none=True)
+    """The resolved config as YAML: SI values, rounded to 12 significant digits (`rounded`),
+    under a `units:` block of SI units, every material in full, every pair explicit.
+    `load_config_text` of it gives a ResolvedConfig equal to `cfg` to 12 digits, whose YAML is
+    this text again."""
+    data = rounded(cfg.model_dump(mode="json", exclude_none=True))
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
 
 
