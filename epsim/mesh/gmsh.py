@@ -19,9 +19,11 @@ Sizes come from analytic distance fields (MathEval) to each hole, so no surface 
 needed, and from Constant fields on the inclusions' volumes. Geometry is built internally in
 millimetres (OCC's absolute tolerances are about 1e-7 model units) and converted back to metres.
 
-gmsh is imported lazily and initialised only inside `build_mesh` (and finalised after, unless the
-caller had it initialised already, in which case a temporary model is used and the options are
-restored). gmsh is a global singleton: calls are serialised with a lock.
+gmsh runs in a child process (`epsim.mesh.isolated`) that an interrupt stops at once; gmsh
+ignores Ctrl-C while it meshes. The child returns the arrays, and the parent builds the TetMesh.
+gmsh is imported lazily and initialised only inside `mesh_arrays` (and finalised after, unless
+the caller had it initialised already, in which case a temporary model is used and the options
+are restored). gmsh is a global singleton: in-process calls are serialised with a lock.
 """
 
 from __future__ import annotations
@@ -55,11 +57,13 @@ from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience
     check_scene,
     electrode_size,
     hole_tags,
+    inclusion_size,
     layer_inclusions,
     plate_pair,
     region_names,
     segment_distance,
 )
+from epsim.mesh.isolated import can_isolate, run_isolated
 from epsim.mesh.ordering import renumbered
 from epsim.mesh.tetmesh import TetMesh, make_mesh
 
@@ -241,25 +245,12 @@ def _surface_point_normal(gmsh, surface: int) -> tuple[np.ndarray, np.ndarray]:
     return point, normal / np.linalg.norm(normal)
 
 
-def _inclusion_size(inc: Inclusion, sizes: MeshSizes) -> float | None:
-    """Element size (m) in an inclusion: its `mesh_size`, else `sizes.inclusion_size`; in round
-    ones (sphere, ellipsoid, cylinder, tube) at most half the smallest radius (about 12 cells
-    around): gmsh cannot mesh a vessel much thinner than its cells (overlapping facets where it
-    crosses a face), and at one radius the volume is still 12 % short."""
-    size = inc.mesh_size or sizes.inclusion_size
-    if isinstance(inc, (SphereInclusion, CylinderInclusion, TubeInclusion)):
-        size = min(size or inc.radius / 2, inc.radius / 2)
-    elif isinstance(inc, EllipsoidInclusion):
-        size = min(size or min(inc.radii) / 2, min(inc.radii) / 2)
-    return size
-
-
 def _classify_volumes(gmsh, domain, inclusions, in_domain, in_inclusion, hole_of, sizes, regions):
     """Kept volumes with their region index and element size.
 
     A volume is kept when it is in the domain (`in_domain`) and in no hole (`hole_of`); its
     region is that of the last inclusion containing it (`in_inclusion[i]`: the volumes inclusion
-    i became), else the domain's, and so is its size (`_inclusion_size`). Regions are per
+    i became), else the domain's, and so is its size (`inclusion_size`). Regions are per
     material or per inclusion name (`regions`, see `region_names`).
     """
     for inc, p in zip(inclusions, in_inclusion):
@@ -275,7 +266,7 @@ def _classify_volumes(gmsh, domain, inclusions, in_domain, in_inclusion, hole_of
                     owner = inc
             key = None if owner is None else (owner.name if regions == "name" else owner.material)
             volume_region[v] = 0 if owner is None else names.index(key)
-            size = None if owner is None else _inclusion_size(owner, sizes)
+            size = None if owner is None else inclusion_size(owner, sizes)
             if size:
                 volume_size[v] = size
     if not volume_region:
@@ -458,6 +449,7 @@ def build_mesh(
     seed: int = 0,
     optimize: bool = True,
     regions: str = "material",
+    isolate: bool = True,
 ) -> TetMesh:
     """Mesh a scene into a conforming P1 tetrahedral mesh.
 
@@ -472,6 +464,9 @@ def build_mesh(
         optimize: run gmsh's tetrahedron optimiser.
         regions: "material" (inclusions of one material share a region) or "name" (one region
             per inclusion, named by it; the cells and nodes are the same either way).
+        isolate: run gmsh in a child process (`epsim.mesh.isolated`), so that Ctrl-C or SIGTERM
+            stops a long meshing at once; the mesh is the same. Inside a process that may not
+            have children (a Dask worker) gmsh runs in this process.
     Returns:
         TetMesh with `region_names` = `region_names(domain, inclusions, regions)` (by material:
         the domain material, then the inclusion materials in order of first appearance; by
@@ -487,9 +482,21 @@ def build_mesh(
     """
     inclusions, holes = tuple(inclusions), tuple(holes)
     names = region_names(domain, inclusions, regions)  # refuses an unknown `regions` early
-    paths = check_scene(domain, inclusions, holes)
+    paths = check_scene(domain, inclusions, holes)  # here, so a bad scene starts no process
     _, radius = domain.bounding_sphere()
     sizes = sizes or MeshSizes(size=radius / 5)
+    args = (domain, inclusions, holes, sizes, paths, seed, optimize, regions)
+    if isolate and can_isolate():
+        points, cells, cell_region, facets = run_isolated(mesh_arrays, *args)
+    else:
+        points, cells, cell_region, facets = mesh_arrays(*args)
+    # gmsh's creation order scatters each cell's nodes over the whole array: renumber.
+    return renumbered(make_mesh(points, cells, cell_region, names, facets))
+
+
+def mesh_arrays(domain, inclusions, holes, sizes, paths, seed, optimize, regions):
+    """gmsh's part of `build_mesh` (checked scene, its needle paths): points (m), cells,
+    cell_region and facets as numpy arrays, in gmsh's numbering."""
     with _gmsh_session(_gmsh_options(sizes, seed, optimize)) as gmsh:
         try:
             scene = _build_geometry(gmsh, domain, inclusions, holes, paths, sizes, regions)
@@ -506,5 +513,4 @@ def build_mesh(
             raise
         except Exception as exc:  # gmsh raises bare Exceptions
             raise MeshError(f"gmsh failed to mesh the scene: {exc}") from exc
-    # gmsh's creation order scatters each cell's nodes over the whole array: renumber.
-    return renumbered(make_mesh(points, cells, cell_region, names, facets))
+    return points, cells, cell_region, facets

@@ -275,8 +275,21 @@ def test_gmsh_failures_become_mesh_errors(monkeypatch):
 
     monkeypatch.setattr(gmsh_module, "_build_geometry", broken)
     with pytest.raises(MeshError, match="simulated gmsh failure"):
-        build_mesh(BOX)
+        build_mesh(BOX, isolate=False)  # the patch lives in this process
     assert not gmsh.isInitialized()
+
+
+def test_isolated_and_in_process_meshes_are_identical():
+    holes = [Needle("a", (-5 * MM, 0, -5 * MM), (-5 * MM, 0, 20 * MM), 0.5 * MM, 8 * MM)]
+    sizes = MeshSizes(size=6 * MM, electrode_size=MM)
+    inclusions = [SphereInclusion("t", (0, 0, 0), 4 * MM, "tumour", mesh_size=2 * MM)]
+    a = build_mesh(BOX, inclusions, holes, sizes)
+    b = build_mesh(BOX, inclusions, holes, sizes, isolate=False)
+    np.testing.assert_array_equal(np.asarray(a.points), np.asarray(b.points))
+    np.testing.assert_array_equal(a.cells, b.cells)
+    np.testing.assert_array_equal(a.cell_region, b.cell_region)
+    assert a.region_names == b.region_names
+    assert {k: v.tolist() for k, v in a.facets.items()} == {k: v.tolist() for k, v in b.facets.items()}
 
 
 @pytest.mark.parametrize(

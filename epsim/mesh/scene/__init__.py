@@ -66,6 +66,7 @@ from epsim.mesh.scene.spec import (
     Inclusion,
     MeshSizes,
     electrode_size,
+    inclusion_size,
     region_materials,
     region_names,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "exit_point",
     "exit_points",
     "hole_tags",
+    "inclusion_size",
     "layer_inclusions",
     "min_on_segment",
     "needle_path",
