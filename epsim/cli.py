@@ -59,6 +59,7 @@ def _deterministic_xla() -> None:
 
 def _outputs(cfg, args) -> dict[str, Path]:
     """Every file a run will write, decided (and checked) before any work starts."""
+    from epsim.io import paraview_outputs
     from epsim.io.atomic import check_writable
 
     if args.output:
@@ -70,7 +71,7 @@ def _outputs(cfg, args) -> dict[str, Path]:
     stem = h5.with_suffix("")
     paths = {"hdf5": h5}
     if cfg.output.paraview and not args.no_paraview:
-        paths["paraview"] = stem.with_suffix(".vtu")
+        paths.update(paraview_outputs(Path(f"{stem}.vtu")))  # .vtu, _electrodes.vtu, .vtm
     if cfg.output.render or args.render:
         quantities = ["survival"] + (["temperature_max"] if cfg.heating is not None else [])
         paths.update(_picture_paths(stem, quantities))
@@ -115,7 +116,7 @@ def summary(results, cfg) -> str:
 
 def cmd_run(args) -> int:
     from epsim.config import load_config
-    from epsim.io import write_paraview, write_results
+    from epsim.io import write_paraview_set, write_results
     from epsim.runner import run_config
 
     cfg = load_config(args.config)
@@ -123,7 +124,7 @@ def cmd_run(args) -> int:
     results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
     written = [write_results(paths["hdf5"], results, overwrite=args.overwrite)]
     if "paraview" in paths:
-        written.append(write_paraview(paths["paraview"], results, overwrite=args.overwrite))
+        written += write_paraview_set(paths["paraview"], results, overwrite=args.overwrite)
     if "overview" in paths:
         written += _render(results, paths, args.overwrite)
     print(summary(results, cfg))
