@@ -274,13 +274,15 @@ def check_units_block(block: object) -> dict[str, str]:
 
 
 def unknown_name_message(what: str, name: str, valid) -> str:
-    """"unknown <what> 'x'; did you mean 'y'? (valid: ...)" with the closest valid name."""
+    """"unknown <what> 'x'; did you mean 'y'?" with the closest valid name, or "unknown <what>
+    'x' (valid: ...)" listing the valid names when none is close (one line stays short)."""
     valid = sorted(str(v) for v in valid)
     close = [] if len(str(name)) > 100 else difflib.get_close_matches(str(name), valid, n=1,
                                                                        cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    listing = ", ".join(valid) if len(valid) <= 20 else ", ".join(valid[:20]) + ", ..."
-    return f"unknown {what} {excerpt(name)}{hint} (valid: {listing})"
+    if close:
+        return f"unknown {what} {excerpt(name)}; did you mean {close[0]!r}?"
+    listing = ", ".join(valid) if len(valid) <= 16 else ", ".join(valid[:16]) + ", ..."
+    return f"unknown {what} {excerpt(name)} (valid: {listing})"
 
 
 def format_si(value: float, kind: str) -> str:

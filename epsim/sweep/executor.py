@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from contextlib import ExitStack
@@ -27,12 +28,20 @@ from typing import Callable, Iterator, Sequence
 
 from epsim.config.schema import ResolvedConfig
 from epsim.errors import EpsimError, InputError
-from epsim.io.atomic import atomic_output, check_writable
+from epsim.io.atomic import (
+    atomic_output,
+    check_folder_writable,
+    check_writable,
+    make_folders,
+    remove_empty,
+)
+from epsim.io.ownership import written_by_epsim
 from epsim.mesh.tetmesh import TetMesh
 from epsim.translate import mesh_of
 from epsim.sweep.batch import evaluate_chunk
 from epsim.sweep.plan import Chunk, Plan, make_chunks, references
 from epsim.sweep.store import (
+    CHUNK_DIR,
     TABLE,
     assemble,
     failed_result,
@@ -238,6 +247,7 @@ def run_sweep(
     progress: bool = False,
     plot: bool = True,
     on_chunk: Callable[[Chunk, Path], None] | None = None,
+    overwrite: bool = False,
 ) -> SweepReport:
     """Evaluate every point of `plan` not yet in `out_dir`, then write the table.
 
@@ -251,15 +261,75 @@ def run_sweep(
         progress: show a progress bar on stderr.
         plot: write coverage.png.
         on_chunk: called after each chunk file is written.
+        overwrite: start afresh: the folder's earlier chunk files are removed and every point
+            is evaluated (without it they are reused). Files epsim did not write are never
+            replaced (`prepare_folder`).
     Returns:
         SweepReport; `complete` is False when some chunks raised (run again to retry them).
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
+    if scheduler:
+        check_scheduler(scheduler)
+    created = prepare_folder(out_dir, overwrite=overwrite)
+    try:
+        return _run(plan, out_dir, scheduler, workers, use_cache, progress, plot, on_chunk,
+                    start)
+    finally:
+        remove_empty([*created, out_dir / CHUNK_DIR])  # nothing written: no empty folders left
+
+
+def prepare_folder(out_dir: Path, *, overwrite: bool) -> list[Path]:
+    """Check the sweep folder before any work and create it; returns the folders created.
+
+    A rerun rebuilds epsim's own table, CSV, summary and plot from the chunk files (a sweep
+    resumes); a file of those names that epsim did not write is refused, with or without
+    `overwrite`. With `overwrite` the folder's earlier chunk files are removed.
+
+    Raises:
+        InputError: not a folder, a foreign file in the way, a folder that cannot be written.
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir} exists and is not a folder")
-    check_writable(out_dir / TABLE, overwrite=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in SWEEP_FILES:
+        check_writable(out_dir / name, overwrite=True)
+    check_folder_writable(out_dir)
+    if overwrite:
+        for path in (out_dir / CHUNK_DIR).glob("chunk_*.npz"):
+            if written_by_epsim(path):
+                path.unlink()
+    return make_folders(out_dir)
+
+
+SWEEP_FILES = (TABLE, CSV_NAME, "summary.txt", "coverage.png")
+
+
+def check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Reach a Dask scheduler's TCP address before any work (a Client that cannot connect
+    waits for its timeout and then prints a traceback while it is collected).
+
+    Raises:
+        InputError: not a scheduler address.
+        SweepError: nothing answers there.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        protocol, location = parse_address(address)
+        host, port = parse_host_port(location) if protocol == "tcp" else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--scheduler {address!r}: not a scheduler address ({exc})") from None
+    if host is None:
+        return  # another protocol: the Client finds out
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SweepError(f"cannot reach the Dask scheduler at {address} ({reason})") from None
+
+
+def _run(plan, out_dir, scheduler, workers, use_cache, progress, plot, on_chunk, start):
+    """run_sweep's work in a checked folder."""
     done = finished_points(out_dir)
     todo = [p for p in plan.points if p.key not in done]
     chunks = make_chunks(todo, plan.chunk_size, references(plan.points))

@@ -262,7 +262,7 @@ def make_plan(
 
     points, failures = [], []
     for index, values in enumerate(overrides):
-        where = f"{source} (sweep point {index}: {describe(values)})"
+        where = f"{source} (sweep point {index}: {describe(values, limit=2)})"  # one short line
         point_data = copy.deepcopy(base_data)
         try:
             for path_text, value in values.items():

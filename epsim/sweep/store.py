@@ -31,6 +31,7 @@ DIR/sweep.csv holds the same table, one row per point (`epsim.sweep.export`).
 from __future__ import annotations
 
 import datetime
+import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,7 +232,8 @@ def write_table(path: Path, table: SweepTable, plan: Plan) -> Path:
     """Write the table as HDF5, atomically, replacing an older table."""
     import h5py
 
-    with atomic_output(path, overwrite=True) as tmp, h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()  # built in memory, written with plain I/O: see io.hdf5.write_hdf5
+    with h5py.File(buffer, "w") as f:
         strings = h5py.string_dtype()
         for key, value in table.attrs.items():
             if key == "axes":  # may be long (explicit points): a dataset, not an attribute
@@ -265,6 +267,8 @@ def write_table(path: Path, table: SweepTable, plan: Plan) -> Path:
             g = met.create_group(f"regions/{region}")
             g["fraction_rev"] = table.fraction_rev[region]
             g["fraction_irr"] = table.fraction_irr[region]
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
     return Path(path)
 
 
