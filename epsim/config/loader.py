@@ -123,8 +123,8 @@ def confined_output(path: Path, base_dir: Path) -> Path:
         raise ConfigIssue(("output", "file"), f"{excerpt(text)} names the config's folder, "
                           "not a file")
     if base not in target.parents:
-        raise ConfigIssue(("output", "file"), f"{excerpt(text)} leaves the config's folder "
-                          f"{excerpt(str(base))}: {refuse}")
+        raise ConfigIssue(("output", "file"), f"{excerpt(text)} leaves the config's folder: "
+                          f"{refuse}")
     return target
 
 

@@ -13,6 +13,7 @@ file and line, never the expanded value.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
+from epsim.config.excerpt import excerpt
 from epsim.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: the largest shipped config is 3 kB
@@ -162,7 +164,8 @@ def parse_yaml(text: str, source: str) -> Any:
         hint = ""
         if "constructor for the tag" in str(exc.problem):
             hint = "; only plain YAML is accepted (no python or custom tags)"
-        problem = " ".join(str(exc.problem).split())[:150]
+        problem = re.sub(r"'([^']{40,})'", lambda m: excerpt(m.group(1)),  # a 10 kB tag
+                         " ".join(str(exc.problem).split()))
         raise ConfigError(f"{where}: YAML error: {problem}{column}{hint}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: YAML error: {' '.join(str(exc).split())[:200]}") from None
