@@ -75,14 +75,16 @@ def _legend(fig, table: SweepTable, designs, colours) -> None:
 
         norm = matplotlib.colors.Normalize(1, len(designs))
         mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis")
-        fig.colorbar(mappable, ax=fig.axes, label="design point", location="bottom", shrink=0.6)
-        fig.legend(handles=marks, loc="upper center", ncol=len(marks), fontsize=8, frameon=False)
+        shown = [ax for ax in fig.axes if ax.get_visible()]
+        fig.colorbar(mappable, ax=shown, label="design point (summary.txt)", location="right")
+        fig.legend(handles=marks, loc="outside lower center", ncol=len(marks), fontsize=8,
+                   frameon=False)
         return
     handles = marks + [
         Line2D([], [], ls="", marker="o", color=c, label=d.label) for d, c in zip(designs, colours)
     ]
     ncol = 1 if max(len(d.label) for d in designs) > 40 else min(len(handles), 3)
-    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
 
 
 def coverage_figure(table: SweepTable):
@@ -97,17 +99,16 @@ def coverage_figure(table: SweepTable):
     colours = design_colours(len(designs))
     ncols = min(len(columns), 3)
     nrows = -(-len(columns) // ncols)
-    legend_rows = 2 + (len(designs) if len(designs) <= MAX_LEGEND else 2) // max(1, min(3, ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows + 0.22 * legend_rows), squeeze=False
-    )
+    legend_rows = 1 + (len(designs) if len(designs) <= MAX_LEGEND else 0) // ncols
+    # constrained layout keeps the legend below the panels and the colour bar beside them
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows + 0.25 * legend_rows),
+                             squeeze=False, layout="constrained")
     for ax, (label, unit, x) in zip(axes.flat, columns):
         _panel(ax, x, table, designs, colours)
         ax.set_xlabel(f"{label} ({unit})" if unit else label)
     for ax in list(axes.flat)[len(columns):]:
         ax.set_visible(False)
     _legend(fig, table, designs, colours)
-    fig.tight_layout(rect=(0, min(0.45, 0.22 * legend_rows / fig.get_figheight()), 1, 1))
     return fig
 
 
