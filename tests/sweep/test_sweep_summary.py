@@ -70,3 +70,35 @@ def test_geometry_axis_gets_a_mesh_per_point(tmp_path, mesh_cache):
     assert table.parameters["electrodes[1].tip[0]"] == pytest.approx([0.005, 0.007])  # SI
     # a wider gap at the same voltage: weaker field, less of the tumour above E_rev
     assert table.coverage_rev[1] < table.coverage_rev[0]
+
+
+def grid_table(roles) -> SweepTable:
+    """15 voltages (design) x 3 values of E_rev (V/m in the table, V/cm in the config)."""
+    table = synthetic(np.linspace(0.4, 1.0, 45), np.ones(45, bool))
+    table.parameters = {"protocol.pairs[0].voltage": np.repeat(np.linspace(500, 1200, 15), 3),
+                        "materials.tumour.e_rev": np.tile([3.5e4, 4e4, 4.5e4], 15)}
+    table.roles = roles
+    table.config_units = {"protocol.pairs[0].voltage": "V", "materials.tumour.e_rev": "V/cm"}
+    return table
+
+
+def test_design_points_in_config_units_and_a_colour_bar_beyond_twelve(tmp_path):
+    table = grid_table({"protocol.pairs[0].voltage": "design", "materials.tumour.e_rev": "uncertainty"})
+    designs = summarise(table)
+    assert len(designs) == 15 and all(len(d.design.rows) == 3 for d in designs)
+    assert designs[0].design.label == "protocol.pairs[0].voltage = 500 V"
+    assert designs[0].stats[0].mean == pytest.approx(np.mean(table.coverage_rev[:3]))
+    from epsim.sweep.plot import coverage_figure
+
+    fig = coverage_figure(table)
+    assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)  # 15 colours: a colour bar
+    assert fig.axes[1].get_xlabel() == "materials.tumour.e_rev (V/cm)"
+
+
+def test_a_pure_grid_gives_one_line_per_design_point():
+    table = grid_table({"protocol.pairs[0].voltage": "design", "materials.tumour.e_rev": "design"})
+    lines = format_summary(table).splitlines()
+    assert lines[0] == "45 point(s) in 45 design point(s), 45 converged, 0 failed"
+    assert lines[2].startswith("design point") and "coverage_rev %" in lines[2]
+    assert lines[3].startswith("protocol.pairs[0].voltage = 500 V, materials.tumour.e_rev = 350 V/cm")
+    assert len(lines) == 3 + 45
