@@ -184,10 +184,40 @@ def cmd_mesh(args) -> int:
     return EXIT_OK
 
 
+VIEW_OPTIONS = ("plane", "offset", "pair", "quantity", "crop")
+
+
+def _view_options(args) -> dict | None:
+    """The slice `epsim render` was asked for (offset in mm, pair numbered from 1 as the
+    summary lists them, or named), or None for the standard set of pictures."""
+    if all(getattr(args, key) is None for key in VIEW_OPTIONS):
+        return None
+    pair = args.pair
+    if pair is not None and pair.isdigit():
+        pair = int(pair) - 1
+    offset = None if args.offset is None else args.offset * 1e-3
+    return {"plane": args.plane or "pair", "offset": offset, "pair": pair,
+            "quantity": args.quantity, "crop": args.crop or "target"}
+
+
+def _render_view(results, args, view: dict) -> int:
+    """One slice as asked: -o, else <result>_<quantity>_<plane>.png beside the results file."""
+    stem = Path(args.result).with_suffix("")
+    path = Path(args.output) if args.output else Path(
+        f"{stem}_{view['quantity'] or 'e_max'}_{view['plane']}.png")
+    from epsim.viz import render_slice
+
+    print(f"wrote {render_slice(results, path, overwrite=args.overwrite, **view)}")
+    return EXIT_OK
+
+
 def cmd_render(args) -> int:
     from epsim.io import read_results
 
     results = read_results(args.result)
+    view = _view_options(args)
+    if view is not None:
+        return _render_view(results, args, view)
     stem = Path(args.output).with_suffix("") if args.output else Path(args.result).with_suffix("")
     quantities = [q for q in ("survival", "temperature_max") if q in results.extra_fields]
     for path in _render(results, _picture_paths(stem, quantities), args.overwrite):
@@ -288,9 +318,29 @@ def parser() -> argparse.ArgumentParser:
     mesh.add_argument("--no-cache", action="store_true")
     mesh.set_defaults(handler=cmd_mesh)
 
-    render = sub.add_parser("render", help="pictures of a results file")
+    render = sub.add_parser(
+        "render", help="pictures of a results file",
+        description="Without view options: the overview, the slice through the first pair's "
+                    "electrodes, the histogram and outcome slices. With any of --plane, "
+                    "--offset, --pair, --quantity, --crop: that one slice.")
     render.add_argument("result")
-    render.add_argument("-o", "--output", help="PNG path of the overview picture")
+    render.add_argument("-o", "--output", help="PNG path of the overview (or of the one slice)")
+    render.add_argument("--plane", choices=("pair", "x", "y", "z"),
+                        help="pair: through the firing electrodes (default); x, y, z: normal "
+                             "to that axis")
+    render.add_argument("--offset", type=float, metavar="MM",
+                        help="an x|y|z plane's position in mm (default: the target centre); "
+                             "the pair plane moved along its normal")
+    render.add_argument("--pair", metavar="N|NAME",
+                        help="pair number as the summary lists it (from 1) or a->b: its "
+                             "electrodes' plane and its field (default: plane of pair 1, "
+                             "max field over pairs)")
+    render.add_argument("--quantity",
+                        choices=("e_max", "survival", "permeabilisation", "temperature"),
+                        help="what colours the slice (default e_max)")
+    render.add_argument("--crop", choices=("target", "all"),
+                        help="target: the target and firing electrodes with a margin "
+                             "(default); all: the whole section")
     render.add_argument("--overwrite", action="store_true")
     render.set_defaults(handler=cmd_render)
 
