@@ -1,0 +1,106 @@
+"""Caches that heal: an unreadable mesh-cache or compiled-program-cache entry is removed and
+built again, with one line saying so (and a cache that cannot be written costs only time)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import epsim.meshcache as meshcache
+from epsim import mesh as meshlib
+from epsim.mesh.structured import structured_box_mesh
+
+SPEC = meshcache.SceneSpec(
+    domain=meshlib.Box(center=(0, 0, 0), size=(0.02, 0.02, 0.02), material="liver"),
+    inclusions=(), holes=(), sizes=meshlib.MeshSizes(size=0.01), electrodes=(),
+)
+
+
+@pytest.fixture
+def builds(tmp_path, monkeypatch):
+    """The mesh cache under tmp_path; gmsh replaced by a structured mesh, its calls counted."""
+    monkeypatch.setenv("EPSIM_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def build(*args, **kwargs):
+        calls.append(args)
+        return structured_box_mesh(0.02, 2, material="liver")
+
+    monkeypatch.setattr(meshlib, "build_mesh", build)
+    return calls
+
+
+@pytest.mark.parametrize("damage", ["truncated", "zeroed", "empty", "not a zip"])
+def test_unreadable_mesh_cache_entry_is_rebuilt(builds, caplog, damage):
+    first = meshcache.build_mesh(SPEC)
+    entry = meshcache.mesh_path(SPEC)
+    data = entry.read_bytes()
+    entry.write_bytes({"truncated": data[: len(data) // 2], "zeroed": bytes(len(data)),
+                       "empty": b"", "not a zip": b"hello"}[damage])
+    with caplog.at_level(logging.WARNING, logger="epsim"):
+        again = meshcache.build_mesh(SPEC)
+    assert len(builds) == 2  # meshed afresh
+    np.testing.assert_array_equal(again.cells, first.cells)
+    (record,) = caplog.records
+    assert "could not be read" in record.getMessage() and entry.name in record.getMessage()
+    assert meshcache.load_mesh(entry).n_cells == first.n_cells  # the entry is whole again
+    caplog.clear()
+    meshcache.build_mesh(SPEC)
+    assert len(builds) == 2 and not caplog.records  # read from the cache, silently
+
+
+def test_a_cache_that_cannot_be_written_costs_only_time(builds, tmp_path, caplog):
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    with caplog.at_level(logging.WARNING, logger="epsim"):
+        mesh = meshcache.build_mesh(SPEC)
+    assert mesh.n_cells > 0 and "not saved" in caplog.text
+
+
+XLA_RUN = textwrap.dedent("""
+    import sys
+    import jax, jax.numpy as jnp
+    jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", 2**30)
+    from epsim.cli import main
+    main(["info"])   # the command line's set-up: notices and the cache watch
+    print(float(jax.jit(lambda x: jnp.sin(x) * 2 + x)(jnp.arange(5.0)).sum()))
+""")
+
+
+def test_unreadable_compilation_cache_entry_is_rebuilt(tmp_path):
+    cache = tmp_path / "xla"
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache), "EPSIM_CACHE": str(tmp_path)}
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", XLA_RUN, str(cache)], capture_output=True,
+                              text=True, timeout=300, env=env, cwd=Path(__file__).parents[1])
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = run()
+    entries = sorted(cache.glob("jit__lambda*-cache"))
+    assert len(entries) == 1, list(cache.iterdir())
+    whole = entries[0].read_bytes()
+    entries[0].write_bytes(whole[:100])  # a process killed while writing it
+    second = run()
+    assert second.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "could not be read; removed" in lines[0], second.stderr
+    assert "Traceback" not in second.stderr
+    data = entries[0].read_bytes()  # written afresh and whole: it decompresses
+    try:
+        import zstandard
+    except ImportError:
+        zlib.decompress(data)
+    else:
+        zstandard.ZstdDecompressor().decompress(data)
