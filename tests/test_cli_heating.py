@@ -22,7 +22,7 @@ def test_heated_run_reports_temperature_and_pulse_currents(tmp_path, capsys):
     config = write_config(tmp_path, edit=heated)
     assert main(["run", str(config), "--no-paraview"]) == 0
     out = capsys.readouterr().out
-    assert "T max C" in out and "last pulse A" in out
+    assert "T max degC" in out and "last pulse A" in out  # the config's units (degC by default)
     with h5py.File(tmp_path / "out" / "small.h5") as f:
         t_max = f["fields/temperature_max"][()]
         pulses = f["pairs/pulse_current"][()]
