@@ -10,7 +10,7 @@ import h5py
 import pytest
 
 from epsim.cli import main
-from epsim.config import load_config, load_config_text
+from epsim.config import dump_resolved, load_config, load_config_text
 from epsim.config.display import DisplayUnits
 from epsim.io import read_results
 from epsim.io.results import RegionMetrics, material_metrics
@@ -135,3 +135,12 @@ def test_material_metrics_merge_exactly():
     assert merged.e_max_max == 3.0 and merged.temperature_max is None
     with pytest.raises(KeyError):
         material_metrics((a, b), "bone")
+
+
+def test_check_lists_spared_structures_in_the_configs_units(tmp_path):
+    text = dump_resolved(load_config(write_config(tmp_path, edit=two_vessels)))
+    lines = text.splitlines()
+    assert "#   tumour: tumour, target" in lines
+    artery = next(line for line in lines if line.startswith("#   artery:"))
+    assert "blood, spare" in artery and "E_irr 450 V/cm" in artery
+    assert "#   1. a -> b: 1200 V (spacing 8 mm, 1500 V/cm)" in lines

@@ -22,13 +22,14 @@ import yaml
 from pydantic import ValidationError
 
 from epsim.config.excerpt import excerpt
+from epsim.config.display import DisplayUnits, report_units
 
 from epsim.config.issues import ConfigIssue, issue_from_validation, located
 from epsim.config.materials import resolve_materials
 from epsim.config.checks import check_geometry, check_needles
 from epsim.config.needles import needle_axes, pair_voltages, spacing
 from epsim.config.schema import Config, ResolvedConfig, StlStructure
-from epsim.config.units import SI_UNITS, UnitError, check_units_block, format_si
+from epsim.config.units import SI_UNITS, UnitError, check_units_block
 from epsim.config.yamlio import parse_yaml, read_config_text
 
 
@@ -206,32 +207,48 @@ def resolved_to_yaml(cfg: ResolvedConfig) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
 
 
-def _mm(point) -> str:
-    return "(" + ", ".join(f"{round(x * 1e3, 9) + 0.0:.6g}" for x in point) + ") mm"
+def _point(point, units: DisplayUnits) -> str:
+    values = ", ".join(f"{round(units.value(x, 'length'), 9) + 0.0:.6g}" for x in point)
+    return f"({values}) {units.unit('length')}"
+
+
+def _structure_lines(cfg: ResolvedConfig, units: DisplayUnits) -> list[str]:
+    """One comment line per structure and vessel: material, role; spared ones with the E_irr
+    a run checks them against."""
+    lines = []
+    for s in (*cfg.scene.structures, *cfg.scene.vessels):
+        text = f"#   {s.name}: {s.material}, {s.role}"
+        if s.role == "spare":
+            e_irr = units.text(cfg.materials[s.material].e_irr, "field")
+            text += f" (needles keep out; each run reports its largest field against E_irr {e_irr})"
+        lines.append(text)
+    return ["# structures:"] + lines if lines else []
 
 
 def dump_resolved(cfg: ResolvedConfig) -> str:
-    """What `epsim check` prints: a readable summary of needles and pairs (as YAML comments, in
-    mm and V/cm), then the resolved YAML."""
+    """What `epsim check` prints: a readable summary of needles, pairs and structures (as YAML
+    comments, in the config's units: `output.units`), then the resolved YAML."""
     needles = needle_axes(cfg)
     by_name = {needle.name: needle for needle in needles}
+    units = report_units(cfg)
     lines = [f"# {cfg.name}: resolved config, SI units (see `units:`)"]
     if needles:
         lines.append("# needles:")
         for n in needles:
             lines.append(
-                f"#   {n.name}: tip {_mm(n.tip)}, entry {_mm(n.entry)}, "
-                f"diameter {format_si(2 * n.radius, 'length')}, "
-                f"active {format_si(n.active_length, 'length')}"
+                f"#   {n.name}: tip {_point(n.tip, units)}, entry {_point(n.entry, units)}, "
+                f"diameter {units.text(2 * n.radius, 'length', 6)}, "
+                f"active {units.text(n.active_length, 'length', 6)}"
             )
     lines.append("# pairs:")
     for i, pair in enumerate(cfg.protocol.pairs, start=1):
-        text = f"#   {i}. {pair.anode} -> {pair.cathode}: {pair.voltage:.6g} V"
+        text = f"#   {i}. {pair.anode} -> {pair.cathode}: {units.text(pair.voltage, 'voltage', 6)}"
         distance = spacing(cfg, by_name, pair.anode, pair.cathode)
         if distance:
-            ratio = format_si(pair.voltage / distance, "field")
-            text += f" (spacing {format_si(distance, 'length')}, {ratio})"
+            ratio = units.text(pair.voltage / distance, "field", 6)
+            text += f" (spacing {units.text(distance, 'length', 6)}, {ratio})"
         lines.append(text)
+    lines += _structure_lines(cfg, units)
     used = ", ".join(cfg.materials)
     lines.append(f"# materials: {used}")
     return "\n".join(lines) + "\n" + resolved_to_yaml(cfg)
