@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "epsim"
 # Lowest first. A module may import its own package and anything of a strictly lower rank.
 RANK = {
     "errors": 0,
+    "interrupts": 0,
     "mesh": 1,
     "fem": 2,
     "physics": 2,
@@ -25,6 +26,7 @@ RANK = {
     "viz": 7,
     "translate": 7,
     "outcomes": 8,
+    "budget": 8,
     "runner": 9,
     "report": 9,
     "optimise": 10,

@@ -17,6 +17,7 @@ written to any file.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import socket
 import sys
@@ -161,12 +162,14 @@ def _dask(
         if scheduler:
             client = stack.enter_context(Client(scheduler, set_as_default=False))
         else:
+            before = set(multiprocessing.active_children())
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
                     dashboard_address=None, silence_logs=logging.ERROR, env=_worker_env(x64),
                 )
             )
+            stack.push(lambda kind, *_: kind and _stop_workers(before))  # before it closes
             client = stack.enter_context(Client(cluster, set_as_default=False))
         meshes = {}
         chunk_of = {}
@@ -189,6 +192,15 @@ def _dask(
                 result = exc
             yield chunk_of[future.key], result
             future.release()
+
+
+def _stop_workers(before: set) -> None:
+    """On the way out after Ctrl-C, SIGTERM or an error: terminate the embedded cluster's worker
+    processes (the children started since `before`) before it closes. A graceful close waits
+    for their running tasks (about 4 s here); terminated first, the cluster closes in under a
+    second, without tracebacks."""
+    for process in set(multiprocessing.active_children()) - before:
+        process.terminate()
 
 
 # ---------------------------------------------------------------- progress
