@@ -35,13 +35,15 @@ def _configure_jax(use_cache: bool) -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    if not use_cache or jax.config.jax_compilation_cache_dir is not None:
+    if not use_cache:
         return
-    from epsim.meshcache import cache_root
+    from epsim.meshcache import cache_root, heal_compilation_cache
 
-    path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
+    if jax.config.jax_compilation_cache_dir is None:
+        path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
+    heal_compilation_cache(jax.config.jax_compilation_cache_dir)  # unreadable entries rebuilt
 
 
 DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"
@@ -58,9 +60,9 @@ def _deterministic_xla() -> None:
 
 
 def _outputs(cfg, args) -> dict[str, Path]:
-    """Every file a run will write, decided (and checked) before any work starts."""
+    """Every file a run will write, decided before any work starts (the config's output.file
+    lies in the config's folder: `epsim.config.confined_output`; -o may name any place)."""
     from epsim.io import paraview_outputs
-    from epsim.io.atomic import check_writable
 
     if args.output:
         h5 = Path(args.output)
@@ -75,8 +77,6 @@ def _outputs(cfg, args) -> dict[str, Path]:
     if cfg.output.render or args.render:
         quantities = ["survival"] + (["temperature_max"] if cfg.heating is not None else [])
         paths.update(_picture_paths(stem, quantities))
-    for path in paths.values():
-        check_writable(path, overwrite=args.overwrite)
     return paths
 
 
@@ -117,18 +117,22 @@ def summary(results, cfg) -> str:
 def cmd_run(args) -> int:
     from epsim.config import load_config
     from epsim.io import write_paraview_set, write_results
+    from epsim.io.publish import Publication
     from epsim.runner import run_config
 
     cfg = load_config(args.config)
     paths = _outputs(cfg, args)
+    publication = Publication(paths.values(), overwrite=args.overwrite)  # before any work
     results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
-    written = [write_results(paths["hdf5"], results, overwrite=args.overwrite)]
-    if "paraview" in paths:
-        written += write_paraview_set(paths["paraview"], results, overwrite=args.overwrite)
-    if "overview" in paths:
-        written += _render(results, paths, args.overwrite)
+    with publication:  # all of them or none
+        staged = {key: publication.staged(path) for key, path in paths.items()}
+        write_results(staged["hdf5"], results)
+        if "paraview" in staged:
+            write_paraview_set(staged["paraview"], results)
+        if "overview" in staged:
+            _render(results, staged)
     print(summary(results, cfg))
-    for path in written:
+    for path in publication.published:
         print(f"wrote {path}")
     return EXIT_OK
 
@@ -144,19 +148,17 @@ def _picture_paths(stem: Path, quantities) -> dict[str, Path]:
     return paths
 
 
-def _render(results, paths, overwrite) -> list[Path]:
+def _render(results, paths) -> None:
+    """The pictures of `results` into `paths` (staged by a `Publication`)."""
     from epsim.viz import histogram, render_overview, render_slice
 
     _progress("rendering pictures")
-    written = [
-        render_overview(results, paths["overview"], overwrite=overwrite),
-        render_slice(results, paths["slice"], overwrite=overwrite),
-        histogram(results, paths["histogram"], overwrite=overwrite),
-    ]
+    render_overview(results, paths["overview"])
+    render_slice(results, paths["slice"])
+    histogram(results, paths["histogram"])
     for key, path in paths.items():
         if key in results.extra_fields:
-            written.append(render_slice(results, path, quantity=key, overwrite=overwrite))
-    return written
+            render_slice(results, path, quantity=key)
 
 
 def cmd_check(args) -> int:
@@ -168,7 +170,7 @@ def cmd_check(args) -> int:
 
 def cmd_mesh(args) -> int:
     from epsim.config import load_config
-    from epsim.io.atomic import atomic_output
+    from epsim.io.atomic import atomic_output, check_writable
     from epsim.mesh import write_mesh
     from epsim.mesh.quality import quality_report
     from epsim.meshcache import build_mesh
@@ -176,8 +178,9 @@ def cmd_mesh(args) -> int:
 
     cfg = load_config(args.config)
     out = Path(args.output or Path(args.config).stem + ".vtu")
+    check_writable(out, overwrite=args.overwrite)  # before meshing
+    mesh = build_mesh(scene_spec(cfg), use_cache=not args.no_cache, progress=_progress)
     with atomic_output(out, overwrite=args.overwrite) as tmp:
-        mesh = build_mesh(scene_spec(cfg), use_cache=not args.no_cache, progress=_progress)
         write_mesh(tmp, mesh)
     print(f"regions {list(mesh.region_names)}; {quality_report(mesh)}")
     print(f"wrote {out}")
@@ -213,6 +216,7 @@ def _render_view(results, args, view: dict) -> int:
 
 def cmd_render(args) -> int:
     from epsim.io import read_results
+    from epsim.io.publish import Publication
 
     results = read_results(args.result)
     view = _view_options(args)
@@ -220,7 +224,10 @@ def cmd_render(args) -> int:
         return _render_view(results, args, view)
     stem = Path(args.output).with_suffix("") if args.output else Path(args.result).with_suffix("")
     quantities = [q for q in ("survival", "temperature_max") if q in results.extra_fields]
-    for path in _render(results, _picture_paths(stem, quantities), args.overwrite):
+    paths = _picture_paths(stem, quantities)
+    with Publication(paths.values(), overwrite=args.overwrite) as publication:
+        _render(results, {key: publication.staged(path) for key, path in paths.items()})
+    for path in publication.published:
         print(f"wrote {path}")
     return EXIT_OK
 
@@ -237,6 +244,7 @@ def cmd_sweep(args) -> int:
     report = run_sweep(
         plan, out, scheduler=args.scheduler, workers=args.workers,
         use_cache=not args.no_cache, progress=sys.stderr.isatty(), plot=not args.no_plot,
+        overwrite=args.overwrite,
     )
     print(
         f"{report.n_points} point(s): {report.n_reused} from earlier chunk files, "
@@ -357,6 +365,8 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int, help="seed of the random and latin axes")
     sweep.add_argument("--no-cache", action="store_true", help="mesh afresh")
     sweep.add_argument("--no-plot", action="store_true", help="skip coverage.png")
+    sweep.add_argument("--overwrite", action="store_true",
+                       help="start afresh: drop the folder's earlier chunk files")
     sweep.set_defaults(handler=cmd_sweep)
 
     optimise = sub.add_parser(
@@ -381,21 +391,72 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+MESSAGE_CHARS = 280  # one line on stderr, whatever a message quotes
+
+
+def one_line(message: str) -> str:
+    """`message` on one line of at most MESSAGE_CHARS characters: a long one keeps its start
+    (file, line, key) and its end (the problem and what to do) around " ... "."""
+    text = " ".join(str(message).split())
+    if len(text) <= MESSAGE_CHARS:
+        return text
+    head = MESSAGE_CHARS // 3
+    return text[:head] + " ... " + text[len(text) - (MESSAGE_CHARS - head - 5):]
+
+
+def _error(exc: BaseException) -> str:
+    from epsim.io import OutputExistsError
+
+    text = exc.command_line() if isinstance(exc, OutputExistsError) else str(exc)
+    return f"epsim: error: {one_line(text)}"
+
+
+def _notices() -> None:
+    """Notices of the library (a cache entry rebuilt, say) as one `epsim: ...` line each."""
+    import logging
+
+    logger = logging.getLogger("epsim")
+    if not any(getattr(h, "epsim_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("epsim: %(message)s"))
+        handler.epsim_cli = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
+def _quiet_stdout() -> None:
+    """Stdout's reader went away (`epsim check CONFIG | head -1`): drop the rest of the
+    output instead of ending in a BrokenPipeError traceback at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("optimise", "optimize"):
         _deterministic_xla()
     _configure_jax(use_cache=not getattr(args, "no_cache", False))
+    _notices()
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
     except InputError as exc:
-        print(f"epsim: error: {exc}", file=sys.stderr)
+        print(_error(exc), file=sys.stderr)
         return EXIT_INPUT
     except EpsimError as exc:
-        print(f"epsim: error: {exc}", file=sys.stderr)
+        print(_error(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("epsim: interrupted", file=sys.stderr)
+        return EXIT_OTHER
+    except MemoryError:
+        print("epsim: error: out of memory", file=sys.stderr)
         return EXIT_OTHER
 
 
