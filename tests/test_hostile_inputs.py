@@ -374,6 +374,8 @@ CASES: list[Case] = [
          "not a scheduler address"),
     Case("sweep --scheduler nobody listens on", sweep("--scheduler", "tcp://127.0.0.1:9"), 1,
          "cannot reach the Dask scheduler"),
+    Case("sweep --axis alias bomb", sweep("--axis", "protocol.pairs[0].voltage=[" + ", ".join(
+        ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + ["*a"] * 70) + "]"), 2, "aliases"),
     Case("sweep --axis key that does not exist", sweep(
         "--axis", "materials.tumour.sigma_0=[0.1, 0.2]"), 2, "did you mean 'sigma0'"),
     # planning

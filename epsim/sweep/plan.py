@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from epsim import __version__
 from epsim.config import load_config, load_config_data
+from epsim.config.yamlio import parse_yaml
 from epsim.config.issues import ConfigIssue, issue_from_validation, located
 from epsim.config.schema import MATERIAL_PARAMETERS, LatinAxis, ResolvedConfig, SweepBlock
 from epsim.config.units import SI_UNITS, to_si
@@ -200,7 +201,8 @@ def make_chunks(
 
 
 def _load_yaml(text: str) -> Any:
-    return yaml.safe_load(text)
+    """A command-line axis value, read with the config's bounded loader (no alias bombs)."""
+    return parse_yaml(text, "--axis")
 
 
 def _sweep_block(data: dict, axes: Sequence[str], samples, seed, chunk_size, source, text):
