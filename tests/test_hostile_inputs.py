@@ -376,6 +376,9 @@ CASES: list[Case] = [
          "cannot reach the Dask scheduler"),
     Case("sweep --axis alias bomb", sweep("--axis", "protocol.pairs[0].voltage=[" + ", ".join(
         ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + ["*a"] * 70) + "]"), 2, "aliases"),
+    Case("sweep --axis value out of range: the option named, not a line of the file", sweep(
+        "--axis", "protocol.pairs[0].voltage=linspace(1 V, 2 V, -3)"), 2,
+        "case.yaml: --axis 'protocol.pairs[0].voltage=linspace(1 V, 2 V, -3)': sweep.axes"),
     Case("sweep --axis key that does not exist", sweep(
         "--axis", "materials.tumour.sigma_0=[0.1, 0.2]"), 2, "did you mean 'sigma0'"),
     # planning

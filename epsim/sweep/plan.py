@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from epsim import __version__
 from epsim.config import load_config, load_config_data
 from epsim.config.yamlio import parse_yaml
-from epsim.config.issues import ConfigIssue, issue_from_validation, located
+from epsim.config.issues import ConfigIssue, format_path, issue_from_validation, located
 from epsim.config.schema import MATERIAL_PARAMETERS, LatinAxis, ResolvedConfig, SweepBlock
 from epsim.config.units import SI_UNITS, to_si
 from epsim.errors import ConfigError
@@ -212,24 +212,37 @@ def _sweep_block(data: dict, axes: Sequence[str], samples, seed, chunk_size, sou
         raise located(ConfigIssue(("sweep",), f"expected a mapping, got {raw!r}"), source, text)
     raw = dict(raw)
     raw["axes"] = dict(raw.get("axes") or {})
+    given = {}  # key path in the sweep block -> the command-line option that set it
     for option in axes:
         try:
             path, spec = parse_axis_option(option, _load_yaml)
         except (ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"{source}: {exc}") from None
         raw["axes"][path] = spec
+        given[("axes", path)] = f"--axis {option!r}"
     for key, value in (("samples", samples), ("seed", seed), ("chunk_size", chunk_size)):
         if value is not None:
             raw[key] = value
+            given[(key,)] = f"--{key.replace('_', '-')} {value}"
     try:
         block = SweepBlock.model_validate(raw)
     except ValidationError as exc:
-        raise located(issue_from_validation(exc, raw, prefix=("sweep",)), source, text) from None
+        issue = issue_from_validation(exc, raw, prefix=("sweep",))
+        raise _command_line_issue(issue, given, source) or located(issue, source, text) from None
     if not block.axes and not block.points:
         raise ConfigError(
             f"{source}: nothing to sweep: add a `sweep:` block with axes, or --axis PATH=SPEC"
         )
     return block
+
+
+def _command_line_issue(issue: ConfigIssue, given: dict, source: str) -> ConfigError | None:
+    """The error of a sweep setting given on the command line, naming the option rather than a
+    line of the file (which may hold another value for the same key, or none)."""
+    for key, option in given.items():
+        if issue.loc[1 : 1 + len(key)] == key:
+            return ConfigError(f"{source}: {option}: {format_path(issue.loc)}: {issue.problem}")
+    return None
 
 
 def make_plan(
