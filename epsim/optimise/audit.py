@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from epsim.io.atomic import atomic_output
+from epsim.io.hdf5 import write_hdf5
 
 
 @dataclass
@@ -55,10 +55,11 @@ class Audit:
 
     def write(self, path, *, overwrite: bool = False, events=()) -> Path:
         """Write /candidates and /events (see the module doc) atomically; `events` are
-        (stage, what, detail) rows."""
+        (stage, what, detail) rows. Built in memory first (`epsim.io.hdf5.write_hdf5`), so a
+        full disk fails cleanly."""
         import h5py
 
-        with atomic_output(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        def fill(f):
             log = f.create_group("events")
             for k, key in enumerate(("stage", "what", "detail")):
                 log[key] = np.asarray([str(e[k]) for e in events], dtype=h5py.string_dtype())
@@ -67,9 +68,7 @@ class Audit:
             group.attrs["pairs"] = list(self.pair_labels)
             group.attrs["spares"] = list(self.spare_names)
             group.attrs["units"] = "SI: m, V, A, s"
-            if not self.rows:
-                return Path(path).resolve()
-            for key in self.rows[0]:
+            for key in self.rows[0] if self.rows else ():
                 if key == "terms":
                     terms = group.create_group("terms")
                     for name in self.rows[0]["terms"]:
@@ -80,4 +79,5 @@ class Audit:
                     group[key] = np.asarray(values, dtype=h5py.string_dtype())
                 else:
                     group[key] = np.asarray(values)
-        return Path(path).resolve()
+
+        return write_hdf5(path, fill, overwrite=overwrite)

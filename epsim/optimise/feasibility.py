@@ -6,7 +6,9 @@ conditions only, so a plan is never refused that could exist:
 - the voltage box: min_voltage <= max_voltage;
 - spacing: min_spacing <= max_spacing; at least two needles;
 - spacing in the entry region (parallel needles): n needles pairwise at least s apart inside a
-  disc of radius R need n * pi (s/2)^2 <= pi (R + s/2)^2 (disjoint discs of radius s/2);
+  disc of radius R need s <= 2 R sin(pi / n) for n <= 6 and s <= R for n = 7 (the largest
+  smallest distance of n points in a disc: the regular n-gon on its rim; the hexagon and its
+  centre), and n * pi (s/2)^2 <= pi (R + s/2)^2 for any n (disjoint discs of radius s/2);
 - coverage at the maximum voltage: with the potential between 0 and V (maximum principle), the
   interior gradient estimate of a harmonic function, |grad u(p)| <= 3/rho sup |u - V/2| on a ball
   of radius rho free of electrodes, bounds the field by 3 V / (2 rho) at distance rho from every
@@ -74,11 +76,18 @@ def check_feasible(r: Request) -> None:
             f"{r.max_spacing * mm:g} mm"
         )
     if r.min_spacing and r.entry_radius is not None and r.parallel:
-        s, radius = r.min_spacing, r.entry_radius
-        most = ((2 * radius + s) / s) ** 2
-        if r.n_needles > most:
+        s, radius, n = r.min_spacing, r.entry_radius, r.n_needles
+        widest = 2 * radius * math.sin(math.pi / n) if n <= 6 else radius if n == 7 else None
+        if widest is not None and s > widest * (1 + 1e-9):
             raise InfeasibleError(
-                f"binding constraint: spacing in the entry region, {r.n_needles} parallel needles "
+                f"binding constraint: spacing in the entry region, {n} parallel needles at "
+                f"least {s * mm:g} mm apart do not fit in an entry region of radius "
+                f"{radius * mm:g} mm (at most {widest * mm:.3g} mm apart for {n} needles)"
+            )
+        most = ((2 * radius + s) / s) ** 2
+        if n > most:
+            raise InfeasibleError(
+                f"binding constraint: spacing in the entry region, {n} parallel needles "
                 f"at least {s * mm:g} mm apart do not fit in an entry region of radius "
                 f"{radius * mm:g} mm (at most {int(most)} fit: n (s/2)^2 <= (R + s/2)^2)"
             )

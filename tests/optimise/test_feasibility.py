@@ -14,6 +14,8 @@ BASE = dict(n_needles=6, active_lengths=(0.03,) * 6, threshold=4e4, max_voltage=
 
 def test_a_reasonable_request_passes():
     check_feasible(Request(**BASE, min_spacing=6 * MM, max_spacing=32 * MM))
+    # six needles on a hexagon of radius 12 mm are 12 mm apart: just possible
+    check_feasible(Request(**BASE, min_spacing=12 * MM, entry_radius=12 * MM))
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,9 @@ def test_a_reasonable_request_passes():
         (dict(min_spacing=30 * MM, max_spacing=20 * MM), "min_spacing 30 mm > max_spacing 20 mm"),
         (dict(min_voltage=500.0, max_voltage=400.0), "voltage box"),
         (dict(min_spacing=10 * MM, entry_radius=5 * MM), "spacing in the entry region"),
+        (dict(n_needles=2, active_lengths=(0.03,) * 2, min_spacing=12 * MM, entry_radius=3 * MM),
+         "at most 6 mm apart for 2 needles"),
+        (dict(min_spacing=12.1 * MM, entry_radius=12 * MM), "at most 12 mm apart for 6 needles"),
         (dict(max_voltage=100.0), "max_voltage, at 100 V no layout can cover"),
         (dict(n_needles=1, active_lengths=(0.03,)), "at least two needles"),
     ],
