@@ -42,20 +42,20 @@ from epsim.heating import estimate_cost
 from epsim.mesh.estimate import estimate_cells
 from epsim.translate import electrode_layout, pulse_train, scene_spec
 
-GMSH_SECONDS_PER_CELL = 1e-4
-GMSH_BYTES_PER_CELL = 3e3
-BASE_BYTES = 1.0e9  # Python, JAX and epsim before the first mesh
-RUN_BYTES_PER_CELL = 6e3
+GMSH_SECONDS_PER_CELL = 1e-4  # measured 64 us on average, 96 us at most
+GMSH_BYTES_PER_CELL = 1.5e3  # measured: at most 0.8 kB of growth per cell
+BASE_BYTES = 0.8e9  # Python, JAX and epsim before the first mesh (measured 0.72 GB)
+RUN_BYTES_PER_CELL = 2e3  # measured 1.2 kB (47k to 208k cells)
 FIELD_COPIES = 4
 PREPARE_SECONDS_PER_CELL = 3e-5
-COMPILE_SECONDS = 30.0
+COMPILE_SECONDS = 60.0  # start-up and compilation: 50-70 s measured on the shared machine
 SOLVE_SECONDS_PER_CELL = 1e-5  # one Newton solve with AMG, per pair
 IMPORTED_BYTES_PER_CELL = 40.0  # binary .msh/.vtu: 4 indices and a fifth of a node per cell
-POINT_SECONDS = 0.05
-POINT_BYTES = 2e5
+POINT_SECONDS = 0.05  # validating a point: 0.04 s measured
+POINT_BYTES = 5e4  # a validated point held in the plan: 18 kB measured
 GRADIENT_FACTOR = 3.0  # a value-and-gradient evaluation in forward solves
 REMESH_EVERY = 3  # optimiser steps per remesh, about (the pelvic plan: 15 meshes, 45 steps)
-PLAN_BYTES = 4e9  # compiled programs of the planner's many mesh shapes
+PLAN_BYTES = 5e9  # compiled programs of the planner's many mesh shapes (pelvic plan: 5.9 GB)
 
 DEFAULT_MAX_CELLS = 5e6
 DEFAULT_MAX_SECONDS = 4 * 3600.0
@@ -170,10 +170,10 @@ def estimate_sweep(base: ResolvedConfig, points: int, chunk_size: int, moves_geo
                     max(memory, run.memory), seconds)
 
 
-def estimate_plan(cfg: ResolvedConfig, **overrides) -> Estimate:
-    """`epsim optimise`: the config's `optimise:` block with the command line's `overrides`
-    (starts, linear_steps, nonlinear_steps, baseline)."""
-    block = cfg.optimise
+def estimate_plan(cfg: ResolvedConfig, block=None, **overrides) -> Estimate:
+    """`epsim optimise`: the config's `optimise:` block (`epsim.optimise.setup.read_request`;
+    None: its defaults) with the command line's `overrides` (starts, linear_steps,
+    nonlinear_steps, baseline; others are ignored)."""
     settings = {k: getattr(block, k) for k in ("starts", "linear_steps", "nonlinear_steps",
                                                "baseline", "coarse_factor")} if block else {}
     settings.update({k: v for k, v in overrides.items() if v is not None})

@@ -28,6 +28,7 @@ from epsim.mesh.estimate import CALIBRATION_SPREAD, estimate_cells
 from epsim.mesh.gmsh import build_mesh
 from epsim.mesh.scene import Box, MeshSizes, Needle, SphereInclusion
 from epsim.sweep.budget import count_points, moves_geometry
+from tests.helpers.budgets import all_pairs_of_200, mesh_sizes, needle_grid, needle_row
 from tests.helpers.cli_configs import SMALL
 
 MM = 1e-3
@@ -144,39 +145,19 @@ def test_sweep_points_are_counted_without_generating_them():
 
 # ---------------------------------------------------------------- the command line refuses early
 
-def needle_grid(n: int, pairs=None):
-    """n needles 13 mm apart in a 200 x 200 x 60 mm box."""
-    def edit(d):
-        side = math.ceil(math.sqrt(n))
-        d["scene"]["domain"]["size"] = [200, 200, 60]
-        d["electrodes"] = [
-            {"name": f"n{i}", "type": "needle", "diameter": 1.0, "active_length": 15,
-             "tip": [-90 + 180 * (i % side) / side, -90 + 180 * (i // side) / side, -10],
-             "entry": [-90 + 180 * (i % side) / side, -90 + 180 * (i // side) / side, 30]}
-            for i in range(n)]
-        d["protocol"]["pairs"] = pairs or [{"anode": "n0", "cathode": "n1", "voltage": 1000}]
-        d["protocol"]["voltage_to_distance"] = 1000
-        d["device"] = {"max_voltage": 1e6}
-    return edit
-
-
-def sizes(**values):
-    return lambda d: d["scene"]["mesh"].update(values)
-
-
 EARLY = [  # (name, command, config edit, extra arguments, words in the message)
-    ("target_size 0.01 mm", "run", sizes(target_size=0.01), (), "--max-cells"),
-    ("every size 1e-6 mm", "run", sizes(size=1e-6, target_size=1e-6, electrode_size=1e-6), (),
-     "of memory"),
-    ("every size 1e-6 mm, mesh only", "mesh", sizes(size=1e-6, target_size=1e-6,
+    ("target_size 0.01 mm", "run", mesh_sizes(target_size=0.01), (), "--max-cells"),
+    ("every size 1e-6 mm", "run",
+     mesh_sizes(size=1e-6, target_size=1e-6, electrode_size=1e-6), (), "of memory"),
+    ("every size 1e-6 mm, mesh only", "mesh", mesh_sizes(size=1e-6, target_size=1e-6,
                                                     electrode_size=1e-6), (), "--max-cells"),
-    ("every size 1e-6 mm, check", "check", sizes(size=1e-6, target_size=1e-6,
+    ("every size 1e-6 mm, check", "check", mesh_sizes(size=1e-6, target_size=1e-6,
                                                  electrode_size=1e-6), (), "--max-cells"),
     ("200 needles", "run", needle_grid(200), ("--max-cells", "1e6"), "--max-cells 1,000,000"),
     ("200 needles, all_pairs: 19900 pairs", "run",
-     lambda d: (needle_grid(200, "all_pairs")(d), sizes(size=20, target_size=5,
-                                                        electrode_size=3)(d)),
-     ("--max-memory", "64G"), "19900 pairs"),
+     all_pairs_of_200, ("--max-memory", "64G"), "19900 pairs"),
+    ("needle_row of 2000 needles (was 2.4 min of overlap checks)", "check", needle_row(2000),
+     ("--max-cells", "1e5"), "--max-cells 100,000"),
     ("a run over --max-time", "run", None, ("--max-time", "1s"), "--max-time 1 s"),
 ]
 
@@ -251,7 +232,7 @@ def test_limits_can_be_raised(tmp_path, monkeypatch, capsys):
     prints the estimate."""
     monkeypatch.chdir(tmp_path)
     data = yaml.safe_load(SMALL)
-    sizes(target_size=0.3)(data)
+    mesh_sizes(target_size=0.3)(data)
     config = tmp_path / "case.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(["check", str(config), "--max-cells", "1e4"]) == 2
@@ -259,3 +240,17 @@ def test_limits_can_be_raised(tmp_path, monkeypatch, capsys):
     assert main(["check", str(config), "--max-cells", "0"]) == 0
     assert "# budget of a run: about" in capsys.readouterr().out
     assert np.isfinite(parse_count("1e5"))
+
+
+def test_an_oversized_plan_is_refused_before_planning(tmp_path, monkeypatch, capsys, tripwires):
+    from tests.helpers.plans import PLAN_CONFIG
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EPSIM_CACHE", str(tmp_path / "cache"))
+    config = tmp_path / "plan.yaml"
+    config.write_text(PLAN_CONFIG)
+    before = sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    code = main(["optimise", str(config), "-o", str(tmp_path / "plan"), "--linear-steps",
+                 "100000000"])
+    assert_refused(code, capsys, "--max-time 4 h", tmp_path, before)

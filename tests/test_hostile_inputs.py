@@ -27,6 +27,7 @@ from epsim.cli import main
 from epsim.io import write_results
 from epsim.mesh import make_mesh, write_mesh
 from epsim.mesh.structured import structured_box_mesh
+from tests.helpers.budgets import all_pairs_of_200, mesh_sizes, needle_grid, needle_row
 from tests.helpers.cli_configs import SMALL
 from tests.helpers.plans import tiny_plan_config
 from tests.helpers.sweep_cases import coarse_case, write_case
@@ -384,6 +385,27 @@ CASES: list[Case] = [
     # planning
     Case("optimise over a foreign plan.yaml, --overwrite", plan_into_foreign_folder, 2,
          "not written by epsim"),
+    # budgets (epsim.budget): oversized work refused with its numbers before it starts
+    *both("target_size 0.01 mm", mesh_sizes(target_size=0.01), 2, "--max-cells 5,000,000"),
+    *both("every mesh size 1e-6 mm", mesh_sizes(size=1e-6, target_size=1e-6,
+                                                electrode_size=1e-6), 2, "over budget"),
+    Case("every mesh size 1e-6 mm (mesh)", command("mesh", mesh_sizes(
+        size=1e-6, target_size=1e-6, electrode_size=1e-6)), 2, "--max-cells"),
+    Case("200 needles over --max-cells", command("run", needle_grid(200), "--max-cells", "1e6"),
+         2, "--max-cells 1,000,000"),
+    Case("200 needles firing all_pairs: 19900 pairs", command(
+        "run", all_pairs_of_200, "--max-memory", "64G"), 2, "19900 pairs"),
+    Case("needle_row of 2000 needles (overlaps checked in linear time)", command(
+        "check", needle_row(2000), "--max-cells", "1e5"), 2, "--max-cells 100,000"),
+    Case("a run over --max-time", command("run", None, "--max-time", "1s"), 2,
+         "--max-time 1 s"),
+    Case("sweep --samples 100000000", sweep("--samples", "100000000"), 2, "200000000 points"),
+    Case("sweep over a 1e8-point linspace", sweep(
+        "--axis", "protocol.pairs[0].voltage=linspace(800, 1200, 100000000)"), 2,
+        "200000000 points"),
+    Case("optimise with 1e8 linear steps", lambda folder: [
+        "optimise", str(write(folder, tiny_plan_config())), "-o", str(folder / "plan"),
+        "--linear-steps", "100000000"], 2, "--max-time"),
 ]
 
 TRIPWIRES = [  # (module, attribute): meshing (gmsh or the cache), preparing and solving

@@ -50,8 +50,8 @@ from epsim.mesh.scene import (
     TubeInclusion,
     bounds,
     electrode_size,
+    exit_points,
     inclusion_size,
-    needle_paths,
     segment_distances,
     signed_distances,
 )
@@ -87,11 +87,9 @@ class CellEstimate:
 
 def estimate_cells(
     domain, inclusions: Sequence = (), holes: Sequence = (), sizes: MeshSizes | None = None,
-    *, paths: dict | None = None,
 ) -> CellEstimate:
-    """Estimate the cells and nodes gmsh makes of a scene (the arguments of
-    `epsim.mesh.gmsh.build_mesh`); `paths`: the needles' paths when the caller has them
-    (`check_scene` returns them). Pure numpy, milliseconds; no gmsh.
+    """Estimate the cells and nodes gmsh makes of a checked scene (the arguments of
+    `epsim.mesh.gmsh.build_mesh`). Pure numpy, milliseconds; no gmsh.
     """
     inclusions, holes = tuple(inclusions), tuple(holes)
     sizes = sizes or MeshSizes(size=domain.bounding_sphere()[1] / 5)
@@ -100,7 +98,7 @@ def estimate_cells(
     background = volume / sizes.size**3
     extra = sum(_inclusion_excess(domain, inclusions, i, sizes, rng)
                 for i in range(len(inclusions)))
-    shells = _electrode_excess(domain, inclusions, holes, sizes, paths, rng)
+    shells = _electrode_excess(domain, inclusions, holes, sizes, rng)
     scale = CELLS_PER_SIZE_CUBED
     cells = scale * (background + extra + shells)
     return CellEstimate(cells, NODES_PER_CELL * cells, scale * background, scale * extra,
@@ -293,18 +291,31 @@ class _Shell:
         return hole.box_center + local @ hole.axes, area
 
 
-def _shells(domain, holes: Sequence, paths: dict, grading: float) -> list[_Shell]:
+def _needle_segments(domain, needles: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, exit), each (n, 3): the segment gmsh's distance field measures each needle
+    from and where it leaves the domain, as `needle_path` finds them, for all needles at once
+    (without its checks: the scene was checked)."""
+    tips = np.array([n.tip for n in needles], dtype=np.float64).reshape(-1, 3)
+    axes = np.array([n.direction for n in needles], dtype=np.float64).reshape(-1, 3)
+    center, radius = domain.bounding_sphere()
+    on_surface = signed_distances(domain, tips) >= -1e-9 * radius
+    start = np.where(on_surface[:, None], tips - 0.1 * radius * axes, tips)
+    end = tips + (np.linalg.norm(tips - center, axis=1) + 1.2 * radius)[:, None] * axes
+    return start, end, exit_points(domain, tips, end)
+
+
+def _shells(domain, holes: Sequence, grading: float) -> list[_Shell]:
+    needles = [h for h in holes if isinstance(h, Needle)]
+    segments = dict(zip((n.name for n in needles), zip(*_needle_segments(domain, needles))))
+    grow = np.array([[-1.0], [1.0]])
     out = []
     for hole in holes:
         if isinstance(hole, Needle):
-            path = paths[hole.name]
-            reach = float(np.linalg.norm(path.exit - path.start)) + grading
-            total = float(np.linalg.norm(path.end - path.start))
-            sampled = path.start + min(reach, total) * hole.direction
-            ends = np.stack([path.start, path.end])
-            box = np.stack([ends.min(axis=0), ends.max(axis=0)])
-            out.append(_Shell(hole, path.start, path.end, sampled,
-                              box + np.array([[-1.0], [1.0]]) * (hole.radius + grading)))
+            start, end, exit_at = segments[hole.name]
+            reach = float(np.linalg.norm(exit_at - start)) + grading
+            sampled = start + min(reach, float(np.linalg.norm(end - start))) * hole.direction
+            box = np.stack([np.minimum(start, end), np.maximum(start, end)])
+            out.append(_Shell(hole, start, end, sampled, box + grow * (hole.radius + grading)))
         elif isinstance(hole, SphereHole):
             c = np.asarray(hole.center)
             out.append(_Shell(hole, None, None, None, np.stack(
@@ -329,7 +340,7 @@ def _levels(e: float, size: float) -> tuple[np.ndarray, np.ndarray]:
     return e * np.exp(v), weights
 
 
-def _electrode_excess(domain, inclusions, holes, sizes: MeshSizes, paths, rng) -> float:
+def _electrode_excess(domain, inclusions, holes, sizes: MeshSizes, rng) -> float:
     """Integral of the refinement around holes over the background's size field."""
     if not holes:
         return 0.0
@@ -338,9 +349,7 @@ def _electrode_excess(domain, inclusions, holes, sizes: MeshSizes, paths, rng) -
     if e >= size:
         return 0.0
     grading = sizes.grading_distance or max(3 * (size - e), e)
-    if paths is None:
-        paths = needle_paths([h for h in holes if isinstance(h, Needle)], domain)
-    shells = _shells(domain, holes, paths, grading)
+    shells = _shells(domain, holes, grading)
     index = BoxIndex(np.array([s.bounds for s in shells]))
     for k in range(len(shells)):
         index.add(k)
