@@ -71,7 +71,8 @@ def _outputs(cfg, args) -> dict[str, Path]:
     else:
         h5 = Path(Path(args.config).stem + ".h5")
     stem = h5.with_suffix("")
-    paths = {"hdf5": h5}
+    paths = {"hdf5": h5, "summary": Path(f"{stem}.summary.json"),
+             "regions": Path(f"{stem}.regions.csv")}
     if cfg.output.paraview and not args.no_paraview:
         paths.update(paraview_outputs(Path(f"{stem}.vtu")))  # .vtu, _electrodes.vtu, .vtm
     if cfg.output.render or args.render:
@@ -81,42 +82,16 @@ def _outputs(cfg, args) -> dict[str, Path]:
 
 
 def summary(results, cfg) -> str:
-    """A short text report: coverage per region, currents per pair, device limits."""
-    from epsim.outcomes import current_limit_violations
+    """A short text report in the config's units (`epsim.report.summary_text`)."""
+    from epsim.report import summary_text
 
-    lines = [f"{results.name}: {len(results.cells)} cells, {len(results.anode)} pair(s)"]
-    heated = any(m.temperature_max is not None for m in results.metrics)
-    head = f"{'region':<14}{'role':<8}{'volume cm3':>11}{'>= E_rev':>10}{'>= E_irr':>10}"
-    head += f"{'permeab.':>10}{'killed':>9}" + (f"{'T max C':>9}{'Arrhen.':>9}" if heated else "")
-    lines.append(head)
-    pct = lambda x: f"{100 * x:>8.1f}%" if x is not None else f"{'-':>9}"  # noqa: E731
-    for m in results.metrics:
-        row = (f"{m.name:<14}{m.role:<8}{m.volume * 1e6:>11.3f} {pct(m.fraction_rev)} "
-               f"{pct(m.fraction_irr)} {pct(m.permeabilised_fraction)}{pct(m.killed_fraction)}")
-        if heated:
-            row += f"{m.temperature_max - 273.15:>9.1f}{pct(m.damaged_fraction)}"
-        lines.append(row)
-    pulses = results.pair_fields.get("pulse_current")
-    lines.append(f"{'pair':<20}{'voltage V':>10}{'current A':>11}{'Newton':>8}"
-                 + (f"{'last pulse A':>14}" if pulses is not None else ""))
-    for p, (a, c, v, i, k) in enumerate(zip(results.anode, results.cathode, results.voltage,
-                                            results.current, results.iterations)):
-        row = f"{a + ' -> ' + c:<20}{v:>10.1f}{i:>11.3f}{int(k):>8}"
-        if pulses is not None:
-            row += f"{pulses[p, -1]:>14.3f}"
-        lines.append(row)
-    over = current_limit_violations(cfg, results)
-    limit = cfg.device.max_current
-    if over:
-        lines.append("WARNING: current above the device limit: " + "; ".join(over))
-    elif limit is not None:
-        lines.append(f"currents within device.max_current ({limit:g} A)")
-    return "\n".join(lines)
+    return summary_text(results, cfg)
 
 
 def cmd_run(args) -> int:
     from epsim.config import load_config
     from epsim.io import write_paraview_set, write_results
+    from epsim.report import write_summary
     from epsim.io.publish import Publication
     from epsim.runner import run_config
 
@@ -127,6 +102,7 @@ def cmd_run(args) -> int:
     with publication:  # all of them or none
         staged = {key: publication.staged(path) for key, path in paths.items()}
         write_results(staged["hdf5"], results)
+        write_summary(staged["summary"], staged["regions"], results, cfg)
         if "paraview" in staged:
             write_paraview_set(staged["paraview"], results)
         if "overview" in staged:
