@@ -130,19 +130,6 @@ def build_results(
     )
 
 
-def current_limit_violations(cfg: ResolvedConfig, results: Results) -> list[str]:
-    """Pairs whose solved current exceeds device.max_current."""
-    limit = cfg.device.max_current
-    if limit is None:
-        return []
-    return [
-        f"{a}->{c}: {abs(i):.3g} A > device.max_current {limit:.3g} A"
-        for a, c, i in zip(results.anode, results.cathode, results.current)
-        if abs(i) > limit
-    ]
-
-
 __all__ = [
-    "build_results", "cell_outcomes", "cell_volumes", "check_converged",
-    "current_limit_violations", "region_metrics",
+    "build_results", "cell_outcomes", "cell_volumes", "check_converged", "region_metrics",
 ]
