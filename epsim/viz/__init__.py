@@ -1,5 +1,7 @@
-"""Pictures of a run: 3-D overview (pyvista, optional extra `viz`), planar slice and field-volume
-histograms (matplotlib). Heavy imports happen when a picture is drawn, not at import."""
+"""Pictures of a run: 3-D overview (pyvista, optional extra `viz`; opaque surfaces, the field
+surfaces cut open), planar slices (matplotlib; by default through the first pair's electrodes and
+cropped to the target, `epsim.viz.plane`) and field-volume histograms. Heavy imports happen when
+a picture is drawn, not at import."""
 
 from epsim.viz.histogram import histogram
 from epsim.viz.render import render_overview
