@@ -52,7 +52,8 @@ def spared_lines(results: Results, units: DisplayUnits) -> list[str]:
         if m.role != "spare":
             continue
         field = (f"{100 * m.fraction_irr:.1f} % of its volume at or above E_irr "
-                 f"{units.text(m.e_irr, 'field')}, largest field {units.text(m.e_max_max, 'field')}")
+                 f"{units.text(m.e_irr, 'field')}, "
+                 f"largest field {units.text(m.e_max_max, 'field')}")
         if above_e_irr(m):
             lines.append(f"WARNING: spared {m.name} ({m.material}) reaches E_irr: {field}")
         else:
@@ -218,7 +219,8 @@ def write_summary(json_path, csv_path, results: Results, cfg: ResolvedConfig, *,
     """Write `<out>.summary.json` and `<out>.regions.csv` atomically; returns both paths."""
     data = summary_data(results, cfg)
     written = []
-    for path, text in ((json_path, json.dumps(data, indent=1) + "\n"), (csv_path, region_csv(data))):
+    texts = ((json_path, json.dumps(data, indent=1) + "\n"), (csv_path, region_csv(data)))
+    for path, text in texts:
         with atomic_output(path, overwrite=overwrite) as tmp:
             tmp.write_text(text, encoding="utf-8")
         written.append(Path(path).expanduser().absolute())

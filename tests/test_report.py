@@ -96,7 +96,8 @@ def test_summary_text_in_the_configs_units():
     lines = text.splitlines()
     row = next(line for line in lines if line.startswith("portal vein"))
     assert "blood" in row and "spare" in row and "reaches E_irr" in row
-    assert any(line.startswith("WARNING: spared portal vein (blood) reaches E_irr") for line in lines)
+    warning = "WARNING: spared portal vein (blood) reaches E_irr"
+    assert any(line.startswith(warning) for line in lines)
     assert "volume mm^3" in text and "max |E| V/cm" in text
     assert "liver" in text and "stays below" not in text.split("WARNING")[0]
     assert "8 pulse(s) per pair" in text  # what `killed` means

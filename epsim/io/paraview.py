@@ -175,7 +175,8 @@ def _write_vtu(path: Path, mesh, field_data: Mapping[str, int]) -> None:
 def _check_format(path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise InputError(f"{path}: unknown ParaView format {suffix!r}; use one of {sorted(FORMATS)}")
+        raise InputError(
+            f"{path}: unknown ParaView format {suffix!r}; use one of {sorted(FORMATS)}")
     return FORMATS[suffix]
 
 

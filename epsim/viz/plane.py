@@ -164,7 +164,8 @@ def crop_window(results: Results, plane: Plane, section: Section, crop: str = "t
         return low, high
     target = parts[0] if len(parts[0]) else points
     margin = max(CROP_MARGIN, 0.5 * float(np.ptp(target, axis=0).max()))
-    return np.maximum(points.min(axis=0) - margin, low), np.minimum(points.max(axis=0) + margin, high)
+    return (np.maximum(points.min(axis=0) - margin, low),
+            np.minimum(points.max(axis=0) + margin, high))
 
 
 __all__ = [

@@ -123,9 +123,11 @@ def _scale(pv, plotter, bounds) -> None:
     for t in _interior_ticks(z0, z1):
         points.append((x0 - gap, y0 - gap, t))
         labels.append(f"{t:g}")
-    titles = [((x0 + x1) / 2, y0 - 3 * gap, z0 - 3 * gap), (x1 + 3 * gap, (y0 + y1) / 2, z0 - 3 * gap),
+    titles = [((x0 + x1) / 2, y0 - 3 * gap, z0 - 3 * gap),
+              (x1 + 3 * gap, (y0 + y1) / 2, z0 - 3 * gap),
               (x0 - 3 * gap, y0 - 3 * gap, (z0 + z1) / 2)]
-    for where, text, bold in ((points, labels, False), (titles, ["x (mm)", "y (mm)", "z (mm)"], True)):
+    names = ["x (mm)", "y (mm)", "z (mm)"]
+    for where, text, bold in ((points, labels, False), (titles, names, True)):
         if where:
             plotter.add_point_labels(np.asarray(where, dtype=float), text, font_size=15, bold=bold,
                                      text_color="black", shape=None, show_points=False,
@@ -167,7 +169,8 @@ def _scene(pv, results: Results, e_rev, e_irr, window_size, crop: str = "target"
         low = float(point_grid["e_max"].min())
         high = float(np.max(results.e_max)) / V_PER_CM
         outer = None
-        for level, colour, label in ((e_irr, E_IRR_COLOUR, "E_irr"), (e_rev, E_REV_COLOUR, "E_rev")):
+        levels = ((e_irr, E_IRR_COLOUR, "E_irr"), (e_rev, E_REV_COLOUR, "E_rev"))
+        for level, colour, label in levels:
             if level is None:
                 continue
             text = f"|E| = {label}{material} = {level / V_PER_CM:.0f} V/cm"

@@ -94,8 +94,8 @@ def colouring(results: Results, pair, quantity, e_rev=None, e_irr=None) -> Colou
         e_rev, e_irr = thresholds(results, e_rev, e_irr)
         target = target_metrics(results)
         material = f" {target.material}" if target is not None else ""
-        levels = [(level / V_PER_CM, colour, style, f"{name}{material} = {level / V_PER_CM:.0f} V/cm",
-                   False)
+        levels = [(level / V_PER_CM, colour, style,
+                   f"{name}{material} = {level / V_PER_CM:.0f} V/cm", False)
                   for level, colour, style, name in ((e_rev, E_REV_COLOUR, "-", "E_rev"),
                                                      (e_irr, E_IRR_COLOUR, "--", "E_irr"))
                   if level is not None]
@@ -119,7 +119,8 @@ def level_note(level, below: bool, lowest: float, highest: float, unit: str = ""
         return " (reached all over the section)"
     if not reached:
         extreme = lowest if below else highest
-        return f" (not reached on the section: {'lowest' if below else 'highest'} {extreme:.3g}{unit})"
+        which = "lowest" if below else "highest"
+        return f" (not reached on the section: {which} {extreme:.3g}{unit})"
     return None
 
 
