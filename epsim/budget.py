@@ -12,7 +12,7 @@ imported mesh is judged by its file's size):
   fields of every pair (potential per node; |E| and sigma per cell, float64, held on the device,
   on the host and in the results file built in memory: FIELD_COPIES); PREPARE_SECONDS_PER_CELL,
   COMPILE_SECONDS and SOLVE_SECONDS_PER_CELL per pair (a Newton solve with AMG); a heated train
-  adds `epsim.heating.estimate_cost`;
+  adds HEATING_FACTOR times `epsim.heating.estimate_cost` and HEAT_BYTES_PER_CELL;
 - a sweep: every point validated (POINT_SECONDS, POINT_BYTES while the plan is held) and solved,
   a mesh and a set-up per point when the axes move geometry, else one;
 - a plan: the run twice (verification of the plan and of the start), each optimiser step's
@@ -42,14 +42,16 @@ from epsim.heating import estimate_cost
 from epsim.mesh.estimate import estimate_cells
 from epsim.translate import electrode_layout, pulse_train, scene_spec
 
-GMSH_SECONDS_PER_CELL = 1e-4  # measured 64 us on average, 96 us at most
-GMSH_BYTES_PER_CELL = 1.5e3  # measured: at most 0.8 kB of growth per cell
+GMSH_SECONDS_PER_CELL = 1e-4  # measured 64 us on average on a quiet machine, 112 us shared
+GMSH_BYTES_PER_CELL = 1.5e3  # measured: at most 0.8 kB of the child's growth per cell
 BASE_BYTES = 0.8e9  # Python, JAX and epsim before the first mesh (measured 0.72 GB)
 RUN_BYTES_PER_CELL = 2e3  # measured 1.2 kB (47k to 208k cells)
 FIELD_COPIES = 4
 PREPARE_SECONDS_PER_CELL = 3e-5
-COMPILE_SECONDS = 60.0  # start-up and compilation: 50-70 s measured on the shared machine
+COMPILE_SECONDS = 60.0  # start-up and compilation: 40-70 s measured on the shared machine
 SOLVE_SECONDS_PER_CELL = 1e-5  # one Newton solve with AMG, per pair
+HEATING_FACTOR = 1.5  # on `epsim.heating.estimate_cost` (liver_ire: 1.4x its estimate measured)
+HEAT_BYTES_PER_CELL = 1e3  # the heated train's states and operators
 IMPORTED_BYTES_PER_CELL = 40.0  # binary .msh/.vtu: 4 indices and a fifth of a node per cell
 POINT_SECONDS = 0.05  # validating a point: 0.04 s measured
 POINT_BYTES = 5e4  # a validated point held in the plan: 18 kB measured
@@ -136,11 +138,12 @@ def estimate_run(cfg: ResolvedConfig) -> Estimate:
     pairs = len(cfg.protocol.pairs)
     seconds = (GMSH_SECONDS_PER_CELL * cells if meshed else 0.0) + COMPILE_SECONDS
     seconds += PREPARE_SECONDS_PER_CELL * cells + SOLVE_SECONDS_PER_CELL * cells * pairs
+    solve = BASE_BYTES + RUN_BYTES_PER_CELL * cells + _field_bytes(cells, nodes, pairs)
     if cfg.heating is not None:
         train = pulse_train(cfg)
-        seconds += estimate_cost(int(min(cells, 2**62)), pairs, train.count, train.substeps,
-                                 train.pause_steps)
-    solve = BASE_BYTES + RUN_BYTES_PER_CELL * cells + _field_bytes(cells, nodes, pairs)
+        seconds += HEATING_FACTOR * estimate_cost(int(min(cells, 2**62)), pairs, train.count,
+                                                  train.substeps, train.pause_steps)
+        solve += HEAT_BYTES_PER_CELL * cells
     gmsh = BASE_BYTES + GMSH_BYTES_PER_CELL * cells if meshed else 0.0
     what = f"run ({pairs} pair{'s' if pairs != 1 else ''})"
     return Estimate(what, cells, nodes, pairs, max(solve, gmsh), seconds)
