@@ -1,25 +1,31 @@
 """Ctrl-C and SIGTERM stop a command at any stage within a second or two: temporary files are
 removed, one line is printed, and the exit code is 130 (SIGINT) or 143 (SIGTERM).
 
-    with Guard() as guard:
-        guard.watch(output_path)         # its temporary files go if the command is stopped
-        ...                              # the command
-    # on an interrupt: except KeyboardInterrupt as exc: guard.handled(); exit_code(exc)
+    try:
+        with Guard() as guard:
+            guard.watch(output_path)     # its temporary files go if the command is stopped
+            ...                          # the command
+    except KeyboardInterrupt as exc:     # SIGTERM too
+        guard.cleanup()
+        print(message(exc)); return exit_code(exc)
 
 - SIGTERM raises `Terminated`, a KeyboardInterrupt, in the main thread, as SIGINT raises
   KeyboardInterrupt: every `finally` and context manager on the way runs (the atomic writer and
   the publication of a run's outputs remove their temporary files, the meshing child process is
   terminated, a sweep's Dask cluster is closed).
+- An interrupt that lands in a garbage-collector callback (JAX has one) is swallowed there
+  ("Exception ignored"); the guard's `sys.unraisablehook` delivers it again to the main thread.
 - Python runs signal handlers only between bytecodes of the main thread, and a long C call (an
   XLA computation or compilation, a large HDF5 write) would delay them for minutes. A watchdog
-  thread wakes on every signal (`signal.set_wakeup_fd`); if the main thread has not reported the
-  interrupt handled (`Guard.handled`) within GRACE_SECONDS, the watchdog cleans up itself
+  thread wakes on every signal (`signal.set_wakeup_fd`); if the command has not ended (its
+  `finally` blocks run, the guard left) within GRACE_SECONDS, the watchdog cleans up itself
   (`Guard.cleanup`: the temporary files of the watched outputs, the empty folders made for
   them), terminates the child processes, prints the line and ends the process (`os._exit`).
 """
 
 from __future__ import annotations
 
+import _thread
 import multiprocessing
 import os
 import shutil
@@ -30,6 +36,7 @@ from pathlib import Path
 
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
 GRACE_SECONDS = 2.0
+REDELIVER_SECONDS = 0.01  # an interrupt lost in a garbage-collector callback comes again
 STAGE_PREFIX = ".epsim-stage-"  # the publication's staging folders (epsim.io.publish)
 
 
@@ -70,7 +77,6 @@ class Guard:
         self.grace = grace
         self.outputs: dict[Path, set[Path]] = {}  # output -> temporaries there before us
         self.folders: list[Path] = []  # folders that did not exist when watched
-        self._handled = threading.Event()
         self._finished = threading.Event()
         self._saved: dict = {}
         self._pipe: tuple[int, int] | None = None
@@ -103,10 +109,6 @@ class Guard:
         for folder in sorted(self.folders, key=lambda f: len(f.parts), reverse=True):
             _remove_empty_tree(folder)
 
-    def handled(self) -> None:
-        """The main thread caught the interrupt: its own cleanup has run."""
-        self._handled.set()
-
     def __enter__(self) -> "Guard":
         if threading.current_thread() is not threading.main_thread():
             return self
@@ -115,6 +117,8 @@ class Guard:
         os.set_blocking(write, False)
         self._pipe = (read, write)
         self._wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        self._saved_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         threading.Thread(target=self._watchdog, name="epsim-interrupts", daemon=True).start()
         return self
 
@@ -124,8 +128,19 @@ class Guard:
             signal.signal(signum, handler)
         if self._pipe is not None:
             signal.set_wakeup_fd(self._wakeup)
+            sys.unraisablehook = self._saved_hook
             os.close(self._pipe[1])  # ends the watchdog's read
             self._pipe = None
+
+    def _unraisable(self, unraisable) -> None:
+        """An interrupt raised where Python swallows exceptions (a garbage-collector callback,
+        a `__del__`) would print 'Exception ignored' and be lost: deliver it again, from
+        another thread, so that it lands in ordinary code."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._saved_hook(unraisable)
+            return
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        threading.Timer(REDELIVER_SECONDS, _thread.interrupt_main, (signum,)).start()
 
     def _watchdog(self) -> None:
         read = self._pipe[0]
@@ -135,7 +150,7 @@ class Guard:
                 if not data or self._finished.is_set():
                     return
                 signums = [b for b in data if b in (signal.SIGINT, signal.SIGTERM)]
-                if signums and not self._handled.wait(self.grace) and not self._finished.is_set():
+                if signums and not self._finished.wait(self.grace):
                     self._stop_now(signums[0])
         finally:
             os.close(read)
