@@ -75,6 +75,7 @@ class Run:
         """Send `signum` (to the whole process group, as Ctrl-C in a terminal does, when
         `group`); returns (exit code, seconds until the exit)."""
         self.note_descendants()
+        self.running_at_signal = len(psutil.Process(self.process.pid).children(recursive=True))
         start = time.monotonic()
         if group:
             os.killpg(self.process.pid, signum)
@@ -141,6 +142,7 @@ def test_sigint_while_gmsh_meshes(tmp_path):
     run.wait_for("meshing the scene with gmsh")
     run.read(1.0)  # gmsh is inside its meshing loop
     code, seconds = run.stop(signal.SIGINT)
+    assert run.running_at_signal >= 2, "no fork server and gmsh child: meshing had ended"
     assert_stopped(run, code, seconds, 130, "interrupted", tmp_path)
 
 
@@ -179,6 +181,7 @@ def test_sigterm_is_reported_as_sigterm_during_meshing(tmp_path):
     run.wait_for("meshing the scene with gmsh")
     run.read(1.0)
     code, seconds = run.stop(signal.SIGTERM)
+    assert run.running_at_signal >= 2, "no fork server and gmsh child: meshing had ended"
     assert_stopped(run, code, seconds, 143, "terminated", tmp_path)
     assert yaml.safe_load(config.read_text())  # the config itself is untouched
 
