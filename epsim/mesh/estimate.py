@@ -291,40 +291,53 @@ class _Shell:
         return hole.box_center + local @ hole.axes, area
 
 
-def _needle_segments(domain, needles: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, end, exit), each (n, 3): the segment gmsh's distance field measures each needle
-    from and where it leaves the domain, as `needle_path` finds them, for all needles at once
-    (without its checks: the scene was checked)."""
+def _needle_segments(domain, needles: Sequence) -> tuple[np.ndarray, ...]:
+    """(start, end, exit, axis), each (n, 3): the segment gmsh's distance field measures each
+    needle from, where it leaves the domain and its unit axis, as `needle_path` finds them,
+    for all needles at once (without its checks: the scene was checked)."""
     tips = np.array([n.tip for n in needles], dtype=np.float64).reshape(-1, 3)
-    axes = np.array([n.direction for n in needles], dtype=np.float64).reshape(-1, 3)
+    axes = np.array([n.entry for n in needles], dtype=np.float64).reshape(-1, 3) - tips
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
     center, radius = domain.bounding_sphere()
     on_surface = signed_distances(domain, tips) >= -1e-9 * radius
     start = np.where(on_surface[:, None], tips - 0.1 * radius * axes, tips)
     end = tips + (np.linalg.norm(tips - center, axis=1) + 1.2 * radius)[:, None] * axes
-    return start, end, exit_points(domain, tips, end)
+    return start, end, exit_points(domain, tips, end), axes
 
 
-def _shells(domain, holes: Sequence, grading: float) -> list[_Shell]:
-    needles = [h for h in holes if isinstance(h, Needle)]
-    segments = dict(zip((n.name for n in needles), zip(*_needle_segments(domain, needles))))
-    grow = np.array([[-1.0], [1.0]])
-    out = []
-    for hole in holes:
-        if isinstance(hole, Needle):
-            start, end, exit_at = segments[hole.name]
-            reach = float(np.linalg.norm(exit_at - start)) + grading
-            sampled = start + min(reach, float(np.linalg.norm(end - start))) * hole.direction
-            box = np.stack([np.minimum(start, end), np.maximum(start, end)])
-            out.append(_Shell(hole, start, end, sampled, box + grow * (hole.radius + grading)))
-        elif isinstance(hole, SphereHole):
-            c = np.asarray(hole.center)
-            out.append(_Shell(hole, None, None, None, np.stack(
-                [c - hole.radius - grading, c + hole.radius + grading])))
-        elif isinstance(hole, PlateHole):
-            reach = np.abs(hole.axes).T @ hole.half_extents + grading
-            out.append(_Shell(hole, None, None, None, np.stack(
-                [hole.box_center - reach, hole.box_center + reach])))
-    return out
+class _Shells:
+    """Every hole's shell: the bounds of all at once (for the spatial index), a `_Shell` made
+    when one is asked for, so that a hundred thousand needles cost little."""
+
+    def __init__(self, domain, holes: Sequence, grading: float):
+        self.holes, self.grading = tuple(holes), grading
+        self.bounds = np.empty((len(self.holes), 2, 3))
+        self.made: dict[int, _Shell] = {}
+        index = [k for k, h in enumerate(self.holes) if isinstance(h, Needle)]
+        start, end, exit_at, axes = _needle_segments(domain, [self.holes[k] for k in index])
+        reach = np.minimum(np.linalg.norm(exit_at - start, axis=1) + grading,
+                           np.linalg.norm(end - start, axis=1))
+        sampled = start + reach[:, None] * axes
+        radius = np.array([self.holes[k].radius for k in index]).reshape(-1, 1)
+        self.bounds[index] = np.stack([np.minimum(start, end) - radius - grading,
+                                       np.maximum(start, end) + radius + grading], axis=1)
+        self.segments = dict(zip(index, zip(start, end, sampled)))
+        for k, hole in enumerate(self.holes):
+            if isinstance(hole, SphereHole):
+                c = np.asarray(hole.center)
+                self.bounds[k] = [c - hole.radius - grading, c + hole.radius + grading]
+            elif isinstance(hole, PlateHole):
+                reach = np.abs(hole.axes).T @ hole.half_extents + grading
+                self.bounds[k] = [hole.box_center - reach, hole.box_center + reach]
+
+    def __len__(self) -> int:
+        return len(self.holes)
+
+    def __getitem__(self, k: int) -> _Shell:
+        if k not in self.made:
+            start, end, sampled = self.segments.get(k, (None, None, None))
+            self.made[k] = _Shell(self.holes[k], start, end, sampled, self.bounds[k])
+        return self.made[k]
 
 
 def _levels(e: float, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -349,8 +362,8 @@ def _electrode_excess(domain, inclusions, holes, sizes: MeshSizes, rng) -> float
     if e >= size:
         return 0.0
     grading = sizes.grading_distance or max(3 * (size - e), e)
-    shells = _shells(domain, holes, grading)
-    index = BoxIndex(np.array([s.bounds for s in shells]))
+    shells = _Shells(domain, holes, grading)
+    index = BoxIndex(shells.bounds)
     for k in range(len(shells)):
         index.add(k)
     chosen = np.unique(np.linspace(0, len(shells) - 1, min(len(shells), MAX_HOLES_SAMPLED))
