@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from epsim import __version__
+from epsim import __version__, interrupts
 from epsim.errors import EpsimError, InputError
 
 EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -96,8 +96,10 @@ def cmd_run(args) -> int:
     from epsim.runner import run_config
 
     cfg = load_config(args.config)
+    _check_budget(args, "run", cfg)
     paths = _outputs(cfg, args)
     publication = Publication(paths.values(), overwrite=args.overwrite)  # before any work
+    _watch(args, *paths.values())
     results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
     with publication:  # all of them or none
         staged = {key: publication.staged(path) for key, path in paths.items()}
@@ -137,10 +139,28 @@ def _render(results, paths) -> None:
             render_slice(results, path, quantity=key)
 
 
+def _check_budget(args, command: str, cfg, **overrides):
+    """Refuse work over the command line's limits before it starts (`epsim.budget`)."""
+    from epsim import budget
+
+    estimate = getattr(budget, f"estimate_{command}")(cfg, **overrides)
+    return budget.check(estimate, budget.limits_of(args))
+
+
+def _watch(args, *paths) -> None:
+    """Outputs whose temporary files an interrupt removes (`epsim.interrupts`)."""
+    for path in paths:
+        args.guard.watch(path)
+
+
 def cmd_check(args) -> int:
+    from epsim.budget import describe
     from epsim.config import dump_resolved, load_config
 
-    print(dump_resolved(load_config(args.config)))
+    cfg = load_config(args.config)
+    estimate = _check_budget(args, "run", cfg)
+    print(dump_resolved(cfg))
+    print(f"# budget of a run: {describe(estimate)}")
     return EXIT_OK
 
 
@@ -153,8 +173,10 @@ def cmd_mesh(args) -> int:
     from epsim.translate import scene_spec
 
     cfg = load_config(args.config)
+    _check_budget(args, "mesh", cfg)
     out = Path(args.output or Path(args.config).stem + ".vtu")
     check_writable(out, overwrite=args.overwrite)  # before meshing
+    _watch(args, out)
     mesh = build_mesh(scene_spec(cfg), use_cache=not args.no_cache, progress=_progress)
     with atomic_output(out, overwrite=args.overwrite) as tmp:
         write_mesh(tmp, mesh)
@@ -184,9 +206,13 @@ def _render_view(results, args, view: dict) -> int:
     stem = Path(args.result).with_suffix("")
     path = Path(args.output) if args.output else Path(
         f"{stem}_{view['quantity'] or 'e_max'}_{view['plane']}.png")
+    from epsim.io.publish import Publication
     from epsim.viz import render_slice
 
-    print(f"wrote {render_slice(results, path, overwrite=args.overwrite, **view)}")
+    with Publication([path], overwrite=args.overwrite) as publication:
+        render_slice(results, publication.staged(path), **view)
+    for written in publication.published:
+        print(f"wrote {written}")
     return EXIT_OK
 
 
@@ -209,8 +235,13 @@ def cmd_render(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from epsim.budget import limits_of
     from epsim.sweep import load_plan, run_sweep
+    from epsim.sweep.budget import check_sweep_budget
 
+    check_sweep_budget(args.config, axes=args.axis or (), samples=args.samples,
+                       chunk_size=args.chunk_size, limits=limits_of(args))
+    args.guard.watch_folder(Path(args.output or Path(args.config).stem))
     plan = load_plan(
         args.config, axes=args.axis or (), samples=args.samples, seed=args.seed,
         chunk_size=args.chunk_size,
@@ -237,6 +268,7 @@ def cmd_sweep(args) -> int:
         return EXIT_OTHER
     print(report.summary)
     print(f"wrote {report.table}")
+    print(f"wrote {report.csv}")
     if report.plot:
         print(f"wrote {report.plot}")
     return EXIT_OK
@@ -244,6 +276,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_optimise(args) -> int:
     from epsim.optimise import run_planning
+    from epsim.optimise.setup import read_request
 
     out = Path(args.output or Path(args.config).stem + "_plan")
     overrides = {
@@ -256,6 +289,9 @@ def cmd_optimise(args) -> int:
     }
     if args.no_baseline:
         overrides["baseline"] = False
+    cfg, block, _ = read_request(args.config)
+    _check_budget(args, "plan", cfg, block=block, **overrides)
+    args.guard.watch_folder(out)
     report = run_planning(args.config, out, overwrite=args.overwrite, render=not args.no_render,
                           resume=args.resume, **overrides)
     print(report.text)
@@ -275,6 +311,8 @@ def cmd_info(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from epsim.budget import add_limit_options
+
     p = argparse.ArgumentParser(prog="epsim", description="Electroporation simulator and planner.")
     p.add_argument("--version", action="version", version=f"epsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -289,10 +327,12 @@ def parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true",
         help="mesh afresh and compile afresh: ignore the mesh and compiled-program caches",
     )
+    add_limit_options(run)
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="validate a config and print what it resolves to")
     check.add_argument("config")
+    add_limit_options(check)
     check.set_defaults(handler=cmd_check)
 
     mesh = sub.add_parser("mesh", help="mesh a config's scene only")
@@ -300,6 +340,7 @@ def parser() -> argparse.ArgumentParser:
     mesh.add_argument("-o", "--output", help="mesh file (.vtu, .msh, .xdmf)")
     mesh.add_argument("--overwrite", action="store_true")
     mesh.add_argument("--no-cache", action="store_true")
+    add_limit_options(mesh)
     mesh.set_defaults(handler=cmd_mesh)
 
     render = sub.add_parser(
@@ -343,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-plot", action="store_true", help="skip coverage.png")
     sweep.add_argument("--overwrite", action="store_true",
                        help="start afresh: drop the folder's earlier chunk files")
+    add_limit_options(sweep)
     sweep.set_defaults(handler=cmd_sweep)
 
     optimise = sub.add_parser(
@@ -360,6 +402,7 @@ def parser() -> argparse.ArgumentParser:
     optimise.add_argument("--no-render", action="store_true", help="skip the plan pictures")
     optimise.add_argument("--resume", action="store_true",
                           help="continue a stopped run in the output folder from its checkpoint")
+    add_limit_options(optimise)
     optimise.set_defaults(handler=cmd_optimise)
 
     info = sub.add_parser("info", help="version, devices, precision")
@@ -415,9 +458,11 @@ def main(argv: list[str] | None = None) -> int:
         _deterministic_xla()
     _configure_jax(use_cache=not getattr(args, "no_cache", False))
     _notices()
+    guard = args.guard = interrupts.Guard()
     try:
-        code = args.handler(args)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        with guard:  # Ctrl-C and SIGTERM stop any stage: epsim.interrupts
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
     except BrokenPipeError:
         _quiet_stdout()
@@ -428,9 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     except EpsimError as exc:
         print(_error(exc), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("epsim: interrupted", file=sys.stderr)
-        return EXIT_OTHER
+    except KeyboardInterrupt as exc:  # also SIGTERM (interrupts.Terminated)
+        guard.cleanup()
+        print(interrupts.message(exc), file=sys.stderr, flush=True)
+        return interrupts.exit_code(exc)
     except MemoryError:
         print("epsim: error: out of memory", file=sys.stderr)
         return EXIT_OTHER
