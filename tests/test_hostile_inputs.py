@@ -395,6 +395,9 @@ CASES: list[Case] = [
          2, "--max-cells 1,000,000"),
     Case("200 needles firing all_pairs: 19900 pairs", command(
         "run", all_pairs_of_200, "--max-memory", "64G"), 2, "19900 pairs"),
+    Case("all_pairs of 500 needles: 124750 pairs refused before they are built", command(
+        "check", lambda d: (needle_row(500)(d), d["protocol"].update(pairs="all_pairs"))), 2,
+        "gives 124750 pairs"),
     Case("needle_row of 2000 needles (overlaps checked in linear time)", command(
         "check", needle_row(2000), "--max-cells", "1e5"), 2, "--max-cells 100,000"),
     Case("a run over --max-time", command("run", None, "--max-time", "1s"), 2,

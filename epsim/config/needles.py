@@ -162,10 +162,20 @@ def spacing(cfg: Config, needles: dict[str, Needle], anode: str, cathode: str) -
     return None
 
 
+MAX_GENERATED_PAIRS = 100_000
+"""`all_pairs` of more electrodes than this many pairs is refused before the pairs are built
+(n(n-1)/2 grows quadratically: 100000 needles would be 5e9 pairs)."""
+
+
 def _generated_pairs(cfg: Config, generator: str, names: list[str]) -> list[tuple[str, str]]:
     if generator == "adjacent":
         return list(zip(names[:-1], names[1:]))
     if generator == "all_pairs":
+        count = len(names) * (len(names) - 1) // 2
+        if count > MAX_GENERATED_PAIRS:
+            raise ConfigIssue(("protocol", "pairs"),
+                              f"all_pairs of {len(names)} electrodes gives {count} pairs, more "
+                              f"than {MAX_GENERATED_PAIRS}; list the pairs that fire")
         return list(itertools.combinations(names, 2))
     pairs = []
     for electrode in cfg.electrodes:
@@ -208,10 +218,11 @@ def pair_voltages(cfg: Config, needles: tuple[Needle, ...]) -> tuple[Pair, ...]:
             (("protocol", "pairs", i), p.anode, p.cathode, p.voltage)
             for i, p in enumerate(protocol.pairs)
         ]
+    known = set(names)  # membership in a set: linear in the pairs, not quadratic
     pairs = []
     for loc, anode, cathode, voltage in specs:
         for role, name in (("anode", anode), ("cathode", cathode)):
-            if name not in names:
+            if name not in known:
                 at = loc + (role,) if len(loc) == 3 else loc
                 raise ConfigIssue(at, unknown_name_message("electrode", name, names))
         label = f"pair {anode} -> {cathode}"
