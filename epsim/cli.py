@@ -480,6 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("epsim: error: out of memory", file=sys.stderr)
         return EXIT_OTHER
+    except Exception as exc:  # a bug of epsim's: one line for the user, the trace on request
+        guard.cleanup()
+        if os.environ.get("EPSIM_DEBUG"):
+            raise
+        print(f"epsim: internal error: {type(exc).__name__}: {one_line(str(exc))} (please "
+              "report it; EPSIM_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_OTHER
 
 
 if __name__ == "__main__":

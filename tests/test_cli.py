@@ -154,3 +154,16 @@ def test_compiled_programs_cached_under_epsim_cache(tmp_path, monkeypatch):
         assert jax.config.jax_compilation_cache_dir == "/elsewhere"
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_a_bug_is_one_line_not_a_traceback(monkeypatch, capsys):
+    from epsim import cli
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli, "cmd_info", broken)
+    monkeypatch.delenv("EPSIM_DEBUG", raising=False)
+    assert cli.main(["info"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: ZeroDivisionError" in err
