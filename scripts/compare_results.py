@@ -10,7 +10,7 @@ checks a stored file against another to a relative tolerance instead.
 
 Every config `epsim run` accepts is run: the sweep config (`two_needles_sweep.yaml`) runs its base
 point and the planning config (`pelvic_deep_seated_plan.yaml`) its starting layout, as `epsim run`
-does with them; their `sweep:` and `optimise:` blocks belong to `epsim sweep` and `epsim plan`
+does with them; their `sweep:` and `optimise:` blocks belong to `epsim sweep` and `epsim optimise`
 and are not exercised here. Meshes are built afresh (no mesh cache), so the translation from
 config to scene is compared too; gmsh runs single-threaded, so a scene gives the same mesh.
 
