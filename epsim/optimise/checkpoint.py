@@ -25,7 +25,8 @@ import jax
 import numpy as np
 
 from epsim.errors import InputError
-from epsim.mesh.tetmesh import TetMesh, make_mesh
+from epsim.mesh.tetmesh import TetMesh
+from epsim.meshcache import load_mesh, save_mesh
 from epsim.optimise.plan import Plan
 
 FORMAT = 1
@@ -130,19 +131,12 @@ class Checkpoint:
         return decode(doc["state"], arrays)
 
     def save_mesh(self, mesh_id: int, mesh: TetMesh) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        facets = {f"facet:{k}": np.asarray(v) for k, v in mesh.facets.items()}
-        _atomic_savez(self.folder / f"mesh_{mesh_id}.npz", points=np.asarray(mesh.points),
-                      cells=np.asarray(mesh.cells), cell_region=np.asarray(mesh.cell_region),
-                      region_names=np.array(mesh.region_names), **facets)
+        save_mesh(self.folder / f"mesh_{mesh_id}.npz", mesh)  # the mesh cache's own format
 
     def load_mesh(self, mesh_id: int) -> TetMesh:
         path = self.folder / f"mesh_{mesh_id}.npz"
         try:
-            with np.load(path, allow_pickle=False) as data:
-                facets = {k[6:]: data[k] for k in data.files if k.startswith("facet:")}
-                return make_mesh(data["points"], data["cells"], data["cell_region"],
-                                 tuple(str(n) for n in data["region_names"]), facets)
+            return load_mesh(path)
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"cannot resume: mesh {path} is unreadable ({exc})") from None
 

@@ -376,8 +376,9 @@ def run_planning(
         outcome.plan = kept.plan
         timings["verification"] = time.perf_counter() - t0
         where = "writing the outputs"
-        written = _write_outputs(out, kept, initial, outcome, setup, session, timings,
-                                 t_start, overwrite=overwrite, render=render)
+        written, text, rows = _write_outputs(out, kept, initial, outcome, setup, session,
+                                             timings, t_start, overwrite=overwrite,
+                                             render=render)
     except Exception as exc:  # anything after solving began: keep what was computed
         progress.stop()
         if not isinstance(exc, EpsimError):
@@ -388,17 +389,15 @@ def run_planning(
             + ", ".join(p.name for p in kept_files)
             + f"; continue with: epsim optimise {config} -o {out} --resume") from exc
     checkpoint.clear()
-    text = written.pop()
     initial_results = initial.results if initial is not None else None
-    rows = constraint_rows(setup, kept.plan, kept.results)
     return PlanReport(setup, outcome, initial_results, kept.results, rows, text, timings,
                       written)
 
 
 def _write_outputs(out: Path, kept: Verified, initial: Verified | None, outcome: Outcome,
                    setup: Setup, session: Session, timings: dict, t_start: float, *,
-                   overwrite: bool, render: bool) -> list:
-    """Every output file of a finished plan; the report text last in the list."""
+                   overwrite: bool, render: bool) -> tuple[list, str, list]:
+    """Every output file of a finished plan: (paths written, report text, constraint rows)."""
     written = []
     with atomic_output(out / "plan.yaml", overwrite=overwrite) as tmp:
         tmp.write_text(kept.text, encoding="utf-8")
@@ -423,4 +422,4 @@ def _write_outputs(out: Path, kept: Verified, initial: Verified | None, outcome:
     with atomic_output(out / "report.txt", overwrite=overwrite) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     written.append((out / "report.txt").resolve())
-    return written + [text]
+    return written, text, rows

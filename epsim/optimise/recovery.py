@@ -52,17 +52,23 @@ ATTEMPTS = (
 """Tried in order until one meshes."""
 
 
+def sideways(attempt: Attempt, count: int, gap: float) -> np.ndarray:
+    """(count, 2) m: each needle's nudge in its own perpendicular frame, attempt.nudge x gap
+    long, in directions drawn from attempt.seed (the same every run)."""
+    angles = np.random.default_rng(attempt.seed).uniform(0.0, 2 * np.pi, count)
+    return attempt.nudge * gap * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
 def nudged_tips(tips: np.ndarray, axes: np.ndarray, attempt: Attempt, gap: float) -> np.ndarray:
-    """Tips (n, 3) m moved perpendicular to their axes by attempt.nudge x gap, in directions
-    drawn from attempt.seed (the same every run)."""
+    """Tips (n, 3) m moved perpendicular to their axes by `sideways`."""
     tips = np.asarray(tips, dtype=float)
     if not attempt.nudge:
         return tips
-    angles = np.random.default_rng(attempt.seed).uniform(0.0, 2 * np.pi, len(tips))
     out = tips.copy()
-    for k, (axis, angle) in enumerate(zip(np.asarray(axes, dtype=float), angles)):
+    for k, (axis, (a, b)) in enumerate(zip(np.asarray(axes, dtype=float),
+                                           sideways(attempt, len(tips), gap))):
         e1, e2 = perpendicular_frame(axis)
-        out[k] += attempt.nudge * gap * (np.cos(angle) * e1 + np.sin(angle) * e2)
+        out[k] += a * e1 + b * e2
     return out
 
 
@@ -97,4 +103,4 @@ class MeshFaults:
             raise MeshError(f"gmsh failed to mesh the scene: injected fault ({kind} call {n})")
 
 
-__all__ = ["ATTEMPTS", "Attempt", "Events", "MeshFaults", "nudged_tips"]
+__all__ = ["ATTEMPTS", "Attempt", "Events", "MeshFaults", "nudged_tips", "sideways"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from epsim.errors import InputError, MeshError, SolverError
 from epsim.optimise.plan import Plan
-from epsim.optimise.recovery import ATTEMPTS, Attempt, Events, MeshFaults
+from epsim.optimise.recovery import ATTEMPTS, Attempt, Events, MeshFaults, sideways
 
 
 @dataclass
@@ -37,14 +37,11 @@ class Verified:
 
 
 def nudged_plan(plan: Plan, attempt: Attempt, gap: float) -> Plan:
-    """The plan with every tip moved sideways (in its needle's initial frame) by
-    attempt.nudge x gap, in directions drawn from attempt.seed (the same every run)."""
+    """The plan with every tip moved sideways in its needle's initial frame (`sideways`)."""
     if not attempt.nudge:
         return plan
-    angles = np.random.default_rng(attempt.seed).uniform(0.0, 2 * np.pi, plan.shift.shape[0])
-    side = attempt.nudge * gap * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     shift = np.asarray(plan.shift).copy()
-    shift[:, :2] += side
+    shift[:, :2] += sideways(attempt, len(shift), gap)
     return Plan(jnp.asarray(shift), plan.tilt, plan.voltage)
 
 

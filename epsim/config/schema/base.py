@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from epsim.config.excerpt import excerpt
-from epsim.config.units import UnitError, to_si, unknown_name_message
+from epsim.config.units import UnitError, check_units_block, to_si, unknown_name_message
 
 
 def problem(message: str, key: str | None = None) -> PydanticCustomError:
@@ -33,6 +33,15 @@ def problem(message: str, key: str | None = None) -> PydanticCustomError:
     if key is None:
         return PydanticCustomError("epsim", "{message}", {"message": message})
     return PydanticCustomError("at_key", "{message}", {"message": message, "key": key})
+
+
+def units_block(value: Any) -> Any:
+    """A `units:` block checked (`check_units_block`), its errors at their key: the validator of
+    the config's own block and of the one results files remember (`output.units`)."""
+    try:
+        return check_units_block(value)
+    except UnitError as exc:
+        raise problem(str(exc), exc.key) from None
 
 
 Sign = Optional[Literal["positive", "nonnegative"]]

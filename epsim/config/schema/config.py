@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 from annotated_types import MinLen
 from pydantic import Field, field_validator
 
-from epsim.config.schema.base import TAGS_SEEN, Name, Section, Title, problem
+from epsim.config.schema.base import TAGS_SEEN, Name, Section, Title, units_block
 from epsim.config.schema.electrodes import Electrode
 from epsim.config.schema.materials import Material, MaterialOverride
 from epsim.config.schema.output import Device, OptimiseBlock, Output
@@ -17,7 +17,6 @@ from epsim.config.schema.physics import Heating, NewtonConfig, Physics, Solver
 from epsim.config.schema.protocol import Protocol, ResolvedProtocol
 from epsim.config.schema.scene import Scene
 from epsim.config.schema.sweep import SweepBlock
-from epsim.config.units import UnitError, check_units_block
 
 
 class Config(Section):
@@ -40,10 +39,7 @@ class Config(Section):
     @field_validator("units", mode="before")
     @classmethod
     def _check_units(cls, value: Any) -> Any:
-        try:
-            return check_units_block(value)
-        except UnitError as exc:
-            raise problem(str(exc), exc.key) from None
+        return units_block(value)
 
 
 class ResolvedConfig(Config):

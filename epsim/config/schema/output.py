@@ -18,11 +18,10 @@ from epsim.config.schema.base import (
     Real,
     Section,
     Vec3,
-    problem,
     quantity,
+    units_block,
     whole,
 )
-from epsim.config.units import UnitError, check_units_block
 
 
 class Device(Section):
@@ -45,10 +44,7 @@ class Output(Section):
     @field_validator("units", mode="before")
     @classmethod
     def _check_units(cls, value: Any) -> Any:
-        try:
-            return check_units_block(value)
-        except UnitError as exc:
-            raise problem(str(exc), exc.key) from None
+        return units_block(value)
 
 
 class EntryRegion(Section):
