@@ -13,6 +13,7 @@ RANK = {
     "errors": 0,
     "interrupts": 0,
     "mesh": 1,
+    "imaging": 2,
     "fem": 2,
     "physics": 2,
     "solve": 3,
