@@ -6,8 +6,11 @@ How each expands into individual conductors (names, tips, entries) is in
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
+from pydantic import model_validator
+
+from epsim.config.catalogue import fill_from_model
 from epsim.config.schema.base import (
     Angle,
     Direction,
@@ -15,12 +18,31 @@ from epsim.config.schema.base import (
     PositiveLength,
     Section,
     Vec3,
+    problem,
     tagged,
     whole,
 )
 
 
-class NeedleElectrode(Section):
+class Modelled(Section):
+    """An electrode that may name a catalogue model (`model: VGD-12`, epsim/data/electrodes.yaml):
+    the model fills the keys the config leaves out; keys the config gives win."""
+
+    model: Optional[Name] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_model(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("model") is None:
+            return data
+        try:
+            return fill_from_model(data, get_args(cls.model_fields["type"].annotation)[0])
+        except ValueError as exc:
+            key, message = exc.args
+            raise problem(message, key) from None
+
+
+class NeedleElectrode(Modelled):
     """One needle: conducting for `active_length` from `tip` towards `entry`, insulated above."""
 
     type: Literal["needle"]
@@ -31,7 +53,7 @@ class NeedleElectrode(Section):
     active_length: PositiveLength
 
 
-class NeedleRow(Section):
+class NeedleRow(Modelled):
     """`count` parallel needles, `spacing` apart along `direction`; the first tip at `tip`.
 
     Needles are named `<name>_0` ... `<name>_<count-1>`. `axis` points from the tips towards the
@@ -51,7 +73,7 @@ class NeedleRow(Section):
     length: Optional[PositiveLength] = None
 
 
-class HexagonalArray(Section):
+class HexagonalArray(Modelled):
     """Seven parallel needles: `<name>_0` at the centre, `<name>_1..6` on a regular hexagon.
 
     Outer needle k sits at `circumradius` from the centre, at angle rotation + (k - 1) * 60 deg
@@ -70,7 +92,7 @@ class HexagonalArray(Section):
     length: Optional[PositiveLength] = None
 
 
-class Plates(Section):
+class Plates(Modelled):
     """Two parallel plates `<name>_a` and `<name>_b`, `gap` apart along `normal` (a to b).
 
     `size` is (width, height) of each plate; `up` is the in-plane direction of `height`
