@@ -22,11 +22,22 @@ class LabelImage:
         labels: (ni, nj, nk) non-negative integer array; 0 is unlabelled.
         affine: (4, 4) voxel index (i, j, k, 1) -> world (x, y, z, 1) in mm, RAS+.
         source: where it came from (file path or description), for messages.
+        qform: (4, 4) the qform affine of the NIfTI file it was read from, kept so that images
+            written on this grid carry it back unchanged; None: the qform is `affine`.
+        xform_codes: (sform_code, qform_code) written with images on this grid (NIfTI codes:
+            1 scanner anatomical, 2 aligned anatomical, ...).
     """
 
     labels: np.ndarray
     affine: np.ndarray
     source: str = "<array>"
+    qform: np.ndarray | None = None
+    xform_codes: tuple[int, int] = (1, 1)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm^3 (|det| of the affine's linear part)."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
 
     @property
     def spacing_mm(self) -> np.ndarray:
