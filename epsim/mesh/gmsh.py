@@ -29,6 +29,8 @@ are restored). gmsh is a global singleton: in-process calls are serialised with 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
@@ -228,6 +230,49 @@ def _add_hole(occ, hole: Hole, path: NeedlePath | None) -> list[tuple[int, str |
 
 
 @dataclass(frozen=True)
+class SizeGrid:
+    """Cell sizes sampled on an axis-aligned grid (an image scene's sizes per label, see
+    `epsim.imaging.mesher`), interpolated linearly by gmsh's Structured field; `sizes.size`
+    outside the grid.
+
+    Attributes:
+        origin: (3,) m, the grid point (0, 0, 0).
+        spacing: (3,) m between grid points along x, y, z.
+        values: (nx, ny, nz) sizes in m.
+    """
+
+    origin: tuple[float, float, float]
+    spacing: tuple[float, float, float]
+    values: np.ndarray
+
+
+@contextlib.contextmanager
+def _structured_field(gmsh, grid: SizeGrid, size: float) -> Iterator[int | None]:
+    """A Structured size field from `grid` (mm), read by gmsh from a temporary binary file that
+    is removed once the mesh is made; None without a grid."""
+    if grid is None:
+        yield None
+        return
+    values = np.asarray(grid.values, dtype="<f8")
+    handle, path = tempfile.mkstemp(suffix=".epsim-sizes")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(np.asarray(_mm(grid.origin), "<f8").tobytes())
+            out.write(np.asarray(_mm(grid.spacing), "<f8").tobytes())
+            out.write(np.asarray(values.shape, "<i4").tobytes())
+            out.write((values * _MODEL_UNITS_PER_METRE).tobytes())
+        field = gmsh.model.mesh.field
+        tag = field.add("Structured")
+        field.setString(tag, "FileName", path)
+        field.setNumber(tag, "TextFormat", 0)
+        field.setNumber(tag, "SetOutsideValue", 1)
+        field.setNumber(tag, "OutsideValue", size * _MODEL_UNITS_PER_METRE)
+        yield tag
+    finally:
+        os.unlink(path)
+
+
+@dataclass(frozen=True)
 class _Scene:
     """The meshed model's bookkeeping: kept volumes and tagged surfaces (gmsh entity tags)."""
 
@@ -364,15 +409,17 @@ def _distance_expression(hole: Hole, path: NeedlePath | None) -> str:
     return f"Sqrt({'+'.join(squares)})-{radius}"
 
 
-def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths) -> None:
-    """Background size: Min over holes of Threshold(distance to the hole), Constant on inclusions.
+def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths,
+                 grid_field: int | None = None) -> None:
+    """Background size: Min over holes of Threshold(distance to the hole), Constant on
+    inclusions, and the Structured field `grid_field` of a `SizeGrid` when there is one.
 
     Near a hole the size grows linearly from the electrode size on its surface to `sizes.size`
     at `grading_distance`.
     """
     field = gmsh.model.mesh.field
     size = sizes.size * _MODEL_UNITS_PER_METRE
-    fields = []
+    fields = [] if grid_field is None else [grid_field]
     if holes:
         e = electrode_size(sizes, holes) * _MODEL_UNITS_PER_METRE
         grading = sizes.grading_distance
@@ -450,6 +497,7 @@ def build_mesh(
     optimize: bool = True,
     regions: str = "material",
     isolate: bool = True,
+    size_grid: SizeGrid | None = None,
 ) -> TetMesh:
     """Mesh a scene into a conforming P1 tetrahedral mesh.
 
@@ -467,6 +515,7 @@ def build_mesh(
         isolate: run gmsh in a child process (`epsim.mesh.isolated`), so that Ctrl-C or SIGTERM
             stops a long meshing at once; the mesh is the same. Inside a process that may not
             have children (a Dask worker) gmsh runs in this process.
+        size_grid: cell sizes on a grid, on top of the others (the smallest size wins).
     Returns:
         TetMesh with `region_names` = `region_names(domain, inclusions, regions)` (by material:
         the domain material, then the inclusion materials in order of first appearance; by
@@ -485,7 +534,7 @@ def build_mesh(
     paths = check_scene(domain, inclusions, holes)  # here, so a bad scene starts no process
     _, radius = domain.bounding_sphere()
     sizes = sizes or MeshSizes(size=radius / 5)
-    args = (domain, inclusions, holes, sizes, paths, seed, optimize, regions)
+    args = (domain, inclusions, holes, sizes, paths, seed, optimize, regions, size_grid)
     if isolate and can_isolate():
         points, cells, cell_region, facets = run_isolated(mesh_arrays, *args)
     else:
@@ -494,14 +543,16 @@ def build_mesh(
     return renumbered(make_mesh(points, cells, cell_region, names, facets))
 
 
-def mesh_arrays(domain, inclusions, holes, sizes, paths, seed, optimize, regions):
+def mesh_arrays(domain, inclusions, holes, sizes, paths, seed, optimize, regions,
+                size_grid=None):
     """gmsh's part of `build_mesh` (checked scene, its needle paths): points (m), cells,
     cell_region and facets as numpy arrays, in gmsh's numbering."""
     with _gmsh_session(_gmsh_options(sizes, seed, optimize)) as gmsh:
         try:
             scene = _build_geometry(gmsh, domain, inclusions, holes, paths, sizes, regions)
-            _size_fields(gmsh, scene, sizes, holes, paths)
-            gmsh.model.mesh.generate(3)
+            with _structured_field(gmsh, size_grid, sizes.size) as grid_field:
+                _size_fields(gmsh, scene, sizes, holes, paths, grid_field)
+                gmsh.model.mesh.generate(3)
             points, cells, cell_region, facets = _extract(gmsh, scene)
             for hole in holes:
                 if isinstance(hole, PlateHole) and len(facets[hole.name]) == 0:
