@@ -105,8 +105,9 @@ def ct_grid(slices: list[CtSlice], where: str) -> CtGrid:
         name = slice_name(s)
         if np.max(np.abs(s.orientation - first.orientation)) > ORIENTATION_TOLERANCE:
             raise InputError(
-                f"{where}: series {s.series}: slice {name} has orientation {s.orientation.tolist()}"
-                f", the series {first.orientation.tolist()} (inconsistent orientation)"
+                f"{where}: series {s.series}: slice {name} has orientation "
+                f"{np.round(s.orientation, 6).tolist()}, the series "
+                f"{np.round(first.orientation, 6).tolist()} (inconsistent orientation)"
             )
         if not np.allclose(s.spacing, first.spacing, rtol=1e-4) or s.size != first.size:
             raise InputError(

@@ -84,7 +84,7 @@ def checked_labels(data: np.ndarray, where: str) -> np.ndarray:
         if bad is not None and np.any(bad):
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise InputError(
-                f"{where}: label {data[first]!r} at voxel {first} is {what} "
+                f"{where}: label {data[first].item()} at voxel {first} is {what} "
                 f"({int(np.count_nonzero(bad))} voxels); a label map holds integers >= 0"
             )
     top = int(data.max()) if data.size else 0
