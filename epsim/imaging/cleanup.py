@@ -62,7 +62,7 @@ class CleanupReport:
         rows = [c for _, changes in self.steps for c in changes if c.label == label]
         return sum(c.removed for c in rows), sum(c.added for c in rows)
 
-    def __add__(self, other: "CleanupReport") -> "CleanupReport":
+    def __add__(self, other: CleanupReport) -> CleanupReport:
         return CleanupReport(self.steps + other.steps)
 
 
@@ -102,7 +102,9 @@ def keep_largest_component(image: LabelImage, labels=None) -> tuple[LabelImage, 
         if count > 1:
             sizes = np.bincount(components.ravel())[1:]
             taken |= (components > 0) & (components != 1 + int(np.argmax(sizes)))
-    return finish(image, reassign_nearest(image.labels, taken, image.spacing_mm), "largest component")
+    return finish(
+        image, reassign_nearest(image.labels, taken, image.spacing_mm), "largest component"
+    )
 
 
 def drop_islands(
@@ -159,7 +161,9 @@ def clean_labels(
         image, step = drop_islands(image, min_island_mm3)
         report += step
     if largest_component:
-        image, step = keep_largest_component(image, None if largest_component is True else largest_component)
+        image, step = keep_largest_component(
+            image, None if largest_component is True else largest_component
+        )
         report += step
     if fill:
         image, step = fill_holes(image, None if fill is True else fill)

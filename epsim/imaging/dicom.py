@@ -136,7 +136,10 @@ def ct_grid(slices: list[CtSlice], where: str) -> CtGrid:
     affine[:3, 3] = positions[0]
     rows, columns = first.size
     return CtGrid(
-        (columns, rows, len(slices)), affine, first.series, first.frame,
+        (columns, rows, len(slices)),
+        affine,
+        first.series,
+        first.frame,
         tuple(s.path for s in slices),
     )
 

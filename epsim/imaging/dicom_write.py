@@ -49,7 +49,7 @@ def ds_text(values, decimals: int) -> list[str]:
 def base_dataset(sop_class: str, sop_instance: str, study: str, frame: str, modality: str):
     """A dataset with file meta, patient, study, series-level and SOP common attributes."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, sop_instance
@@ -58,7 +58,12 @@ def base_dataset(sop_class: str, sop_instance: str, study: str, frame: str, moda
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_instance
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Phantom^Epsim", "EPSIM", "", "O"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = (
+        "Phantom^Epsim",
+        "EPSIM",
+        "",
+        "O",
+    )
     ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime, ds.StudyID = study, DATE, TIME, "1"
     ds.ReferringPhysicianName, ds.AccessionNumber = "", ""
     ds.Modality, ds.Manufacturer = modality, "epsim"
@@ -69,7 +74,9 @@ def base_dataset(sop_class: str, sop_instance: str, study: str, frame: str, moda
 
 def save(ds, path: Path) -> Path:
     """Write a dataset as a DICOM file (preamble and meta) atomically."""
-    return write_atomically(path, lambda temporary: ds.save_as(str(temporary), enforce_file_format=True))
+    return write_atomically(
+        path, lambda temporary: ds.save_as(str(temporary), enforce_file_format=True)
+    )
 
 
 def write_ct_series(folder, image: LabelImage, hounsfield: dict[int, int]) -> WrittenSeries:
@@ -110,7 +117,11 @@ def write_ct_series(folder, image: LabelImage, hounsfield: dict[int, int]) -> Wr
 
 
 def write_rtstruct(
-    path, series: WrittenSeries, image: LabelImage, contours: list[dict[int, list]], labels: dict[str, int]
+    path,
+    series: WrittenSeries,
+    image: LabelImage,
+    contours: list[dict[int, list]],
+    labels: dict[str, int],
 ) -> Path:
     """An RTSTRUCT with one ROI per `labels` entry (name -> label).
 
@@ -121,7 +132,9 @@ def write_rtstruct(
     from pydicom.sequence import Sequence
 
     lps = RAS_TO_LPS @ image.affine
-    ds = base_dataset(RT_STRUCTURE_SET, uid(series.series, "rtstruct"), series.study, series.frame, "RTSTRUCT")
+    ds = base_dataset(
+        RT_STRUCTURE_SET, uid(series.series, "rtstruct"), series.study, series.frame, "RTSTRUCT"
+    )
     ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = uid(series.series, "rt series"), 2, 1
     ds.StructureSetLabel, ds.StructureSetDate, ds.StructureSetTime = "epsim phantom", DATE, TIME
     ds.ReferencedFrameOfReferenceSequence = Sequence([frame_reference(series)])
@@ -135,8 +148,11 @@ def write_rtstruct(
         item.ReferencedROINumber = number
         item.ROIDisplayColor = [int(c) for c in np.array([60, 90, 140]) * number % 256]
         item.ContourSequence = Sequence(
-            [contour_item(series, k, polygon, lps) for k, by_label in enumerate(contours)
-             for polygon in by_label.get(label, [])]
+            [
+                contour_item(series, k, polygon, lps)
+                for k, by_label in enumerate(contours)
+                for polygon in by_label.get(label, [])
+            ]
         )
         roi_contours.append(item)
         observation = Dataset()

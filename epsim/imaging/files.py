@@ -5,8 +5,8 @@ reader never sees half a file and a failed write leaves nothing behind."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def write_atomically(path, write: Callable[[Path], None], suffix: str = "") -> Path:

@@ -116,8 +116,9 @@ def nifti_image(values: np.ndarray, grid: LabelImage, *, description: str = ""):
 def write_nifti(path, values: np.ndarray, grid: LabelImage, *, description: str = "") -> Path:
     """Write `values` on `grid` to `path` (.nii or .nii.gz) atomically; return the path.
 
-    The file is written under a temporary name and moved into place (`write_atomically`). Whether `path` may be overwritten is the
-    caller's decision (the runner checks ownership; this layer cannot import epsim.io).
+    The file is written under a temporary name and moved into place (`write_atomically`).
+    Whether `path` may be overwritten is the caller's decision (the runner checks ownership;
+    this layer cannot import epsim.io).
     """
     path = Path(path)
     suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"

@@ -73,15 +73,28 @@ class PhantomShapes:
         (x - c)^T G (x - c) <= 1 (no quadric when G is None) and n.x <= e for every half-space."""
         up = np.array([0.0, 0.0, 1.0])
         top = self.skin_top
-        skin_bottom, fat_bottom = top - self.skin_thickness, top - self.skin_thickness - self.fat_thickness
+        skin_bottom, fat_bottom = (
+            top - self.skin_thickness,
+            top - self.skin_thickness - self.fat_thickness,
+        )
         start, end = np.asarray(self.vessel_start, float), np.asarray(self.vessel_end, float)
         axis = (end - start) / np.linalg.norm(end - start)
         return [
             (LABELS["muscle"], None, None, [(up, fat_bottom)]),
             (LABELS["fat"], None, None, [(up, skin_bottom), (-up, -fat_bottom)]),
             (LABELS["skin"], None, None, [(up, top), (-up, -skin_bottom)]),
-            (LABELS["liver"], np.diag(1.0 / np.square(self.liver_radii)), np.asarray(self.liver_center, float), []),
-            (LABELS["tumour"], np.eye(3) / self.tumour_radius**2, np.asarray(self.tumour_center, float), []),
+            (
+                LABELS["liver"],
+                np.diag(1.0 / np.square(self.liver_radii)),
+                np.asarray(self.liver_center, float),
+                [],
+            ),
+            (
+                LABELS["tumour"],
+                np.eye(3) / self.tumour_radius**2,
+                np.asarray(self.tumour_center, float),
+                [],
+            ),
             (
                 LABELS["vessel"],
                 (np.eye(3) - np.outer(axis, axis)) / self.vessel_radius**2,
@@ -137,8 +150,14 @@ def slice_contours(shapes: PhantomShapes, affine: np.ndarray, shape, k: int) -> 
     """label -> polygons (each (n, 2), voxel indices (i, j)) of the shapes on slice k, clipped
     to the slice's pixel rectangle."""
     plane, origin = affine[:3, :2], affine[:3, 2] * k + affine[:3, 3]  # world = plane u + origin
-    box = np.array([[-0.5, -0.5], [shape[0] - 0.5, -0.5], [shape[0] - 0.5, shape[1] - 0.5],
-                    [-0.5, shape[1] - 0.5]])
+    box = np.array(
+        [
+            [-0.5, -0.5],
+            [shape[0] - 0.5, -0.5],
+            [shape[0] - 0.5, shape[1] - 0.5],
+            [-0.5, shape[1] - 0.5],
+        ]
+    )
     out = {}
     for label, quadric, centre, halves in shapes.regions():
         polygon = box if quadric is None else ellipse(plane, origin - centre, quadric)
@@ -169,8 +188,12 @@ def ellipse(plane: np.ndarray, offset: np.ndarray, quadric: np.ndarray) -> np.nd
 
 
 def box_halves(shape):
-    return [(np.array([-1.0, 0]), 0.5), (np.array([1.0, 0]), shape[0] - 0.5),
-            (np.array([0, -1.0]), 0.5), (np.array([0, 1.0]), shape[1] - 0.5)]
+    return [
+        (np.array([-1.0, 0]), 0.5),
+        (np.array([1.0, 0]), shape[0] - 0.5),
+        (np.array([0, -1.0]), 0.5),
+        (np.array([0, 1.0]), shape[1] - 0.5),
+    ]
 
 
 def clip(polygon: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -187,7 +210,9 @@ def clip(polygon: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     return np.array(out).reshape(-1, 2)
 
 
-def make_phantom(voxel=1.0, shapes: PhantomShapes | None = None, **grid) -> tuple[PhantomShapes, LabelImage]:
+def make_phantom(
+    voxel=1.0, shapes: PhantomShapes | None = None, **grid
+) -> tuple[PhantomShapes, LabelImage]:
     """The default (or given) anatomy voxelised on its oblique grid (`phantom_grid` options)."""
     shapes = shapes or PhantomShapes()
     affine, shape = phantom_grid(shapes, voxel, **grid)
@@ -208,32 +233,52 @@ def write_phantom(out_dir, voxel=1.0, fmt: str = "both", *, overwrite: bool = Fa
         raise InputError(f"format must be nifti, dicom or both, got {fmt!r}")
     out = Path(out_dir)
     shapes, image = make_phantom(voxel)
-    names = {"json": out / "phantom.json", "nifti": out / "labels.nii.gz",
-             "ct": out / "ct", "rtstruct": out / "rtstruct.dcm"}
-    wanted = ["json"] + (["nifti"] if fmt != "dicom" else []) + (["ct", "rtstruct"] if fmt != "nifti" else [])
+    names = {
+        "json": out / "phantom.json",
+        "nifti": out / "labels.nii.gz",
+        "ct": out / "ct",
+        "rtstruct": out / "rtstruct.dcm",
+    }
+    wanted = (
+        ["json"]
+        + (["nifti"] if fmt != "dicom" else [])
+        + (["ct", "rtstruct"] if fmt != "nifti" else [])
+    )
     clash = [str(names[w]) for w in wanted if names[w].exists()]
     if clash and not overwrite:
         raise InputError(f"{clash[0]} exists; the phantom writes only new files (--overwrite)")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if "nifti" in wanted:
-        written.append(write_nifti(names["nifti"], image.labels, image, description="epsim phantom"))
+        written.append(
+            write_nifti(names["nifti"], image.labels, image, description="epsim phantom")
+        )
     if "ct" in wanted:
         series = write_ct_series(names["ct"], image, HOUNSFIELD)
-        contours = [slice_contours(shapes, image.affine, image.labels.shape, k)
-                    for k in range(image.labels.shape[2])]
+        contours = [
+            slice_contours(shapes, image.affine, image.labels.shape, k)
+            for k in range(image.labels.shape[2])
+        ]
         written += series.paths
         written.append(write_rtstruct(names["rtstruct"], series, image, contours, LABELS))
-    description = {"shapes": asdict(shapes), "labels": LABELS, "affine": image.affine.tolist(),
-                   "shape": list(image.labels.shape), "units": "mm, RAS+",
-                   "tumour_volume_mm3": shapes.tumour_volume, "vessel_volume_mm3": shapes.vessel_volume}
+    description = {
+        "shapes": asdict(shapes),
+        "labels": LABELS,
+        "affine": image.affine.tolist(),
+        "shape": list(image.labels.shape),
+        "units": "mm, RAS+",
+        "tumour_volume_mm3": shapes.tumour_volume,
+        "vessel_volume_mm3": shapes.vessel_volume,
+    }
     text = json.dumps(description, indent=1) + "\n"
     write_atomically(names["json"], lambda temporary: temporary.write_text(text))
     return [names["json"]] + written
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m epsim.imaging.phantom", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m epsim.imaging.phantom", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("out_dir")
     parser.add_argument("--voxel", type=float, nargs="+", default=[1.0], help="mm, one or three")
     parser.add_argument("--format", choices=("nifti", "dicom", "both"), default="both")

@@ -74,7 +74,9 @@ def read_rtstruct(path) -> StructureSet:
                         f"{points.size} numbers (need 3 per point, at least 3 points)"
                     )
                 contours.setdefault(number, []).append(points.reshape(-1, 3))
-        frames = [str(f.FrameOfReferenceUID) for f in data.get("ReferencedFrameOfReferenceSequence", [])]
+        frames = [
+            str(f.FrameOfReferenceUID) for f in data.get("ReferencedFrameOfReferenceSequence", [])
+        ]
         series = [
             str(s.SeriesInstanceUID)
             for f in data.get("ReferencedFrameOfReferenceSequence", [])
@@ -132,7 +134,9 @@ def add_crossings(counts: np.ndarray, polygon: np.ndarray) -> None:
     last = np.clip(np.ceil(upper), 0, nj).astype(np.int64)
     rows_per_edge = np.maximum(last - first, 0)
     edge = np.repeat(np.arange(len(start)), rows_per_edge)
-    offset = np.arange(edge.size) - np.repeat(np.cumsum(rows_per_edge) - rows_per_edge, rows_per_edge)
+    offset = np.arange(edge.size) - np.repeat(
+        np.cumsum(rows_per_edge) - rows_per_edge, rows_per_edge
+    )
     row = first[edge] + offset
     (x0, y0), (x1, y1) = start[edge].T, end[edge].T
     x = x0 + (row - y0) * (x1 - x0) / (y1 - y0)  # y1 != y0 for every counted edge

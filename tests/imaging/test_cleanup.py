@@ -34,11 +34,13 @@ def test_a_planted_island_is_dropped_and_reported(planted):
     assert np.count_nonzero(cleaned.labels[55:57, 1:3, 1:3]) == 0  # nearest is background
     assert report.changed_voxels(TUMOUR) == (8, 0) and report.changed_voxels(0) == (0, 8)
     assert np.count_nonzero(cleaned.labels != planted.labels) == 8
-    (step, changes), = report.steps
+    ((step, changes),) = report.steps
     assert step == "islands below 20 mm^3"
     tumour = next(c for c in changes if c.label == TUMOUR)
     assert tumour.removed_mm3 == pytest.approx(8.0)
-    assert "islands below 20 mm^3: label 2: -8 voxels (8 mm^3), +0 voxels (0 mm^3)" in report.lines()
+    assert (
+        "islands below 20 mm^3: label 2: -8 voxels (8 mm^3), +0 voxels (0 mm^3)" in report.lines()
+    )
     untouched, nothing = drop_islands(planted, min_volume_mm3=5.0)
     assert np.array_equal(untouched.labels, planted.labels)
     assert nothing.lines() == ["clean-up changed nothing"]
@@ -49,13 +51,17 @@ def test_a_planted_hole_is_filled_and_the_tumour_is_not_swallowed(planted):
     assert np.all(cleaned.labels[20:23, 12:15, 6:9] == LIVER)
     assert report.changed_voxels(LIVER) == (0, 27) and report.changed_voxels(0) == (27, 0)
     assert np.array_equal(cleaned.labels == TUMOUR, planted.labels == TUMOUR)
-    assert any("label 1: -0 voxels (0 mm^3), +27 voxels (27 mm^3)" in line for line in report.lines())
+    assert any(
+        "label 1: -0 voxels (0 mm^3), +27 voxels (27 mm^3)" in line for line in report.lines()
+    )
 
 
 def test_the_largest_component_is_kept(planted):
     cleaned, report = keep_largest_component(planted, labels=[TUMOUR])
     assert report.changed_voxels(TUMOUR) == (8, 0)
-    assert np.count_nonzero(cleaned.labels == TUMOUR) == np.count_nonzero(planted.labels == TUMOUR) - 8
+    assert (
+        np.count_nonzero(cleaned.labels == TUMOUR) == np.count_nonzero(planted.labels == TUMOUR) - 8
+    )
     same, nothing = keep_largest_component(planted, labels=[LIVER])
     assert np.array_equal(same.labels, planted.labels) and nothing.steps[0][1] == ()
 
@@ -72,6 +78,10 @@ def test_a_removed_blob_takes_the_surrounding_label(planted):
 
 def test_all_steps_together_report_each_step(planted):
     cleaned, report = clean_labels(planted, largest_component=True, fill=True, min_island_mm3=1.0)
-    assert [step for step, _ in report.steps] == ["islands below 1 mm^3", "largest component", "fill holes"]
+    assert [step for step, _ in report.steps] == [
+        "islands below 1 mm^3",
+        "largest component",
+        "fill holes",
+    ]
     assert report.changed_voxels(TUMOUR) == (8, 0) and report.changed_voxels(LIVER) == (0, 27)
     assert np.count_nonzero(cleaned.labels != planted.labels) == 35

@@ -84,7 +84,9 @@ def test_even_odd_rasterisation_matches_an_independent_point_in_polygon_test():
     inside = np.cumsum(counts, axis=1)[:, :32] % 2 == 1
     j, i = np.mgrid[:30, :32]
     centres = np.column_stack([i.ravel(), j.ravel()])
-    expected = PolygonPath(outer).contains_points(centres) ^ PolygonPath(hole).contains_points(centres)
+    expected = PolygonPath(outer).contains_points(centres) ^ PolygonPath(hole).contains_points(
+        centres
+    )
     assert np.array_equal(inside.ravel(), expected)
     assert 100 < expected.sum() < 900  # the shapes cover part of the grid, not none or all
 
@@ -107,8 +109,14 @@ def refused(ct, rtstruct, rois, *words):
 
 def test_a_missing_slice_is_inconsistent_spacing(series_copy, phantom_dir):
     (series_copy / "CT_0030.dcm").unlink()
-    refused(series_copy, phantom_dir / "rtstruct.dcm", ROIS, str(series_copy), "CT_0031.dcm",
-            "inconsistent slice spacing")
+    refused(
+        series_copy,
+        phantom_dir / "rtstruct.dcm",
+        ROIS,
+        str(series_copy),
+        "CT_0031.dcm",
+        "inconsistent slice spacing",
+    )
 
 
 def test_a_slice_with_other_pixel_spacing_is_refused(series_copy, phantom_dir):
@@ -128,13 +136,26 @@ def test_a_tilted_slice_is_inconsistent_orientation(series_copy, phantom_dir):
     column = orientation[3:] * np.cos(turn) - orientation[:3] * np.sin(turn)
     data.ImageOrientationPatient = [f"{v:.8f}" for v in np.concatenate([row, column])]
     data.save_as(str(path))
-    refused(series_copy, phantom_dir / "rtstruct.dcm", ROIS, "CT_0020.dcm", "inconsistent orientation",
-            str(data.SeriesInstanceUID))
+    refused(
+        series_copy,
+        phantom_dir / "rtstruct.dcm",
+        ROIS,
+        "CT_0020.dcm",
+        "inconsistent orientation",
+        str(data.SeriesInstanceUID),
+    )
 
 
 def test_an_roi_absent_from_the_rtstruct_is_refused(phantom_dir):
     rtstruct = phantom_dir / "rtstruct.dcm"
-    refused(phantom_dir / "ct", rtstruct, {"liver": 1, "spleen": 2}, str(rtstruct), "'spleen'", "'liver'")
+    refused(
+        phantom_dir / "ct",
+        rtstruct,
+        {"liver": 1, "spleen": 2},
+        str(rtstruct),
+        "'spleen'",
+        "'liver'",
+    )
 
 
 def test_a_structure_set_of_another_frame_of_reference_is_refused(phantom_dir, tmp_path):

@@ -12,9 +12,13 @@ from epsim.imaging.nifti import read_nifti, write_nifti
 # An oblique affine with anisotropic spacing (a rotation about (1, 1, 0) times diag(0.7, 1, 1.6)).
 ANGLE = np.deg2rad(25.0)
 C, S = np.cos(ANGLE), np.sin(ANGLE)
-TURN = np.array([[(1 + C) / 2, (1 - C) / 2, S / np.sqrt(2)],
-                 [(1 - C) / 2, (1 + C) / 2, -S / np.sqrt(2)],
-                 [-S / np.sqrt(2), S / np.sqrt(2), C]])
+TURN = np.array(
+    [
+        [(1 + C) / 2, (1 - C) / 2, S / np.sqrt(2)],
+        [(1 - C) / 2, (1 + C) / 2, -S / np.sqrt(2)],
+        [-S / np.sqrt(2), S / np.sqrt(2), C],
+    ]
+)
 AFFINE = np.eye(4)
 AFFINE[:3, :3] = TURN * [0.7, 1.0, 1.6]
 AFFINE[:3, 3] = [-40.5, 12.25, 80.0]
@@ -78,7 +82,9 @@ def one_line_input_error(path, *words):
 def test_bad_label_maps_are_refused_naming_file_and_problem(tmp_path):
     fractional = labels().astype(np.float32)
     fractional[1, 2, 3] = 1.5
-    one_line_input_error(save(tmp_path / "frac.nii.gz", fractional), "not a whole number", "(1, 2, 3)")
+    one_line_input_error(
+        save(tmp_path / "frac.nii.gz", fractional), "not a whole number", "(1, 2, 3)"
+    )
     negative = labels(4, np.int16)
     negative[0, 0, 1] = -3
     one_line_input_error(save(tmp_path / "neg.nii", negative), "negative", "-3")
@@ -86,14 +92,19 @@ def test_bad_label_maps_are_refused_naming_file_and_problem(tmp_path):
     not_finite[2, 2, 2] = np.nan
     one_line_input_error(save(tmp_path / "nan.nii", not_finite), "not finite")
     one_line_input_error(save(tmp_path / "flat.nii", labels()[:, :, 0]), "3-D")
-    one_line_input_error(save(tmp_path / "nowhere.nii", labels(), sform_code=0), "no voxel-to-world")
+    one_line_input_error(
+        save(tmp_path / "nowhere.nii", labels(), sform_code=0), "no voxel-to-world"
+    )
     one_line_input_error(tmp_path / "missing.nii.gz", "no such")
 
 
 def test_truncated_and_corrupt_files_are_refused(tmp_path):
     whole = save(tmp_path / "whole.nii.gz", labels()).read_bytes()
-    for name, content in [("cut.nii.gz", whole[: len(whole) // 2]), ("junk.nii.gz", b"\x1f\x8b" + bytes(40)),
-                          ("short.nii", bytes(100))]:
+    for name, content in [
+        ("cut.nii.gz", whole[: len(whole) // 2]),
+        ("junk.nii.gz", b"\x1f\x8b" + bytes(40)),
+        ("short.nii", bytes(100)),
+    ]:
         path = tmp_path / name
         path.write_bytes(content)
         one_line_input_error(path, "cannot read")
