@@ -30,6 +30,9 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.01
 # Direction cosines of two slices may differ by this much.
 ORIENTATION_TOLERANCE = 1e-4
+# SOP classes of CT, enhanced CT, MR, enhanced MR and PET images: such a file without a position
+# was cut short.
+IMAGE_CLASSES = tuple(f"1.2.840.10008.5.1.4.1.1.{c}" for c in ("2", "2.1", "4", "4.1", "128"))
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class CtGrid:
 
 
 def read_slices(ct_dir) -> list[CtSlice]:
-    """Headers of every image file with a position under `ct_dir` (other files are skipped)."""
+    """Headers of every image file under `ct_dir` (files that are not DICOM, and DICOM files
+    that are not images, are skipped; a truncated image is refused)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -68,10 +72,12 @@ def read_slices(ct_dir) -> list[CtSlice]:
     slices = []
     for path in sorted(p for p in ct_dir.iterdir() if p.is_file()):
         try:
-            data = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError):
+            data = pydicom.dcmread(str(path))
+        except InvalidDicomError:
             continue  # not DICOM: a folder may hold notes or an index
-        if "ImagePositionPatient" not in data or data.get("Modality") == "RTSTRUCT":
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read the DICOM file ({exc})")
+        if not is_image(data, path):
             continue
         try:
             slices.append(
@@ -89,6 +95,23 @@ def read_slices(ct_dir) -> list[CtSlice]:
         except (AttributeError, ValueError, TypeError) as exc:
             raise InputError(f"{path}: incomplete image geometry ({exc})")
     return slices
+
+
+def is_image(data, path: Path) -> bool:
+    """Whether a DICOM dataset is an image slice to place; a slice cut short is refused
+    (pydicom reads a truncated file as far as it goes)."""
+    meta_class = str(data.file_meta.get("MediaStorageSOPClassUID", ""))
+    if "ImagePositionPatient" not in data:
+        if str(data.get("SOPClassUID", meta_class)) in IMAGE_CLASSES:
+            raise InputError(f"{path}: an image without a position (truncated or incomplete)")
+        return False  # an RTSTRUCT, a report, a DICOMDIR
+    syntax = data.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and not syntax.is_compressed:
+        expected = int(data.get("Rows", 0)) * int(data.get("Columns", 0))
+        expected *= int(data.get("BitsAllocated", 16)) // 8 * int(data.get("SamplesPerPixel", 1))
+        if len(data.get("PixelData", b"")) < expected:
+            raise InputError(f"{path}: pixel data shorter than the image (truncated file)")
+    return True
 
 
 def ct_grid(slices: list[CtSlice], where: str) -> CtGrid:

@@ -170,3 +170,10 @@ def test_files_that_are_not_what_they_should_be(phantom_dir, tmp_path):
     refused(phantom_dir / "ct", tmp_path / "rs.dcm", ROIS, "rs.dcm", "RTSTRUCT")
     refused(phantom_dir / "ct", phantom_dir / "ct" / "CT_0000.dcm", ROIS, "not an RTSTRUCT")
     refused(tmp_path / "nowhere", phantom_dir / "rtstruct.dcm", ROIS, "no such DICOM folder")
+
+
+@pytest.mark.parametrize("keep", [300, 1000, 12000])  # meta only, header only, pixels cut
+def test_a_truncated_slice_is_refused(series_copy, phantom_dir, keep):
+    path = series_copy / "CT_0007.dcm"
+    path.write_bytes(path.read_bytes()[:keep])
+    refused(series_copy, phantom_dir / "rtstruct.dcm", ROIS, "CT_0007.dcm", "truncated")
