@@ -58,11 +58,15 @@ def scale_by_tree(rates: Plan, steps: int, final: float = 0.1) -> optax.Gradient
     return optax.GradientTransformation(init, update)
 
 
-def rate_tree(plan: Plan, rates: Rates, *, depth: bool, tilt: bool) -> Plan:
-    """Per-element step sizes: zero where a parameter is frozen."""
+def rate_tree(plan: Plan, rates: Rates, *, depth: bool, tilt: bool,
+              lateral: bool = True) -> Plan:
+    """Per-element step sizes: zero where a parameter is frozen (`lateral` False: needles
+    held in their guide holes, only depth and voltages move)."""
     shift = np.full(plan.shift.shape, rates.shift)
     if not depth:
         shift[:, 2] = 0.0
+    if not lateral:
+        shift[:, :2] = 0.0
     return Plan(
         shift=jnp.asarray(shift),
         tilt=jnp.full(plan.tilt.shape, rates.tilt if tilt else 0.0),

@@ -44,7 +44,7 @@ class Settings:
         coarse_factor: mesh sizes of the linear stage over the config's.
         rates: initial Adam step sizes; nonlinear_rate_factor scales them in stage 2.
         starts: number of starts; jitter: m, random tip shift of the extra starts.
-        depth: needles may move along their axes; tilt: axes may tilt.
+        depth: needles may move along their axes; tilt: axes may tilt; lateral: sideways.
         check_every: linear steps between current-correction refreshes (0: never).
         baseline: also run the CMA-ES baseline; seed: random seed (starts, baseline).
         coverage_goal: the final plan is the best nonlinear evaluation that reaches it (and
@@ -60,6 +60,7 @@ class Settings:
     jitter: float = 1.0e-3
     depth: bool = True
     tilt: bool = False
+    lateral: bool = True
     check_every: int = 10
     baseline: bool = True
     seed: int = 0
@@ -101,6 +102,8 @@ def starting_plans(plan: Plan, settings: Settings, low: float, high: float) -> l
         shift = rng.normal(0.0, settings.jitter, plan.shift.shape)
         if not settings.depth:
             shift[:, 2] = 0.0
+        if not settings.lateral:
+            shift[:, :2] = 0.0
         scale = rng.uniform(0.8, 1.25, plan.voltage.shape)
         out.append(project(Plan(plan.shift + shift, plan.tilt, plan.voltage * scale), low, high))
     return out
@@ -173,7 +176,8 @@ def plan_treatment(session: Session, plan: Plan, settings: Settings, *, checkpoi
         resume: a state loaded from that checkpoint: the run continues from it.
     """
     goals = session.goals
-    rates = rate_tree(plan, settings.rates, depth=settings.depth, tilt=settings.tilt)
+    rates = rate_tree(plan, settings.rates, depth=settings.depth, tilt=settings.tilt,
+                      lateral=settings.lateral)
     coarse = settings.coarse_factor
     if resume is not None:
         schedule = _restore(resume, session, checkpoint, rates, settings)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from epsim.optimise.model import MeshData, linear_response, nonlinear_response
 from epsim.optimise.motion import moved_points, shift_ratio
 from epsim.optimise.objective import Goals, field_terms, geometry_terms, total
+from epsim.optimise.pairs import pair_sparsity
 from epsim.optimise.plan import Needles, Plan, axes, tips
 from epsim.solve import Newton
 
@@ -51,7 +52,8 @@ def planning_objective(
     response = respond(data, points, plan.voltage, solver=solver)
     response = eqx.tree_at(lambda r: r.current, response, response.current * current_scale)
     terms, metrics = field_terms(goals, data, response)
-    terms = {**terms, **geometry_terms(goals, needles, plan)}
+    terms = {**terms, **geometry_terms(goals, needles, plan),
+             "sparsity": pair_sparsity(plan.voltage, goals.max_voltage)}
     aux = {
         "terms": terms,
         "metrics": metrics,

@@ -17,7 +17,9 @@
 - entry: relu((|entry - centre| - radius) / 1 mm)^2, entry the axis' exit point from the domain;
   (these three start `limit_margin` (3 %, and 0.3 mm for the keep-out) inside their limits, so
   that the penalised optimum lands on the right side of the hard limit);
-- domain: relu((sd(tip) + 1 mm) / 1 mm)^2, tips at least 1 mm inside the tissue.
+- domain: relu((sd(tip) + 1 mm) / 1 mm)^2, tips at least 1 mm inside the tissue;
+- sparsity (weight `optimise.pair_sparsity`, default 0): a smoothed L1 norm of the pair
+  voltages over V_max that lets pairs that add nothing drop (`epsim.optimise.pairs`).
 
 Voltages are kept in [min_voltage, max_voltage] by projection, not by a penalty. Pure JAX;
 lengths in m, fields in V/m, currents in A.
@@ -47,6 +49,7 @@ class Weights(eqx.Module):
     keep_out: float = eqx.field(static=True, default=100.0)
     entry: float = eqx.field(static=True, default=100.0)
     domain: float = eqx.field(static=True, default=100.0)
+    sparsity: float = eqx.field(static=True, default=0.0)  # optimise.pair_sparsity
 
 
 class Structure(eqx.Module):
@@ -215,4 +218,5 @@ def total(goals: Goals, terms: dict) -> jax.Array:
         -terms["coverage"] + w.spare * terms["spare"] + w.healthy * terms["healthy"]
         + w.current * terms["current"] + w.spacing * terms["spacing"]
         + w.keep_out * terms["keep_out"] + w.entry * terms["entry"] + w.domain * terms["domain"]
+        + w.sparsity * terms.get("sparsity", 0.0)
     )

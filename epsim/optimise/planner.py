@@ -40,6 +40,7 @@ from epsim.optimise.clearance import scene_clearance
 from epsim.optimise.driver import Outcome, plan_treatment
 from epsim.optimise.feasibility import Row, binding, check_feasible, format_table
 from epsim.optimise.objective import spacing_matrix
+from epsim.optimise.pairs import fired, sequence_lines
 from epsim.optimise.plan import Plan, axes, tips
 from epsim.optimise.recovery import Events, MeshFaults
 from epsim.optimise.session import Progress, Session
@@ -210,9 +211,13 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
     for m in setup.spare_materials:
         lines.append(f"{m + ' max field / E_irr':<44}{start(lambda r: ratio(r, m), '.3f')}"
                      f"{ratio(verification, m):>10.3f}")
+    volts = np.asarray(outcome.plan.voltage)
+    on = fired(volts, setup.block.drop_voltage)  # dropped pairs were not verified
     lines.append("pairs (plan): " + ", ".join(
         f"{label} {v:.0f} V {i:.1f} A" for label, v, i in
-        zip(setup.pair_labels, np.asarray(outcome.plan.voltage), verification.current)))
+        zip(np.asarray(setup.pair_labels)[on], volts[on], verification.current)))
+    lines += sequence_lines(setup.pair_labels, volts, setup.block.drop_voltage,
+                            setup.pulses)
     tip = np.asarray(tips(setup.needles, outcome.plan)) * 1e3
     lines.append("needle tips (plan, mm): " + ", ".join(
         f"{n} ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f})" for n, t in zip(setup.needles.names, tip)))
@@ -353,6 +358,11 @@ def run_planning(
     cfg, block, raw = read_request(config)
     if overrides:
         block = block.model_copy(update=overrides)
+    if block.needles is not None:  # how many needles: one plan per count (epsim.optimise.count)
+        from epsim.optimise.count import run_count_search
+
+        return run_count_search(config, out, overwrite=overwrite, render=render,
+                                progress=progress, **overrides)
     setup = planning_setup(cfg, block)
     check_feasible(setup.request)
     checkpoint = Checkpoint(out, fingerprint(Path(config).read_text(encoding="utf-8"), overrides))

@@ -33,7 +33,8 @@ from epsim.optimise.adam import Rates
 from epsim.optimise.driver import Settings
 from epsim.optimise.feasibility import Request
 from epsim.optimise.geometry import box_exit, length_exit, signed_distance_function
-from epsim.optimise.objective import Goals, Structure
+from epsim.optimise.objective import Goals, Structure, Weights
+from epsim.optimise.pairs import fired, sequence_lines
 from epsim.optimise.plan import Needles, Plan, axes, initial_plan, make_needles, tips
 from epsim.optimise.scene import PlanningScene
 from epsim.translate import material_model, scene_spec
@@ -60,6 +61,7 @@ class Setup:
     threshold: float
     block: OptimiseBlock
     request: Request
+    pulses: int = 1  # pulses per pair (protocol.pulses.count)
 
 
 def read_request(path) -> tuple[ResolvedConfig, OptimiseBlock, dict]:
@@ -147,6 +149,7 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         firing=tuple((index[p.anode], index[p.cathode]) for p in pairs),
         target_margin=block.target_margin,
         membership_width=0.5 * (cfg.scene.mesh.target_size or cfg.scene.mesh.size or 1e-3),
+        weights=Weights(sparsity=block.pair_sparsity),
     )
     scene = PlanningScene(
         domain=spec.domain, inclusions=spec.inclusions, sizes=spec.sizes, names=names,
@@ -161,6 +164,7 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         coarse_factor=block.coarse_factor,
         rates=Rates(block.step_position, block.step_tilt, block.step_voltage),
         starts=block.starts, jitter=block.jitter, depth=block.depth, tilt=block.tilt,
+        lateral=block.lateral,
         baseline=block.baseline, seed=block.seed, coverage_goal=block.coverage_goal,
     )
     volumes = [_volume(shape) for _, _, shape in targets]
@@ -177,11 +181,27 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
                  jnp.clip(start.voltage, block.min_voltage, max_voltage))
     return Setup(scene, goals, needles, start, settings,
                  tuple(f"{p.anode} -> {p.cathode}" for p in pairs), target_materials,
-                 spare_materials, threshold, block, request)
+                 spare_materials, threshold, block, request, cfg.protocol.pulses.count)
 
 
 def _mm(value: float) -> str:
     return f"{value * 1e3:.4f} mm"
+
+
+def absolute_inputs(scene: dict, cfg: ResolvedConfig) -> dict:
+    """A copy of the raw `scene:` data with its input files (mesh, STL structures) made
+    absolute, as `cfg` resolved them: for a config written into another folder."""
+    scene = dict(scene)
+    mesh = dict(scene["mesh"])
+    if cfg.scene.mesh.file is not None:
+        mesh["file"] = str(cfg.scene.mesh.file)
+    scene["mesh"] = mesh
+    if "structures" in scene:
+        scene["structures"] = [
+            {**s, "file": str(r.file)} if getattr(r, "file", None) else s
+            for s, r in zip(scene["structures"], cfg.scene.structures)
+        ]
+    return scene
 
 
 def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: str,
@@ -203,27 +223,21 @@ def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: 
     ]
     protocol = dict(data["protocol"])
     protocol.pop("voltage_to_distance", None)
+    keep = fired(plan.voltage, setup.block.drop_voltage)  # pairs switched off are not written
+    if not keep.any():
+        raise InputError("the plan switches every pair off (optimise.pair_sparsity too large?)")
     protocol["pairs"] = [
         {"anode": p.anode, "cathode": p.cathode, "voltage": f"{float(v):.2f} V"}
-        for p, v in zip(cfg.protocol.pairs, np.asarray(plan.voltage))
+        for p, v, on in zip(cfg.protocol.pairs, np.asarray(plan.voltage), keep) if on
     ]
     data["protocol"] = protocol
-    scene = dict(data["scene"])
-    mesh = dict(scene["mesh"])
-    if cfg.scene.mesh.file is not None:
-        mesh["file"] = str(cfg.scene.mesh.file)
+    data["scene"] = absolute_inputs(data["scene"], cfg)
     if size_scale != 1.0:
+        mesh = data["scene"]["mesh"]
         for key in ("size", "target_size", "electrode_size"):
             value = getattr(cfg.scene.mesh, key)
             if value is not None:
                 mesh[key] = _mm(value * size_scale)
-    scene["mesh"] = mesh
-    if "structures" in scene:
-        scene["structures"] = [
-            {**s, "file": str(r.file)} if getattr(r, "file", None) else s
-            for s, r in zip(scene["structures"], cfg.scene.structures)
-        ]
-    data["scene"] = scene
     data["output"] = {**dict(data.get("output") or {}), "file": output}
     return data
 
@@ -232,7 +246,10 @@ def plan_yaml(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: 
               base_dir, *, size_scale: float = 1.0,
               header: str = "treatment plan from epsim optimise") -> tuple[str, ResolvedConfig]:
     """YAML text of the plan and its resolved config (loaded back, as `epsim run` will)."""
-    text = f"# {header}: {cfg.name}\n" + yaml.safe_dump(
+    sequence = sequence_lines(setup.pair_labels, np.asarray(plan.voltage),
+                              setup.block.drop_voltage, setup.pulses)
+    text = f"# {header}: {cfg.name}\n# firing sequence:\n" + "".join(
+        f"#   {line}\n" for line in sequence) + yaml.safe_dump(
         plan_data(raw, cfg, setup, plan, output, size_scale), sort_keys=False,
         default_flow_style=None, width=110,
     )

@@ -54,3 +54,15 @@ def tiny_plan_config() -> str:
                             baseline=False, step_position=0.4, halo=5, seed=3)
     data["optimise"].pop("jitter")
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def tiny_count_config(count=(2, 3), **optimise) -> str:
+    """`tiny_plan_config` as a count search: needles of 1 mm, `count` (min, max), the layout
+    from the tumour's shape, every pair within max_spacing a candidate; `optimise` entries
+    replace the block's."""
+    data = yaml.safe_load(tiny_plan_config())
+    data["name"] = "tiny count search"
+    data["optimise"].update(needles={"diameter": 1, "count": {"min": count[0], "max": count[1]},
+                                     "active_lengths": [6, 10, 14]},
+                            linear_steps=3, nonlinear_steps=1, **optimise)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
-from annotated_types import Ge, Gt
-from pydantic import Field, field_validator
+from annotated_types import Ge, Gt, Le, MinLen
+from pydantic import Field, field_validator, model_validator
 
 from epsim.config.schema.base import (
     Fraction,
@@ -18,6 +18,7 @@ from epsim.config.schema.base import (
     Real,
     Section,
     Vec3,
+    problem,
     quantity,
     units_block,
     whole,
@@ -54,6 +55,43 @@ class EntryRegion(Section):
     radius: PositiveLength
 
 
+class CountRange(Section):
+    """How many needles the count search may place: every count from `min` to `max`."""
+
+    min: whole(2)
+    max: whole(2)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise problem(f"count min {self.min} > max {self.max}", "min")
+        return self
+
+
+class GuideTemplate(Section):
+    """Parallel needles through a guide grid: tips snapped to a square grid of `pitch`."""
+
+    pitch: PositiveLength
+
+
+class NeedleSearch(Section):
+    """The count and layout search (`epsim.optimise.count`): needles of one model (or
+    `diameter`), `count.min` to `count.max` of them, each count started from a layout made from
+    the target's shape (`layout`: rings or grids around its principal axes, at `spread` x the
+    target's semi-axes), the conducting part chosen from `active_lengths` (default: the
+    model's choices); the smallest count whose verified plan meets every goal and limit is the
+    plan. `template`: parallel needles on a guide grid (positions fixed, depth and voltages
+    optimised)."""
+
+    model: Optional[str] = None
+    diameter: Optional[PositiveLength] = None
+    count: CountRange
+    active_lengths: Optional[Annotated[tuple[PositiveLength, ...], MinLen(1)]] = None
+    layout: Literal["ring", "grid"] = "ring"
+    spread: Annotated[Real, Gt(0), Le(1)] = 0.65
+    template: Optional[GuideTemplate] = None
+
+
 class OptimiseBlock(Section):
     """Treatment planning (`epsim optimise`): what may move, what must hold, how long to search.
 
@@ -68,6 +106,7 @@ class OptimiseBlock(Section):
     target_margin: quantity("length", "nonnegative") = 0.0
     coverage_goal: Fraction = 0.99
     depth: bool = True
+    lateral: bool = True
     tilt: bool = False
     parallel: bool = True
     min_spacing: Optional[PositiveLength] = None
@@ -87,3 +126,7 @@ class OptimiseBlock(Section):
     halo: PositiveLength = 10e-3
     baseline: bool = True
     seed: whole(0) = 0
+    needles: Optional[NeedleSearch] = None
+    pair_sparsity: Annotated[Real, Ge(0)] = 0.0
+    drop_voltage: quantity("voltage", "nonnegative") = 0.0
+    min_gap: Optional[PositiveLength] = None
