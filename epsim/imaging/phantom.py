@@ -248,6 +248,9 @@ def write_phantom(out_dir, voxel=1.0, fmt: str = "both", *, overwrite: bool = Fa
     if clash and not overwrite:
         raise InputError(f"{clash[0]} exists; the phantom writes only new files (--overwrite)")
     out.mkdir(parents=True, exist_ok=True)
+    if "ct" in wanted:  # an earlier phantom's slices would join the series
+        for stale in names["ct"].glob("CT_*.dcm"):
+            stale.unlink()
     written = []
     if "nifti" in wanted:
         written.append(
