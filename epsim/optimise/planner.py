@@ -11,6 +11,7 @@ writes into DIR:
     plan.png, plan_slice.png, initial.png, initial_slice.png   pictures (epsim.viz)
     convergence.png    best coverage and objective against forward evaluations, both optimisers
     report.txt         the summary printed at the end, with the constraint table and the events
+    plan.json, plan.html   the plan sheet: needles, pulse sequence, coverage (epsim.optimise.sheet)
     checkpoint/        the planner's state after every step (removed when the plan is written)
 
 Raises `InfeasibleError` (exit code 2) before any solve when a constraint provably cannot hold;
@@ -45,12 +46,14 @@ from epsim.optimise.plan import Plan, axes, tips
 from epsim.optimise.recovery import Events, MeshFaults
 from epsim.optimise.session import Progress, Session
 from epsim.optimise.setup import Setup, plan_yaml, planning_setup, read_request
+from epsim.optimise.sheet import write_plan_sheet
 from epsim.optimise.verify import Verified, verify
 from epsim.runner import run_config
 
 OUTPUTS = (
     "plan.yaml", "audit.h5", "verification.h5", "initial.h5", "plan.png", "plan_slice.png",
     "initial.png", "initial_slice.png", "convergence.png", "report.txt",
+    "plan.json", "plan.html",
 )
 
 
@@ -389,6 +392,9 @@ def run_planning(
         written, text, rows = _write_outputs(out, kept, initial, outcome, setup, session,
                                              timings, t_start, overwrite=overwrite,
                                              render=render)
+        written += write_plan_sheet(out, kept.config, kept.results, overwrite=overwrite,
+                                    render=render, request_cfg=cfg, block=setup.block, raw=raw,
+                                    config_text=Path(config).read_text(encoding="utf-8"))
     except Exception as exc:  # anything after solving began: keep what was computed
         progress.stop()
         if not isinstance(exc, EpsimError):
