@@ -300,6 +300,58 @@ def cmd_optimise(args) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args) -> int:
+    from epsim.calibrate.run import OUTPUTS, run_calibration
+    from epsim.config import load_config
+
+    _check_budget(args, "run", load_config(args.config))
+    out = Path(args.output)
+    _watch(args, *(out / name for name in OUTPUTS))
+    report = run_calibration(
+        args.config, args.measurements, out, fit=args.fit or (), noise=args.noise,
+        samples=args.samples, seed=args.seed, overwrite=args.overwrite,
+        use_cache=not args.no_cache, progress=_progress)
+    print(report.text, end="")
+    for path in report.written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _fraction(text: str) -> float:
+    """'2%' or '0.02' as 0.02 (argparse type; errors are usage errors, exit 2)."""
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a fraction: {text[:40]!r}") from None
+
+
+def _add_calibrate(sub) -> None:
+    from epsim.budget import add_limit_options
+
+    calibrate = sub.add_parser(
+        "calibrate", help="fit tissue conductivity to measured pulse currents",
+        description="Maximum a posteriori fit (log-normal priors at the config's values) of "
+                    "tissue parameters to the currents in a CSV file "
+                    "(anode,cathode,voltage_V,current_A[,pulse][,time_s]); writes "
+                    "DIR/materials.yaml, DIR/posterior.h5 and DIR/report.txt.")
+    calibrate.add_argument("config")
+    calibrate.add_argument("--measurements", required=True, metavar="FILE.csv")
+    calibrate.add_argument("-o", "--output", required=True, metavar="DIR")
+    calibrate.add_argument("--fit", action="append", metavar="MATERIAL.KIND[:CV]",
+                           help="a parameter to fit (KIND: sigma0, ratio, e_rev), with its prior "
+                                "cv; default: sigma0 and ratio of the materials touching the "
+                                "electrodes")
+    calibrate.add_argument("--noise", type=_fraction, default=0.02,
+                           help="relative noise of a measured current (default 2%%)")
+    calibrate.add_argument("--samples", type=int, default=1000,
+                           help="posterior samples in posterior.h5 (default 1000)")
+    calibrate.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    calibrate.add_argument("--overwrite", action="store_true")
+    calibrate.add_argument("--no-cache", action="store_true", help="mesh afresh")
+    add_limit_options(calibrate)
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+
 def cmd_info(args) -> int:
     import jax
 
@@ -404,6 +456,8 @@ def parser() -> argparse.ArgumentParser:
                           help="continue a stopped run in the output folder from its checkpoint")
     add_limit_options(optimise)
     optimise.set_defaults(handler=cmd_optimise)
+
+    _add_calibrate(sub)
 
     info = sub.add_parser("info", help="version, devices, precision")
     info.set_defaults(handler=cmd_info)

@@ -31,6 +31,7 @@ RANK = {
     "runner": 9,
     "report": 9,
     "optimise": 10,
+    "calibrate": 10,
     "sweep": 10,
     "cli": 11,
 }
