@@ -5,8 +5,8 @@ and a watch that heals JAX's compiled-program cache under the same root.
     mesh = build_mesh(spec)                # gmsh once, then read back from the cache
 
 An entry is `cache_root()/meshes/<scene hash>.npz`. The hash covers the scene's geometry, mesh
-sizes and the bytes of every STL file, plus `SCENE_VERSION`: bump it when the same scene would
-mesh differently (a new gmsh set-up, another node order), so that old entries are not reused.
+sizes, the bytes of every STL file and an image scene's voxels and affine (its digest), plus
+`SCENE_VERSION`: bump it when the same scene would mesh differently (a new gmsh set-up, another node order), so that old entries are not reused.
 
 Caches heal: an entry that cannot be read (truncated by a killed process or a full disk,
 damaged) is removed and built again, with one warning line on the "epsim" logger (the command
@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from epsim import mesh as meshlib
+from epsim.imaging.mesher import mesh_image
 from epsim.mesh.tetmesh import TetMesh
 
 Progress = Callable[[str], None]
@@ -48,6 +49,8 @@ class SceneSpec:
         holes: needles and plates cut out of the tissue.
         sizes: target cell sizes.
         electrodes: names of the conducting surfaces (facet tags), in the holes' order.
+        image: an image scene (`epsim.imaging.mesher.ImageScene`, whose repr carries the
+            digest of its voxels) meshed instead of the inclusions; None for shapes.
     """
 
     domain: object
@@ -55,6 +58,7 @@ class SceneSpec:
     holes: tuple
     sizes: meshlib.MeshSizes
     electrodes: tuple[str, ...]
+    image: object = None
 
 
 def cache_root() -> Path:
@@ -115,7 +119,11 @@ def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | 
                         path, type(exc).__name__)
     if progress:
         progress("meshing the scene with gmsh")
-    mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes, regions="name")
+    if spec.image is not None:
+        mesh = mesh_image(spec.image, spec.holes, spec.sizes)
+    else:
+        mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes,
+                                  regions="name")
     if use_cache:
         try:
             save_mesh(path, mesh)

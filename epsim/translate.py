@@ -26,6 +26,7 @@ import numpy as np
 
 from epsim import mesh as meshlib
 from epsim.config import electrode_holes, mesh_domain, mesh_inclusions, needle_axes
+from epsim.config.image import image_parts, image_scene
 from epsim.mesh.scene import region_materials, region_names
 from epsim.config.schema import ResolvedConfig
 from epsim.errors import MaterialError
@@ -83,7 +84,9 @@ def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> Sc
     domain = mesh_domain(cfg)
     m = cfg.scene.mesh
     sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size)
-    return SceneSpec(domain, mesh_inclusions(cfg, domain), layout.holes, sizes, layout.names)
+    image = image_scene(cfg) if cfg.scene.image is not None else None
+    return SceneSpec(domain, mesh_inclusions(cfg, domain), layout.holes, sizes, layout.names,
+                     image)
 
 
 # ---------------------------------------------------------------- the mesh
@@ -167,8 +170,8 @@ def region_roles(cfg: ResolvedConfig, region_names) -> tuple[str, ...]:
     """Role of each region (material): target if a target structure is made of it, then spare."""
     rank = {"tissue": 0, "spare": 1, "target": 2}
     roles = {}
-    for s in (*cfg.scene.structures, *cfg.scene.vessels):
-        roles[s.material] = max(roles.get(s.material, "tissue"), s.role, key=rank.__getitem__)
+    for _, material, role in scene_parts(cfg):
+        roles[material] = max(roles.get(material, "tissue"), role, key=rank.__getitem__)
     return tuple(roles.get(name, "tissue") for name in region_names)
 
 
@@ -182,11 +185,21 @@ class SceneRegion:
     role: str
 
 
+def scene_parts(cfg: ResolvedConfig) -> tuple[tuple[str, str, str], ...]:
+    """(name, material, role) of the structures and vessels, or of an image scene's background
+    and labels."""
+    if cfg.scene.image is not None:
+        return image_parts(cfg)
+    return tuple((s.name, s.material, s.role) for s in (*cfg.scene.structures, *cfg.scene.vessels))
+
+
 def part_materials(cfg: ResolvedConfig) -> dict[str, str]:
-    """Region name -> material of every part of a generated scene (`region_names` by name);
-    empty for an imported mesh."""
+    """Region name -> material of every part of a generated scene (`region_names` by name, an
+    image scene's background and labels); empty for an imported mesh."""
     if cfg.scene.mesh.file is not None:
         return {}
+    if cfg.scene.image is not None:
+        return {name: material for name, material, _ in image_parts(cfg)}
     domain = mesh_domain(cfg)
     inclusions = mesh_inclusions(cfg, domain)
     return dict(zip(region_names(domain, inclusions, "name"),
@@ -201,7 +214,7 @@ def scene_regions(cfg: ResolvedConfig, names) -> tuple[SceneRegion, ...]:
     or a region of a material mesh) is a material with the role of `region_roles`.
     """
     parts = part_materials(cfg)
-    roles = {s.name: s.role for s in (*cfg.scene.structures, *cfg.scene.vessels)}
+    roles = {name: role for name, _, role in scene_parts(cfg)}
     regions = []
     for name in names:
         if name in parts:
@@ -268,5 +281,5 @@ __all__ = [
     "SceneRegion", "cell_death", "check_materials", "conductivity", "electrode_layout",
     "electrode_names", "import_mesh", "material_mesh", "material_model", "mesh_of",
     "part_materials", "per_cell", "pulse_train", "read_mesh_file", "region_roles", "scene_mesh",
-    "scene_regions", "scene_spec", "solver_settings", "thermal_tissue",
+    "scene_parts", "scene_regions", "scene_spec", "solver_settings", "thermal_tissue",
 ]

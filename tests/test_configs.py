@@ -8,7 +8,7 @@ import pytest
 
 from epsim.cli import main
 from epsim.config import load_config, needle_axes
-from epsim.translate import scene_spec
+from epsim.translate import scene_parts, scene_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "tests" / "config"  # configs kept beside the config tests
@@ -24,7 +24,7 @@ def test_config_validates_and_translates(path, capsys):
     assert spec.electrodes, "no electrodes"
     names = set(spec.electrodes)
     assert all(p.anode in names and p.cathode in names for p in cfg.protocol.pairs)
-    target_materials = {s.material for s in cfg.scene.structures if s.role == "target"}
+    target_materials = {material for _, material, role in scene_parts(cfg) if role == "target"}
     assert target_materials, "every shipped config has a target"
 
 

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from epsim.config.geometry import electrode_holes, mesh_domain, mesh_inclusions
+from epsim.config.image import check_image
 from epsim.config.imported import check_imported_mesh
 from epsim.config.issues import ConfigIssue, Loc
 from epsim.config.needles import conductor_names
@@ -90,6 +91,8 @@ def check_geometry(cfg: Config, needles: Sequence[Needle]) -> None:
     except MeshError as exc:  # inclusion names: a layer's generated name taken by a structure
         raise ConfigIssue(("scene",), str(exc)) from None
     check_imported_mesh(cfg, needles, domain)
+    if cfg.scene.image is not None:
+        check_image(cfg, needles, conductor_names(cfg))
 
 
 def check_inside(cfg: Config, domain, inclusions: Sequence) -> None:

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from epsim.config.image import crop_box
 from epsim.config.issues import ConfigIssue
 from epsim.config.schema import Config, Plates
 from epsim.errors import ElectrodeError, MeshError
@@ -41,7 +42,10 @@ from epsim.mesh.scene import (
 
 
 def mesh_domain(cfg: Config) -> Domain:
-    """The config's domain as a mesh-layer shape (SI); a cylinder stands along z."""
+    """The config's domain as a mesh-layer shape (SI); a cylinder stands along z; an image
+    scene's crop box."""
+    if cfg.scene.image is not None:
+        return crop_box(cfg)
     d = cfg.scene.domain
     if d.shape == "box":
         return Box(center=d.center, size=d.size, material=d.material)
@@ -82,6 +86,8 @@ def layer_names(cfg: Config) -> tuple[str, ...]:
     `layer_<i>_<material>` where that name is taken (by another layer, a structure, a vessel or
     the domain's material)."""
     layers = cfg.scene.layers
+    if not layers:
+        return ()
     taken = {cfg.scene.domain.material, *(s.name for s in cfg.scene.structures),
              *(v.name for v in cfg.scene.vessels)}
     counts = Counter(layer.material for layer in layers)

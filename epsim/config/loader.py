@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from epsim.config.excerpt import excerpt
+from epsim.config.image import image_parts, resolve_image
 from epsim.config.display import DisplayUnits, report_units
 
 from epsim.config.issues import ConfigIssue, issue_from_validation, located
@@ -140,6 +141,7 @@ def resolve(config: Config, *, base_dir: str | Path | None = None,
         ConfigIssue: a problem at a key path (a ConfigError).
     """
     base_dir = Path.cwd() if base_dir is None else Path(base_dir)
+    config = resolve_image(config, base_dir)  # the label map read, its crop box filled in
     materials = resolve_materials(config)
     needles = needle_axes(config)
     check_needles(config, needles)
@@ -216,10 +218,12 @@ def _structure_lines(cfg: ResolvedConfig, units: DisplayUnits) -> list[str]:
     """One comment line per structure and vessel: material, role; spared ones with the E_irr
     a run checks them against."""
     lines = []
-    for s in (*cfg.scene.structures, *cfg.scene.vessels):
-        text = f"#   {s.name}: {s.material}, {s.role}"
-        if s.role == "spare":
-            e_irr = units.text(cfg.materials[s.material].e_irr, "field")
+    parts = [(s.name, s.material, s.role) for s in (*cfg.scene.structures, *cfg.scene.vessels)]
+    parts += list(image_parts(cfg)[1:]) if cfg.scene.image is not None else []
+    for name, material, role in parts:
+        text = f"#   {name}: {material}, {role}"
+        if role == "spare":
+            e_irr = units.text(cfg.materials[material].e_irr, "field")
             text += f" (needles keep out; each run reports its largest field against E_irr {e_irr})"
         lines.append(text)
     return ["# structures:"] + lines if lines else []

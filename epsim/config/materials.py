@@ -52,7 +52,12 @@ def used_materials(config: Config) -> dict[str, Loc]:
     """Material names the scene uses, in order of first use, with where each is first named."""
     scene = config.scene
     used: dict[str, Loc] = {}
-    places: list[tuple[str, Loc]] = [(scene.domain.material, ("scene", "domain", "material"))]
+    if scene.image is not None:
+        places: list[tuple[str, Loc]] = [(scene.image.background,
+                                          ("scene", "image", "background"))]
+        places += [(e.material, ("scene", "image", "labels", v)) for v, e in scene.image.entries()]
+    else:
+        places = [(scene.domain.material, ("scene", "domain", "material"))]
     for key in ("layers", "structures", "vessels"):
         items = getattr(scene, key)
         places += [(x.material, ("scene", key, i, "material")) for i, x in enumerate(items)]

@@ -7,10 +7,11 @@ Each structure and vessel has a role: `target` (meshed at `mesh.target_size`, co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from annotated_types import MinLen
-from pydantic import Field, model_validator
+from annotated_types import Ge
+from pydantic import Field, Strict, model_validator
 
 from epsim.config.schema.base import (
     Direction,
@@ -143,12 +144,54 @@ class MeshSettings(Section):
         return self
 
 
-class Scene(Section):
-    """The tissue and what is in it. Names of structures and vessels are unique here; whether
-    layers fit the domain and electrodes fit the scene is checked at resolve time by the mesh
-    layer (`epsim.config.checks.check_geometry`), where the shapes are defined."""
+class LabelEntry(Section):
+    """One label of an image scene: its region's name (default: the material) and role."""
 
-    domain: Domain
+    name: Optional[Name] = None
+    material: Name
+    role: Role = "tissue"
+
+
+class DicomImage(Section):
+    """A DICOM CT series (folder) and the RTSTRUCT whose contours become labels."""
+
+    dicom: Path
+    rtstruct: Path
+
+
+class Crop(Section):
+    """An axis-aligned box in the image's world coordinates (RAS+)."""
+
+    center: Vec3
+    size: tuple[PositiveLength, PositiveLength, PositiveLength]
+
+
+class ImageSection(Section):
+    """Anatomy from a label map (NIfTI file, or DICOM + RTSTRUCT): `labels` maps label values
+    to materials (or {name, material, role}); voxels of other labels, and the crop box beyond
+    the image, are `background`. `crop`: the meshed box (default: the labelled extent)."""
+
+    file: Union[Path, DicomImage]
+    labels: Annotated[dict[Annotated[int, Strict(), Ge(1)], Union[Name, LabelEntry]], MinLen(1)]
+    background: Name
+    crop: Optional[Crop] = None
+
+    def entries(self) -> tuple[tuple[int, "LabelEntry"], ...]:
+        """(label value, its entry), in the table's order (a bare material as an entry)."""
+        return tuple(
+            (value, LabelEntry(material=e) if isinstance(e, str) else e)
+            for value, e in self.labels.items()
+        )
+
+
+class Scene(Section):
+    """The tissue and what is in it: a `domain` with layers, structures and vessels, or an
+    `image` (a label map). Names of structures and vessels are unique here; whether layers fit
+    the domain and electrodes fit the scene is checked at resolve time by the mesh layer
+    (`epsim.config.checks.check_geometry`), where the shapes are defined."""
+
+    domain: Optional[Domain] = None
+    image: Optional[ImageSection] = None
     layers: tuple[Layer, ...] = ()
     structures: tuple[Structure, ...] = ()
     vessels: tuple[Vessel, ...] = ()
@@ -156,6 +199,19 @@ class Scene(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Scene":
+        if (self.domain is None) == (self.image is None):
+            raise problem("give either domain (shapes) or image (a label map)")
+        if self.image is not None:
+            for key in ("layers", "structures", "vessels", "file"):
+                source = self.mesh if key == "file" else self
+                if getattr(source, key):
+                    where = "mesh.file" if key == "file" else key
+                    raise problem(f"an image scene takes its anatomy from the label map: no "
+                                  f"{where}", "image")
+            names = [e.name or e.material for _, e in self.image.entries()]
+            if len(set(names)) != len(names):
+                raise problem(f"region names of the labels are not unique: {names} (give "
+                              "name: to tell labels of one material apart)", "image")
         seen: set[str] = set()
         for key, items in (("structures", self.structures), ("vessels", self.vessels)):
             for item in items:
