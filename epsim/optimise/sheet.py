@@ -81,7 +81,7 @@ def needle_table(plan_cfg, models: dict[str, str]) -> dict:
     rows = []
     for n in insertions(plan_cfg):
         rows.append({
-            "name": n.name, "model": models.get(n.name, "-"), "diameter": 2 * n.radius * MM,
+            "name": n.name, "model": models.get(n.name), "diameter": 2 * n.radius * MM,
             "skin": None if n.skin is None else n.skin * MM, "tip": n.tip * MM,
             "depth": None if n.depth is None else n.depth * MM,
             "angle_x": np.degrees(n.angles[0]), "angle_y": np.degrees(n.angles[1]),
