@@ -63,6 +63,7 @@ def _outputs(cfg, args) -> dict[str, Path]:
     """Every file a run will write, decided before any work starts (the config's output.file
     lies in the config's folder: `epsim.config.confined_output`; -o may name any place)."""
     from epsim.io import paraview_outputs
+    from epsim.runner import image_outputs
 
     if args.output:
         h5 = Path(args.output)
@@ -78,6 +79,7 @@ def _outputs(cfg, args) -> dict[str, Path]:
     if cfg.output.render or args.render:
         quantities = ["survival"] + (["temperature_max"] if cfg.heating is not None else [])
         paths.update(_picture_paths(stem, quantities))
+    paths.update(image_outputs(cfg, stem))  # an image scene's results on its grid (NIfTI)
     return paths
 
 
@@ -93,7 +95,7 @@ def cmd_run(args) -> int:
     from epsim.io import write_paraview_set, write_results
     from epsim.report import write_summary
     from epsim.io.publish import Publication
-    from epsim.runner import run_config
+    from epsim.runner import run_config, write_image_outputs
 
     cfg = load_config(args.config)
     _check_budget(args, "run", cfg)
@@ -109,6 +111,7 @@ def cmd_run(args) -> int:
             write_paraview_set(staged["paraview"], results)
         if "overview" in staged:
             _render(results, staged)
+        write_image_outputs(staged, results, cfg)
     print(summary(results, cfg))
     for path in publication.published:
         print(f"wrote {path}")

@@ -11,15 +11,18 @@ per-cell outcomes are computed before any metric, and `Results` is built once (`
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from pathlib import Path
+from typing import Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from epsim.config.image import label_image
 from epsim.config.schema import ResolvedConfig
 from epsim.errors import SolverError
 from epsim.heating import check_budget, simulate_heating
+from epsim.imaging.outputs import image_output_paths, write_cell_images
 from epsim.io.results import Results
 from epsim.meshcache import Progress
 from epsim.mesh.tetmesh import TetMesh
@@ -138,4 +141,26 @@ def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cac
     return build_results(cfg, parts, fields, electrodes, metrics, cells, per_pair)
 
 
-__all__ = ["Setup", "heating_outcomes", "run_config", "setup_config", "solve_config"]
+NIFTI = "nifti:"  # output keys of the image-grid files
+
+
+def image_outputs(cfg: ResolvedConfig, stem) -> dict[str, Path]:
+    """The NIfTI files of an image scene's run (`nifti:<quantity>` -> path beside the HDF5);
+    none for other scenes."""
+    if cfg.scene.image is None:
+        return {}
+    paths = image_output_paths(stem, heated=cfg.heating is not None)
+    return {NIFTI + q: p for q, p in paths.items()}
+
+
+def write_image_outputs(paths: Mapping[str, Path], results: Results, cfg: ResolvedConfig) -> None:
+    """Write the run's outcomes on the input image's grid into the `nifti:` entries of `paths`
+    (staged outputs; the keys of `image_outputs`)."""
+    wanted = {k[len(NIFTI):]: p for k, p in paths.items() if k.startswith(NIFTI)}
+    if wanted:
+        fields = {"e_max": results.e_max, **results.extra_fields}
+        write_cell_images(wanted, results.points, results.cells, fields, label_image(cfg))
+
+
+__all__ = ["Setup", "heating_outcomes", "image_outputs", "run_config", "setup_config",
+           "solve_config", "write_image_outputs"]
