@@ -10,7 +10,9 @@ onto the layouts gmsh can mesh.
 For a gap `g` (m; about half the electrode mesh size, so that the discretised surfaces of the two
 sides cannot cross) a layout violates:
 
-- spacing: two needles whose surfaces (segment distance minus both radii) are closer than 2 g;
+- spacing: two needles whose surfaces (the exact segment distance between their axes from tip
+  to skin, minus both radii) are closer than 2 g, or than `min_gap` (optimise.min_gap: needles
+  never cross and keep that distance along their whole length);
 - grazing: a point of a needle's axis whose distance from a surface is the radius give or take g
   (the cylinder touches the surface) while the axis runs along the surface there (the axis makes
   less than `GRAZING_SLOPE` with it, so the two surfaces meet nearly tangentially);
@@ -69,15 +71,23 @@ class Violation:
                 f"(needs {self.needed * 1e3:.2f} mm)")
 
 
-def _segment_gaps(a0, a1, b0, b1):
-    """Distance (m) between segments a0-a1 and b0-b1 (each (3,)), by dense sampling of a and the
-    closed-form distance of each sample to b: accurate to the sampling step, which is far below
-    the gaps that matter here."""
-    t = jnp.linspace(0.0, 1.0, 65)[:, None]
-    p = a0 + t * (a1 - a0)
-    ab = b1 - b0
-    s = jnp.clip(jnp.sum((p - b0) * ab, axis=-1) / jnp.sum(ab * ab), 0.0, 1.0)
-    return jnp.min(jnp.linalg.norm(p - (b0 + s[:, None] * ab), axis=-1))
+def segment_distance(a0, a1, b0, b1):
+    """Exact distance (m) between the segments a0-a1 and b0-b1 (points (..., 3), JAX): the
+    closest points' parameters from the normal equations, clamped to [0, 1] one segment at a
+    time (parallel segments: from a0; Ericson, Real-Time Collision Detection, 2005, 5.1.9)."""
+    d1, d2, r = a1 - a0, b1 - b0, a0 - b0
+    a, e = jnp.sum(d1 * d1, -1), jnp.sum(d2 * d2, -1)
+    b, c, f = jnp.sum(d1 * d2, -1), jnp.sum(d1 * r, -1), jnp.sum(d2 * r, -1)
+    denom = a * e - b * b
+    parallel = denom <= 1e-12 * a * e
+    s = jnp.where(parallel, 0.0, jnp.clip((b * f - c * e) / jnp.where(parallel, 1.0, denom),
+                                          0.0, 1.0))
+    t = (b * s + f) / e
+    s = jnp.where(t < 0.0, jnp.clip(-c / a, 0.0, 1.0),
+                  jnp.where(t > 1.0, jnp.clip((b - c) / a, 0.0, 1.0), s))
+    t = jnp.clip(t, 0.0, 1.0)
+    gap = a0 + s[..., None] * d1 - b0 - t[..., None] * d2
+    return jnp.sqrt(jnp.sum(gap * gap, -1))
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class Clearance:
             the domain's (named "tissue surface"), last.
         exit_point: (tips, axes) -> (n, 3) m where each needle leaves the tissue.
         gap: m, the clearance g of the module doc.
+        min_gap: m, the user's smallest needle surface gap (`optimise.min_gap`), if larger.
         samples: axis samples per needle for the grazing test.
     """
 
@@ -99,6 +110,7 @@ class Clearance:
     exit_point: Callable
     gap: float
     samples: int = 400
+    min_gap: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "_measure", jax.jit(self._measures))
@@ -111,8 +123,8 @@ class Clearance:
         spacing = jnp.full((n, n), jnp.inf)
         for i in range(n):
             for j in range(i + 1, n):
-                d = _segment_gaps(tip[i], exits[i], tip[j], exits[j]) - r[i] - r[j]
-                spacing = spacing.at[i, j].set(d - 2 * g)
+                d = segment_distance(tip[i], exits[i], tip[j], exits[j]) - r[i] - r[j]
+                spacing = spacing.at[i, j].set(d - max(2 * g, self.min_gap))
         t = jnp.linspace(0.0, 1.0, self.samples)[None, :, None]
         line = tip[:, None, :] + t * (exits - tip)[:, None, :]  # (n, samples, 3)
         step = jnp.linalg.norm(exits - tip, axis=-1) / (self.samples - 1)
@@ -133,8 +145,9 @@ class Clearance:
         spacing, inside, grazing = (np.asarray(m) for m in self._measure(tip, axis))
         g, out = self.gap, []
         for i, j in zip(*np.nonzero(spacing < 0)):
+            need = max(2 * g, self.min_gap)
             out.append(Violation("spacing", self.names[i], f"needle {self.names[j]}",
-                                 spacing[i, j] + 2 * g, 2 * g))
+                                 spacing[i, j] + need, need))
         for i in np.nonzero(inside < 0)[0]:
             out.append(Violation("tip", self.names[i], "tissue surface", inside[i] + g, g))
         for (i, k) in zip(*np.nonzero(grazing < 0)):
@@ -151,16 +164,16 @@ class Clearance:
         return float(np.sum(np.maximum(-self.margins(tip, axis), 0.0)))
 
 
-def scene_clearance(scene, exit_point, gap: float) -> Clearance:
+def scene_clearance(scene, exit_point, gap: float, min_gap: float = 0.0) -> Clearance:
     """The clearance checks of a `PlanningScene`: every inclusion with an analytic signed
-    distance, and the domain."""
+    distance, and the domain; needles at least max(2 gap, min_gap) apart along their length."""
     surfaces = [(f"{i.name} surface", signed_distance_function(i)) for i in scene.inclusions]
     surfaces = [(n, sd) for n, sd in surfaces if sd is not None]
     surfaces.append(("tissue surface", signed_distance_function(scene.domain)))
     return Clearance(
         names=tuple(scene.names), radius=np.asarray(scene.radii, dtype=float),
         surfaces=tuple(surfaces),
-        exit_point=exit_point, gap=float(gap),
+        exit_point=exit_point, gap=float(gap), min_gap=float(min_gap),
     )
 
 
@@ -191,4 +204,4 @@ def project_step(clearance: Clearance, needles: Needles, old: Plan, new: Plan) -
     return _along(old, new, 0.0), 0.0
 
 
-__all__ = ["Clearance", "Violation", "project_step", "scene_clearance"]
+__all__ = ["Clearance", "Violation", "project_step", "scene_clearance", "segment_distance"]

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import yaml
 
@@ -47,6 +48,7 @@ from epsim.optimise.feasibility import InfeasibleError, check_feasible
 from epsim.optimise.layouts import (
     fit_offsets,
     grid_offsets,
+    host_function,
     insertion_direction,
     needle_lines,
     ring_offsets,
@@ -182,8 +184,9 @@ def count_starts(cfg, block, raw) -> list[CountStart]:
         raise InputError("optimise.needles: the count search needs targets with an analytic "
                          "shape (not STL)")
 
-    def distance(points):
-        return np.min([np.asarray(t.distance(points)) for t in goals.targets], axis=0)
+    distance = host_function(lambda p: jnp.min(jnp.stack([t.distance(p) for t in goals.targets]),
+                                               axis=0))
+    exit_point = host_function(goals.exit_point, rows=64)
 
     lo = np.asarray(spec.domain.center) - 0.5 * np.asarray(spec.domain.size)
     hi = lo + np.asarray(spec.domain.size)
@@ -207,10 +210,10 @@ def count_starts(cfg, block, raw) -> list[CountStart]:
         if need and closest < need:  # spread the layout to the spacing it must keep
             offsets = offsets * need / closest
         if entry is not None:
-            offsets = fit_offsets(offsets, frame, goals.exit_point, entry.center, entry.radius)
+            offsets = fit_offsets(offsets, frame, exit_point, entry.center, entry.radius)
         if search.template is not None:
             offsets = snap(offsets, search.template.pitch)
-        tips, entries, active = needle_lines(frame, offsets, distance, goals.exit_point,
+        tips, entries, active = needle_lines(frame, offsets, distance, exit_point,
                                              lengths, reach)
         request = dataclasses.replace(setup.request, n_needles=n, active_lengths=(active,) * n)
         problem = _layout_problem(n, offsets, diameter, block, entry)
@@ -262,15 +265,22 @@ def _count_data(raw, cfg, n, tips, entries, diameter, active, pairs, centres, u_
 
 
 def check_counts(starts: list[CountStart]) -> list[CountStart]:
-    """The counts that may hold; `InfeasibleError` naming each count's binding constraint
-    when none can (before any solve)."""
+    """The counts that may hold; `InfeasibleError` naming the binding constraint of every count
+    when none can (before any solve): counts grouped by constraint, each group's detail from
+    the count nearest to holding it (the most needles for max_voltage, the fewest otherwise)."""
     feasible = [s for s in starts if s.problem is None]
-    if not feasible:
-        lo, hi = starts[0].n, starts[-1].n
-        raise InfeasibleError(
-            f"no needle count from {lo} to {hi} can meet the request: "
-            + "; ".join(f"{s.n} needles: binding constraint: {s.problem}" for s in starts))
-    return feasible
+    if feasible:
+        return feasible
+    groups: dict[str, list[CountStart]] = {}
+    for s in starts:
+        groups.setdefault(s.problem.split(":")[0].split(",")[0], []).append(s)
+    parts = []
+    for kind, group in groups.items():
+        nearest = group[-1] if kind == "max_voltage" else group[0]
+        counts = f"{group[0].n}-{group[-1].n}" if len(group) > 1 else f"{group[0].n}"
+        parts.append(f"{counts} needles: binding constraint: {nearest.problem}")
+    raise InfeasibleError(f"no needle count from {starts[0].n} to {starts[-1].n} can meet the "
+                          "request: " + "; ".join(parts))
 
 
 def _table(rows: list[CountRow], skipped: list[CountStart]) -> list[str]:

@@ -20,7 +20,7 @@ a^2 / 5, and projecting onto a plane keeps it). Needles are parallel to the inse
 Each needle's conducting part is centred on the target's chord along its line, with the
 shortest listed active length that spans the longest chord (else the longest listed); the tip
 is half that length below the chord's middle and the entry is where the line leaves the domain.
-Host numpy over jitted JAX distances; metres.
+Host numpy over jitted JAX distances (`host_function`); metres.
 """
 
 from __future__ import annotations
@@ -28,10 +28,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 
 GRID_POINTS = 48
 """Samples per side of the grid over the domain that locates the target."""
+
+
+def host_function(f, rows: int = 16384):
+    """`f` (JAX, of arrays (m, 3) row by row) as a numpy function of arrays (..., 3): evaluated
+    through one jit in chunks of `rows` rows, padded, so that every call shape shares one
+    compilation (eager JAX compiles every operation for every new shape)."""
+    jitted = jax.jit(f)
+
+    def call(*arrays):
+        lead = np.shape(arrays[0])[:-1]
+        flat = [np.asarray(a, dtype=float).reshape(-1, 3) for a in arrays]
+        out = []
+        for k in range(0, len(flat[0]), rows):
+            part = [a[k:k + rows] for a in flat]
+            padded = [np.pad(a, ((0, rows - len(a)), (0, 0)), mode="edge") for a in part]
+            out.append(np.asarray(jitted(*padded))[:len(part[0])])
+        result = np.concatenate(out)
+        return result.reshape(lead + result.shape[1:])
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -171,6 +192,6 @@ def needle_lines(frame: TargetFrame, offsets: np.ndarray, distance, exit_point,
 
 
 __all__ = [
-    "TargetFrame", "chords", "fit_offsets", "grid_offsets", "insertion_direction",
+    "TargetFrame", "chords", "fit_offsets", "grid_offsets", "host_function", "insertion_direction",
     "needle_lines", "ring_offsets", "snap", "target_frame", "target_samples",
 ]

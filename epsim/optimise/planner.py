@@ -37,7 +37,7 @@ from epsim.io.atomic import atomic_output, check_writable
 from epsim.io.errors import OutputExistsError
 from epsim.optimise.audit import Audit
 from epsim.optimise.checkpoint import Checkpoint, fingerprint
-from epsim.optimise.clearance import scene_clearance
+from epsim.optimise.clearance import scene_clearance, segment_distance
 from epsim.optimise.driver import Outcome, plan_treatment
 from epsim.optimise.feasibility import Row, binding, check_feasible, format_table
 from epsim.optimise.objective import spacing_matrix
@@ -126,6 +126,13 @@ def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
         miss = np.linalg.norm(exits - np.asarray(goals.entry_centre), axis=1)
         rows.append(Row("entry distance from region centre", float(miss.max()) * 1e3,
                         goals.entry_radius * 1e3, "max", "mm"))
+    if block.min_gap:  # needles' surfaces along their whole length, tip to skin
+        ends = np.asarray(goals.exit_point(tip, axis))
+        r = np.asarray(setup.needles.radius)
+        gap = min(float(segment_distance(tip[i], ends[i], tip[j], ends[j])) - r[i] - r[j]
+                  for i in range(n) for j in range(i + 1, n))
+        rows.append(Row("needle gap (min, whole length)", gap * 1e3, block.min_gap * 1e3,
+                        "min", "mm"))
     return rows
 
 
@@ -376,7 +383,8 @@ def run_planning(
     sizes = setup.scene.sizes
     gap = 0.5 * (sizes.electrode_size or min(setup.scene.radii))
     session = Session(setup.scene, setup.goals, setup.needles, audit, progress=progress,
-                      clearance=scene_clearance(setup.scene, setup.goals.exit_point, gap),
+                      clearance=scene_clearance(setup.scene, setup.goals.exit_point, gap,
+                                                min_gap=block.min_gap or 0.0),
                       faults=faults or MeshFaults(), store=checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     request, where, timings = (cfg, raw), "planning", {}

@@ -62,7 +62,8 @@ def tiny_count_config(count=(2, 3), **optimise) -> str:
     replace the block's."""
     data = yaml.safe_load(tiny_plan_config())
     data["name"] = "tiny count search"
-    data["optimise"].update(needles={"diameter": 1, "count": {"min": count[0], "max": count[1]},
-                                     "active_lengths": [6, 10, 14]},
-                            linear_steps=3, nonlinear_steps=1, **optimise)
+    data["optimise"].update({
+        "needles": {"diameter": 1, "count": {"min": count[0], "max": count[1]},
+                    "active_lengths": [6, 10, 14]},
+        "linear_steps": 3, "nonlinear_steps": 1, **optimise})
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
