@@ -125,7 +125,7 @@ def parse_measurements(text: str, name: str, electrodes, max_voltage=None) -> Me
             electrode, a value that is not a positive finite number, a voltage over the device
             limit (one line naming the file, the line and the column).
     """
-    lines = csv.reader(io.StringIO(text))
+    lines = csv.reader(io.StringIO(text.removeprefix("\ufeff")))  # a spreadsheet's BOM
     try:
         header = next(lines, None)
         while header is not None and not any(c.strip() for c in header):

@@ -8,9 +8,21 @@ benchmarks/bench_calibrate.py (`--seeds 50`), which reports the rate.
 
 import numpy as np
 import pytest
+import yaml
 
 from epsim.calibrate.fit import not_identified
-from tests.helpers.calibration import TRUTH, Twin, protocol, start
+from epsim.calibrate.output import read_posterior
+from epsim.cli import main
+from epsim.config import load_config
+from tests.helpers.calibration import (
+    TRUTH,
+    Twin,
+    protocol,
+    start,
+    twin_config_data,
+    write_twin_config,
+)
+from tests.helpers.outputs import listing
 
 SEEDS = 8
 
@@ -75,3 +87,44 @@ def test_single_voltage_leaves_ratio_and_threshold_unidentified(twin):
     assert not_identified(fit_extra, extra.names) == []
     factor = fit_single.sd[0] / fit_extra.sd[0]
     assert factor > 10.0, factor  # 13.6 on this mesh
+
+
+@pytest.mark.slow
+def test_calibrate_command_end_to_end(twin, tmp_path, capsys):
+    """`epsim calibrate` on a CSV of the twin's noisy currents: the estimate of the fit in
+    process, a materials.yaml a config loads to it, posterior samples around it, the report;
+    a second run without --overwrite refuses (exit 2) and leaves the files alone."""
+    problem = twin.observe(twin.problem(protocol()), seed=3)
+    m = problem.measurements
+    lines = ["anode,cathode,voltage_V,current_A,pulse"]
+    lines += [f"{a},{c},{v:g},{i:.17g},0" for a, c, v, i in zip(m.anode, m.cathode, m.voltage,
+                                                          m.current)]
+    csv = tmp_path / "currents.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    config = write_twin_config(tmp_path)
+    out = tmp_path / "fit"
+    args = ["calibrate", str(config), "--measurements", str(csv), "-o", str(out), "--no-cache",
+            "--samples", "400"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert listing(out) == ["materials.yaml", "posterior.h5", "report.txt"]
+    report = (out / "report.txt").read_text()
+    assert report in printed and "a -> b: 3 pulse(s)" in report and "converged" in report
+
+    expected = problem.fit(0.02).values(problem.params)  # the same fit, in process
+    data = twin_config_data()
+    data["materials"] = yaml.safe_load((out / "materials.yaml").read_text())["materials"]
+    (tmp_path / "calibrated.yaml").write_text(yaml.safe_dump(data))
+    liver = load_config(tmp_path / "calibrated.yaml").materials["liver"]
+    np.testing.assert_allclose([liver.sigma0, liver.sigma1 / liver.sigma0], expected, rtol=1e-5)
+    assert "calibrated by epsim calibrate" in liver.provenance.electrical
+
+    names, samples = read_posterior(out / "posterior.h5")
+    assert names == ("liver.sigma0", "liver.ratio") and samples.shape == (400, 2)
+    log_sigma0 = np.log(samples[:, 0])
+    assert abs(np.mean(log_sigma0) - np.log(expected[0])) < 4 * np.std(log_sigma0) / 20
+
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
