@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from annotated_types import MinLen
 from annotated_types import Ge
-from pydantic import Field, Strict, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from epsim.config.schema.base import (
     Direction,
@@ -144,6 +144,19 @@ class MeshSettings(Section):
         return self
 
 
+def label_value(value):
+    """A label value: an integer, or its digits as text (JSON and resolved YAML write keys as
+    text); booleans and fractions are refused."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise problem(f"a label is a whole number >= 1, got {value!r}")
+    return value
+
+
+LabelValue = Annotated[int, BeforeValidator(label_value), Ge(1)]
+
+
 class LabelEntry(Section):
     """One label of an image scene: its region's name (default: the material) and role."""
 
@@ -172,7 +185,7 @@ class ImageSection(Section):
     the image, are `background`. `crop`: the meshed box (default: the labelled extent)."""
 
     file: Union[Path, DicomImage]
-    labels: Annotated[dict[Annotated[int, Strict(), Ge(1)], Union[Name, LabelEntry]], MinLen(1)]
+    labels: Annotated[dict[LabelValue, Union[Name, LabelEntry]], MinLen(1)]
     background: Name
     crop: Optional[Crop] = None
 
