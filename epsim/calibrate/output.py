@@ -1,5 +1,5 @@
 """What a calibration writes: `materials.yaml` (a config's `materials:` block with units),
-`posterior.h5` (the Laplace posterior and samples of it) and reads the posterior back.
+`posterior.h5` (the Laplace posterior and samples of it; `epsim.io.posterior` reads it back).
 
 posterior.h5 (every dataset with a `units` attribute; per-parameter units in `units`):
 
@@ -25,12 +25,9 @@ import numpy as np
 from epsim.calibrate.fit import Fit
 from epsim.calibrate.parameters import SLOT, UNITS, Parameter, parameter_value
 from epsim.config.schema import ResolvedConfig
-from epsim.errors import InputError
 from epsim.io.hdf5 import write_hdf5
-from epsim.io.ownership import HDF5_SIGNATURE
+from epsim.io.posterior import FORMAT, FORMAT_VERSION
 
-FORMAT = "epsim-posterior"
-FORMAT_VERSION = 1
 
 
 def fitted_materials(cfg: ResolvedConfig, params: tuple[Parameter, ...], theta) -> dict:
@@ -127,37 +124,3 @@ def write_posterior(path, cfg_yaml: str, params, fit: Fit, measurements, predict
             m.create_dataset(key, data=np.asarray(value, dtype=float)).attrs["units"] = unit
 
     return write_hdf5(path, fill)
-
-
-def read_posterior(path) -> tuple[tuple[str, ...], np.ndarray]:
-    """Parameter names and samples (n, p) of a posterior.h5, checked as a file from anyone.
-
-    Raises:
-        InputError: missing, not HDF5, not an epsim posterior, or samples that are not
-            positive finite numbers of the named parameters.
-    """
-    import h5py
-
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"{path}: no such posterior file")
-    with open(path, "rb") as f:
-        if f.read(8) != HDF5_SIGNATURE:
-            raise InputError(f"{path}: not an HDF5 file")
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise InputError(f"{path}: not an epsim posterior file (epsim calibrate writes "
-                                 "them)")
-            names = tuple(n.decode() if isinstance(n, bytes) else str(n)
-                          for n in f["parameters/names"][()])
-            if f["samples"].size > 10_000_000:
-                raise InputError(f"{path}: more than 10^7 samples")
-            samples = np.asarray(f["samples"][()], dtype=float)
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable posterior file ({type(exc).__name__})") from None
-    if samples.ndim != 2 or samples.shape[1] != len(names) or len(samples) == 0:
-        raise InputError(f"{path}: samples of shape {samples.shape} for {len(names)} parameters")
-    if not np.all(np.isfinite(samples) & (samples > 0)):
-        raise InputError(f"{path}: samples that are not positive finite numbers")
-    return names, samples

@@ -25,7 +25,8 @@ import numpy as np
 
 from epsim.errors import InputError
 from epsim.mesh.tetmesh import TetMesh
-from epsim.physics import Constant, Logistic, Ramp, RegionConductivity, SmoothStep
+from epsim.physics import Constant, Logistic, RegionConductivity
+from epsim.physics.scaled import scaled_regions
 from epsim.translate import LOGISTIC_WIDTH_FRACTION
 
 KINDS = ("sigma0", "ratio", "e_rev")
@@ -33,7 +34,7 @@ UNITS = {"sigma0": "S/m", "ratio": "1", "e_rev": "V/m"}
 # Default prior coefficients of variation: an engineering assumption of epsim (library values
 # are defaults, not measurements of the patient; docs/physics.md, section 2).
 DEFAULT_CV = {"sigma0": 0.5, "ratio": 0.5, "e_rev": 0.3}
-SLOT = {"sigma0": 0, "ratio": 1, "e_rev": 2}  # which factor of `scaled_model` a kind sets
+SLOT = {"sigma0": 0, "ratio": 1, "e_rev": 2}  # the factor of `physics.scaled_model` it sets
 
 
 @dataclass(frozen=True)
@@ -149,27 +150,13 @@ def _cv(text: str, default: float, where: str) -> float:
     return cv
 
 
-def scaled_model(model, f_sigma, f_ratio, f_field):
-    """A material model with sigma0 times f_sigma, sigma1 times f_sigma * f_ratio and every
-    field parameter times f_field (traceable: factors may be JAX values)."""
-    if isinstance(model, Constant):
-        return Constant(model.sigma0 * f_sigma)
-    sigma0, sigma1 = model.sigma0 * f_sigma, model.sigma1 * f_sigma * f_ratio
-    if isinstance(model, Logistic):
-        return Logistic(sigma0, sigma1, model.e_mid * f_field, model.width * f_field)
-    if isinstance(model, (Ramp, SmoothStep)):
-        return type(model)(sigma0, sigma1, model.e_rev * f_field, model.e_irr * f_field)
-    raise TypeError(f"cannot calibrate a {type(model).__name__} conductivity")
-
-
 def with_parameters(base: RegionConductivity, params: tuple, theta) -> RegionConductivity:
     """The conductivity with the log-parameters `theta` (p,) of `params` put into `base`
     (whose values are the parameters' medians). Differentiable in theta."""
     factors = [[1.0, 1.0, 1.0] for _ in base.models]
     for k, p in enumerate(params):
         factors[p.region][SLOT[p.kind]] = parameter_value(p.kind, theta[k], jnp) / p.median
-    models = tuple(scaled_model(m, *f) for m, f in zip(base.models, factors))
-    return RegionConductivity(models, base.cell_region)
+    return scaled_regions(base, factors)
 
 
 def prior_arrays(params: tuple) -> tuple[np.ndarray, np.ndarray]:

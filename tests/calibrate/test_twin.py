@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from epsim.calibrate.fit import not_identified
-from epsim.calibrate.output import read_posterior
+from epsim.io.posterior import read_posterior
 from epsim.cli import main
 from epsim.config import load_config
 from tests.helpers.calibration import (
