@@ -6,7 +6,8 @@ and a watch that heals JAX's compiled-program cache under the same root.
 
 An entry is `cache_root()/meshes/<scene hash>.npz`. The hash covers the scene's geometry, mesh
 sizes, the bytes of every STL file and an image scene's voxels and affine (its digest), plus
-`SCENE_VERSION`: bump it when the same scene would mesh differently (a new gmsh set-up, another node order), so that old entries are not reused.
+`SCENE_VERSION`: bump it when the same scene would mesh differently (a new gmsh set-up, another
+node order), so that old entries are not reused.
 
 Caches heal: an entry that cannot be read (truncated by a killed process or a full disk,
 damaged) is removed and built again, with one warning line on the "epsim" logger (the command
