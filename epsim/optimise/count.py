@@ -320,7 +320,7 @@ def run_count_search(config, out_dir, *, overwrite=False, render=True, progress=
         t0 = time.perf_counter()
         try:
             row.report = run_planning(path, folder, overwrite=overwrite, render=render,
-                                      progress=progress, **overrides)
+                                      progress=progress, verify_start=False, **overrides)
         except OutputExistsError:
             raise
         except Exception as exc:  # a count that stopped (exit 4 in a plain plan): try the next

@@ -303,8 +303,9 @@ def _keep_partial(out: Path, request, setup: Setup, session: Session, where: str
 
 
 def _verify_plan(outcome: Outcome, request, setup: Setup, session: Session, out: Path,
-                 progress) -> tuple[Verified, Verified | None]:
-    """The plan (or the next in line) and the starting layout on fresh meshes."""
+                 progress, verify_start: bool = True) -> tuple[Verified, Verified | None]:
+    """The plan (or the next in line) and the starting layout on fresh meshes (the start
+    only when `verify_start`)."""
     cfg, raw = request
     note = progress.note if progress.enabled else None
 
@@ -320,6 +321,8 @@ def _verify_plan(outcome: Outcome, request, setup: Setup, session: Session, out:
     if kept is None:
         raise IncompleteRunError("no plan could be meshed and verified on a fresh mesh (every "
                                  "retry and every fallback failed; see the events)")
+    if kept.plan is setup.start or not verify_start:  # the same layout, or not asked for
+        return kept, (kept if kept.plan is setup.start else None)
     initial = verify([("the starting layout", setup.start)], make_config, run,
                      events=session.events, faults=session.faults, gap=session.gap,
                      stage="initial verification", nudge=False)
@@ -350,12 +353,14 @@ def run_planning(
     progress: Progress | None = None,
     resume: bool = False,
     faults: MeshFaults | None = None,
+    verify_start: bool = True,
     **overrides,
 ) -> PlanReport:
     """Plan a treatment from a config (see the module doc). `overrides` replace fields of the
     config's `optimise:` block (e.g. starts=2, linear_steps=20, baseline=False); `resume`
     continues a stopped run in `out_dir` from its checkpoint; `faults` injects meshing failures
-    (tests of the recovery).
+    (tests of the recovery); `verify_start` False skips the starting layout's verification
+    (the count search's starts).
 
     Raises:
         InfeasibleError: a constraint cannot hold (before any solve).
@@ -393,7 +398,8 @@ def run_planning(
                                  resume=state)
         timings["planning"] = time.perf_counter() - t_start
         where, t0 = "verification", time.perf_counter()
-        kept, initial = _verify_plan(outcome, request, setup, session, out, progress)
+        kept, initial = _verify_plan(outcome, request, setup, session, out, progress,
+                                     verify_start)
         outcome.plan = kept.plan
         timings["verification"] = time.perf_counter() - t0
         where = "writing the outputs"
