@@ -99,7 +99,11 @@ class OptimiseBlock(Section):
     structures plus `target_margin` at the target material's E_rev (ect, calcium, get) or E_irr
     (ire). Voltages stay within [min_voltage, max_voltage] (default: device.max_voltage),
     currents below device.max_current. `epsim run` ignores this block, and the resolved config
-    never contains it.
+    never contains it. `needles`: choose the number of needles too (`NeedleSearch`; the
+    config's electrodes and pairs are then unused); `pair_sparsity`: weight of the term that
+    switches pairs off, pairs at or below `drop_voltage` are not fired; `min_gap`: needle
+    surfaces at least this far apart along their whole length; `lateral` False: needles keep
+    their positions (depth and voltages still move).
     """
 
     therapy: Literal["ect", "calcium", "get", "ire"] = "ect"
