@@ -96,8 +96,10 @@ class CountRow:
         return self.report is not None and not any(r.status == "VIOLATED"
                                                    for r in self.report.rows)
 
-    def _row(self, starts: str):
-        return next((r for r in self.report.rows if r.constraint.startswith(starts)), None)
+    @property
+    def coverage(self) -> float:
+        """Verified target coverage, % (the first row of the constraint table)."""
+        return self.report.rows[0].value if self.report is not None else float("-inf")
 
     def line(self) -> str:
         head = f"{self.n:>5}{self.active_length * 1e3:>8.0f}"
@@ -107,7 +109,7 @@ class CountRow:
         setup, plan = self.report.setup, self.report.outcome.plan
         on = int(fired(plan.voltage, setup.block.drop_voltage).sum())
         current = float(np.max(np.abs(self.report.verification.current)))
-        cover = self._row("target coverage").value
+        cover = self.coverage
         broken = [r.constraint for r in self.report.rows if r.status == "VIOLATED"]
         verdict = "meets every goal and limit" if not broken else "VIOLATED: " + "; ".join(broken)
         return (f"{head}{self.candidates:>7}{on:>7}{cover:>10.2f}{current:>9.2f}"
@@ -338,7 +340,7 @@ def _finish(out: Path, rows, chosen, skipped, overwrite) -> CountReport:
     pick = chosen
     if pick is None:
         done = [r for r in rows if r.report is not None]
-        pick = max(done, key=lambda r: r._row("target coverage").value, default=None)
+        pick = max(done, key=lambda r: r.coverage, default=None)
         lines.append("WARNING: no needle count meets every goal and limit"
                      + (f"; plan.yaml holds the best coverage, {pick.n} needles" if pick else ""))
     else:
