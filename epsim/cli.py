@@ -320,6 +320,31 @@ def cmd_calibrate(args) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args) -> int:
+    from epsim.optimise.recheck import recheck
+
+    args.guard.watch_folder(Path(args.folder) / "recheck")
+    report = recheck(args.folder, args.actual, overwrite=args.overwrite,
+                     render=not args.no_render)
+    print(report.text)
+    for path in report.written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _add_verify(sub) -> None:
+    verify = sub.add_parser(
+        "verify", help="re-check a plan at the needles' actual positions",
+        description="Re-simulate DIR's plan with the needles where actual.yaml places them "
+                    "(fresh mesh), report the coverage deficit and re-optimise the voltages "
+                    "and pairs for them; writes DIR/recheck/.")
+    verify.add_argument("folder", metavar="DIR", help="a folder epsim optimise wrote")
+    verify.add_argument("--actual", required=True, metavar="actual.yaml")
+    verify.add_argument("--overwrite", action="store_true", help="replace an earlier re-check")
+    verify.add_argument("--no-render", action="store_true", help="skip the pictures")
+    verify.set_defaults(handler=cmd_verify)
+
+
 def _fraction(text: str) -> float:
     """'2%' or '0.02' as 0.02 (argparse type; errors are usage errors, exit 2)."""
     try:
@@ -461,6 +486,7 @@ def parser() -> argparse.ArgumentParser:
     optimise.set_defaults(handler=cmd_optimise)
 
     _add_calibrate(sub)
+    _add_verify(sub)
 
     info = sub.add_parser("info", help="version, devices, precision")
     info.set_defaults(handler=cmd_info)
@@ -511,7 +537,7 @@ def _quiet_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("optimise", "optimize"):
+    if args.command in ("optimise", "optimize", "verify"):
         _deterministic_xla()
     _configure_jax(use_cache=not getattr(args, "no_cache", False))
     _notices()

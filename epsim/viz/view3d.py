@@ -94,22 +94,29 @@ VIEW_JS = r"""<script>
   var canvas = document.getElementById("view3d"), ctx = canvas.getContext("2d");
   var shown = data.surfaces.map(function () { return true; });
   var lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
-  function grow(p) { for (var i = 0; i < 3; i++) { lo[i] = Math.min(lo[i], p[i]); hi[i] = Math.max(hi[i], p[i]); } }
-  data.surfaces.forEach(function (s) { for (var i = 0; i < s.vertices.length; i += 3) grow(s.vertices.slice(i, i + 3)); });
+  function grow(p) {
+    for (var i = 0; i < 3; i++) { lo[i] = Math.min(lo[i], p[i]); hi[i] = Math.max(hi[i], p[i]); }
+  }
+  data.surfaces.forEach(function (s) {
+    for (var i = 0; i < s.vertices.length; i += 3) grow(s.vertices.slice(i, i + 3));
+  });
   data.needles.forEach(function (n) { grow(n.from); grow(n.to); });
   var centre = [0, 1, 2].map(function (i) { return 0.5 * (lo[i] + hi[i]); });
   var radius = Math.max(1, 0.5 * Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]));
   var view = {yaw: -0.6, pitch: 0.35, zoom: 1};
   function project(p) {  // z up; yaw about z, pitch about the screen's x axis
     var x = p[0] - centre[0], y = p[1] - centre[1], z = p[2] - centre[2];
-    var cy = Math.cos(view.yaw), sy = Math.sin(view.yaw), cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
+    var cy = Math.cos(view.yaw), sy = Math.sin(view.yaw);
+    var cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
     var u = cy * x - sy * y, w = sy * x + cy * y;
     var s = view.zoom * 0.45 * Math.min(canvas.width, canvas.height) / radius;
-    return [canvas.width / 2 + s * u, canvas.height / 2 - s * (cp * z - sp * w), s * (cp * w + sp * z)];
+    return [canvas.width / 2 + s * u, canvas.height / 2 - s * (cp * z - sp * w),
+            s * (cp * w + sp * z)];
   }
   function shade(hex, f, alpha) {
     var c = parseInt(hex.slice(1), 16);
-    var r = Math.round(((c >> 16) & 255) * f), g = Math.round(((c >> 8) & 255) * f), b = Math.round((c & 255) * f);
+    var r = Math.round(((c >> 16) & 255) * f), g = Math.round(((c >> 8) & 255) * f);
+    var b = Math.round((c & 255) * f);
     return "rgba(" + r + "," + g + "," + b + "," + alpha + ")";
   }
   function draw() {
@@ -124,18 +131,24 @@ VIEW_JS = r"""<script>
         var a = q[t[j]], b = q[t[j + 1]], c = q[t[j + 2]];
         var nz = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
         var area = Math.abs(nz) + 1e-9;
-        var e1 = [b[0] - a[0], b[1] - a[1], b[2] - a[2]], e2 = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+        var e1 = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+        var e2 = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
         var n = [e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], nz];
         var f = 0.45 + 0.55 * area / (Math.hypot(n[0], n[1], n[2]) + 1e-9);
-        items.push({d: (a[2] + b[2] + c[2]) / 3, tri: [a, b, c], style: shade(s.colour, f, s.opacity)});
+        items.push({d: (a[2] + b[2] + c[2]) / 3, tri: [a, b, c],
+                    style: shade(s.colour, f, s.opacity)});
       }
     });
     data.needles.forEach(function (n) {
       var parts = [[n.from, n.split, 2, "#9a9a9a"], [n.split, n.to, 5, "#333333"]];
       parts.forEach(function (part) {
         for (var i = 0; i < 12; i++) {
-          var p = [0, 1, 2].map(function (k) { return part[0][k] + (part[1][k] - part[0][k]) * i / 12; });
-          var r = [0, 1, 2].map(function (k) { return part[0][k] + (part[1][k] - part[0][k]) * (i + 1) / 12; });
+          var at = function (t) {
+            return [0, 1, 2].map(function (k) {
+              return part[0][k] + (part[1][k] - part[0][k]) * t;
+            });
+          };
+          var p = at(i / 12), r = at((i + 1) / 12);
           var a = project(p), b = project(r);
           items.push({d: 0.5 * (a[2] + b[2]), line: [a, b], width: part[2], style: part[3]});
         }
@@ -146,23 +159,28 @@ VIEW_JS = r"""<script>
       ctx.beginPath();
       if (it.tri) {
         ctx.moveTo(it.tri[0][0], it.tri[0][1]); ctx.lineTo(it.tri[1][0], it.tri[1][1]);
-        ctx.lineTo(it.tri[2][0], it.tri[2][1]); ctx.closePath(); ctx.fillStyle = it.style; ctx.fill();
+        ctx.lineTo(it.tri[2][0], it.tri[2][1]); ctx.closePath();
+        ctx.fillStyle = it.style; ctx.fill();
       } else {
         ctx.moveTo(it.line[0][0], it.line[0][1]); ctx.lineTo(it.line[1][0], it.line[1][1]);
         ctx.strokeStyle = it.style; ctx.lineWidth = it.width; ctx.lineCap = "round"; ctx.stroke();
       }
     });
     ctx.font = "12px sans-serif"; ctx.fillStyle = "#000000";
-    data.needles.forEach(function (n) { var a = project(n.from); ctx.fillText(n.name, a[0] + 4, a[1] - 4); });
+    data.needles.forEach(function (n) {
+      var a = project(n.from); ctx.fillText(n.name, a[0] + 4, a[1] - 4);
+    });
     var origin = [60, canvas.height - 60];
     [["x", "#d62728"], ["y", "#2ca02c"], ["z", "#1f77b4"]].forEach(function (axis, k) {
       var e = centre.slice(); e[k] += radius * 0.25;
       var a = project(centre), b = project(e);
       var dx = b[0] - a[0], dy = b[1] - a[1], l = Math.hypot(dx, dy) + 1e-9;
       ctx.beginPath(); ctx.moveTo(origin[0], origin[1]);
-      ctx.lineTo(origin[0] + 40 * dx / l * Math.min(1, l / 40), origin[1] + 40 * dy / l * Math.min(1, l / 40));
+      var k40 = 40 * Math.min(1, l / 40) / l;
+      ctx.lineTo(origin[0] + k40 * dx, origin[1] + k40 * dy);
       ctx.strokeStyle = axis[1]; ctx.lineWidth = 2; ctx.stroke();
-      ctx.fillStyle = axis[1]; ctx.fillText(axis[0], origin[0] + 46 * dx / l, origin[1] + 46 * dy / l);
+      ctx.fillStyle = axis[1];
+      ctx.fillText(axis[0], origin[0] + 46 * dx / l, origin[1] + 46 * dy / l);
     });
   }
   var layers = document.getElementById("view3d-layers");
@@ -185,7 +203,9 @@ VIEW_JS = r"""<script>
   canvas.addEventListener("wheel", function (e) {
     e.preventDefault(); view.zoom *= Math.exp(-0.001 * e.deltaY); draw();
   }, {passive: false});
-  canvas.addEventListener("dblclick", function () { view = {yaw: -0.6, pitch: 0.35, zoom: 1}; draw(); });
+  canvas.addEventListener("dblclick", function () {
+    view = {yaw: -0.6, pitch: 0.35, zoom: 1}; draw();
+  });
   canvas.setAttribute("data-drawn", String(data.surfaces.length + data.needles.length));
   draw();
 })();
