@@ -100,9 +100,17 @@ def cmd_run(args) -> int:
     cfg = load_config(args.config)
     _check_budget(args, "run", cfg)
     paths = _outputs(cfg, args)
+    uncertainty = _uncertainty(cfg, args, paths)  # --scenarios: checked before any work
     publication = Publication(paths.values(), overwrite=args.overwrite)  # before any work
     _watch(args, *paths.values())
     results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
+    scenarios = None
+    if uncertainty is not None:
+        from epsim.optimise.scenarios import run_scenarios
+
+        scenarios = run_scenarios(cfg, args.scenarios, uncertainty,
+                                  use_cache=not args.no_cache, progress=_progress)
+        results = scenarios.with_probabilities(results)
     with publication:  # all of them or none
         staged = {key: publication.staged(path) for key, path in paths.items()}
         write_results(staged["hdf5"], results)
@@ -111,11 +119,29 @@ def cmd_run(args) -> int:
             write_paraview_set(staged["paraview"], results)
         if "overview" in staged:
             _render(results, staged)
+        if scenarios is not None:
+            staged["scenarios"].write_text(scenarios.csv(), encoding="utf-8")
         write_image_outputs(staged, results, cfg)
     print(summary(results, cfg))
+    if scenarios is not None:
+        print(scenarios.text())
     for path in publication.published:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _uncertainty(cfg, args, paths):
+    """`epsim run --scenarios N`: the uncertainty model, checked, and <out>.scenarios.csv
+    among the outputs (None without --scenarios)."""
+    if args.scenarios is None:
+        return None
+    from epsim.optimise.scenarios import check_uncertainty, uncertainty_from_options
+
+    uncertainty = uncertainty_from_options(args.placement, args.cv, args.posterior,
+                                           args.scenario_seed)
+    check_uncertainty(cfg, args.scenarios, uncertainty)
+    paths["scenarios"] = paths["hdf5"].with_suffix(".scenarios.csv")
+    return uncertainty
 
 
 def _picture_paths(stem: Path, quantities) -> dict[str, Path]:
@@ -407,6 +433,19 @@ def parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true",
         help="mesh afresh and compile afresh: ignore the mesh and compiled-program caches",
     )
+    scenarios = run.add_argument_group(
+        "uncertainty (--scenarios N: coverage quantiles P5/P50/P95 and per-cell probabilities "
+        "p_rev, p_irr in the results file)")
+    scenarios.add_argument("--scenarios", type=int, metavar="N",
+                           help="evaluate the plan under N scenarios of the uncertainty model")
+    scenarios.add_argument("--placement", metavar="LAT,DEPTH,ANGLE",
+                           help="placement standard deviations in mm, mm, degrees (default 2,2,3)")
+    scenarios.add_argument("--cv", type=float,
+                           help="coefficient of variation of each material's conductivity "
+                                "(default 0.25)")
+    scenarios.add_argument("--posterior", metavar="posterior.h5",
+                           help="conductivity from epsim calibrate's samples instead of --cv")
+    scenarios.add_argument("--scenario-seed", type=int, default=0)
     add_limit_options(run)
     run.set_defaults(handler=cmd_run)
 

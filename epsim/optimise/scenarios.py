@@ -1,0 +1,318 @@
+"""A plan under uncertainty: needle placement errors and tissue conductivity drawn per scenario,
+coverage quantiles and per-cell probabilities (`epsim run CONFIG --scenarios N`).
+
+The uncertainty model (`Uncertainty`), per needle and independent:
+
+    lateral   m    standard deviation of the tip's displacement in each direction normal to
+                   the needle's axis
+    depth     m    standard deviation along the axis
+    angle     rad  standard deviation of the axis tilt towards each normal direction
+    cv             each material's conductivity (sigma0 and sigma1 together) times a log-normal
+                   factor of median 1 and this coefficient of variation, per material
+    posterior      or the conductivity parameters of a random draw of `epsim calibrate`'s
+                   posterior samples (names MATERIAL.KIND) in place of the cv factors
+
+Every scenario is solved on the config's own mesh with its nodes moved with the needles
+(`epsim.optimise.motion`, docs/design.md, section 4): one mesh, one compiled program for every
+scenario. The field of a scenario is read at the reference cell centroids (the cell of the
+moved mesh whose centroid is nearest), so the target stays where the scene puts it while the
+needles move; tissue labels inside a needle's halo move with it, an approximation of the
+conductivity field within a few millimetres of the needle. A needle moved further than its
+mesh motion allows (`LIMIT_FRACTION` of the halo width, or a cell shrinking below
+`MIN_VOLUME_RATIO` of its volume: where the planner would remesh) is pulled back until inside,
+and the report counts such scenarios.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim.config.schema import ResolvedConfig
+from epsim.errors import InputError, SolverError
+from epsim.io.posterior import read_posterior
+from epsim.mesh.tetmesh import TetMesh, signed_volumes
+from epsim.optimise.motion import (
+    LIMIT_FRACTION,
+    MIN_VOLUME_RATIO,
+    build_motion,
+    moved_points,
+    shift_ratio,
+)
+from epsim.optimise.plan import Plan, axes, make_needles, tips
+from epsim.physics.scaled import scaled_regions
+from epsim.runner import setup_config
+from epsim.simulate import simulate
+from epsim.translate import (
+    electrode_layout,
+    material_mesh,
+    per_cell,
+    scene_mesh,
+    scene_regions,
+    scene_spec,
+)
+
+HALO = 10e-3  # m, largest halo radius of the node motion (the planner's default)
+KIND_SLOT = {"sigma0": 0, "ratio": 1, "e_rev": 2}
+QUANTILES = (5, 50, 95)
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """Placement and conductivity uncertainty, SI (module docstring)."""
+
+    lateral: float = 2e-3
+    depth: float = 2e-3
+    angle: float = math.radians(3.0)
+    cv: float = 0.25
+    posterior: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Scenario draws: shift (n, k, 3) m along (e1, e2, axis) of each needle, tilt (n, k, 2),
+    factors (n, n_regions, 3) of (sigma, ratio, field) per material."""
+
+    shift: np.ndarray
+    tilt: np.ndarray
+    factors: np.ndarray
+
+
+def material_value(material, kind: str) -> float:
+    """A config material's value of a posterior parameter kind (SI)."""
+    return {"sigma0": material.sigma0, "ratio": material.sigma1 / material.sigma0,
+            "e_rev": material.e_rev}[kind]
+
+
+def posterior_factors(path, cfg: ResolvedConfig, regions, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), n_regions, 3) factors of the posterior's samples `rows` over the config's
+    values. Raises InputError for a parameter of a material or kind the scene does not have."""
+    names, samples = read_posterior(path)
+    factors = np.ones((len(rows), len(regions), 3))
+    for k, name in enumerate(names):
+        material, _, kind = name.rpartition(".")
+        if material not in cfg.materials or kind not in KIND_SLOT:
+            raise InputError(f"{path}: posterior parameter {name!r} is not a parameter of a "
+                             f"material of this config ({', '.join(cfg.materials)})")
+        if material not in regions:
+            continue  # a material of the config that is not in the mesh
+        value = material_value(cfg.materials[material], kind)
+        factors[:, regions.index(material), KIND_SLOT[kind]] = samples[rows % len(samples), k] / value
+    return factors
+
+
+def draw(u: Uncertainty, n: int, n_needles: int, cfg: ResolvedConfig, regions) -> Draws:
+    """n scenarios of the uncertainty model, from `u.seed` (the same seed, the same draws)."""
+    rng = np.random.default_rng(u.seed)
+    shift = rng.standard_normal((n, n_needles, 3)) * np.array([u.lateral, u.lateral, u.depth])
+    tilt = rng.standard_normal((n, n_needles, 2)) * math.tan(u.angle)
+    if u.posterior is not None:
+        factors = posterior_factors(u.posterior, cfg, list(regions),
+                                    rng.integers(0, 2**62, size=n))
+    else:
+        s = math.sqrt(math.log1p(u.cv**2))
+        factors = np.ones((n, len(regions), 3))
+        factors[:, :, 0] = np.exp(s * rng.standard_normal((n, len(regions))))
+    return Draws(shift, tilt, factors)
+
+
+@eqx.filter_jit
+def scenario_field(problem, motion, needles, base, solver, pairs, memory, cells, shift, tilt,
+                   factors):
+    """One scenario: e_max (n_cells,) V/m on the moved mesh, its cell centroids (n_cells, 3) m,
+    whether every pair converged."""
+    plan = Plan(shift, tilt, pairs.voltage)
+    points = moved_points(motion, tips(needles, plan), axes(needles, plan))
+    fields = simulate(problem, points, scaled_regions(base, factors), pairs, solver=solver,
+                      memory=memory)
+    return fields.e_max, jnp.mean(points[cells], axis=1), jnp.all(fields.converged)
+
+
+@eqx.filter_jit
+def _motion_check(motion, needles, cells, ref_volumes, shift, tilt):
+    """(k,) shift ratio of each needle and the smallest cell volume over its reference one."""
+    plan = Plan(shift, tilt, jnp.zeros(0))
+    t, a = tips(needles, plan), axes(needles, plan)
+    x = moved_points(motion, t, a)[cells]
+    volumes = jnp.einsum("ci,ci->c", jnp.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]),
+                         x[:, 3] - x[:, 0]) / 6.0
+    return shift_ratio(motion, t, a), jnp.min(volumes / ref_volumes)
+
+
+def within_limits(motion, needles, cells, ref_volumes, shift, tilt):
+    """The scenario's shift and tilt, scaled back where a needle moved further than its motion
+    limit or a cell shrank below MIN_VOLUME_RATIO (the planner's remeshing criteria); and
+    whether they were."""
+    shift, tilt, clipped = np.array(shift), np.array(tilt), False
+    for _ in range(30):
+        ratio, smallest = _motion_check(motion, needles, cells, ref_volumes, jnp.asarray(shift),
+                                        jnp.asarray(tilt))
+        ratio = np.asarray(ratio)
+        if np.all(ratio <= 1.0) and float(smallest) >= MIN_VOLUME_RATIO:
+            break
+        clipped = True
+        scale = np.where(ratio > 1.0, 0.999 / np.maximum(ratio, 1e-300), 0.8)
+        shift, tilt = shift * scale[:, None], tilt * scale[:, None]
+    return shift, tilt, clipped
+
+
+def nearest_values(centroids: np.ndarray, values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """values of the cells whose centroids are nearest to the points `where` (m)."""
+    from scipy.spatial import cKDTree
+
+    return values[cKDTree(centroids).query(where)[1]]
+
+
+@dataclass(frozen=True)
+class ScenarioReport:
+    """Coverage of the target per scenario and per-cell probabilities over the scenarios.
+
+    Attributes:
+        coverage_rev, coverage_irr: (n,) target volume fractions with E >= E_rev / E_irr.
+        p_rev, p_irr: (n_cells,) share of scenarios with E >= E_rev / E_irr in each cell.
+        clipped: scenarios with a needle pulled back to its motion limit.
+    """
+
+    coverage_rev: np.ndarray
+    coverage_irr: np.ndarray
+    p_rev: np.ndarray
+    p_irr: np.ndarray
+    clipped: int
+
+    def quantiles(self, which: str = "irr") -> dict[int, float]:
+        values = self.coverage_irr if which == "irr" else self.coverage_rev
+        return {q: float(np.percentile(values, q)) for q in QUANTILES}
+
+    def with_probabilities(self, results):
+        """`results` (epsim.io.Results) with the per-cell fields p_rev and p_irr added."""
+        extra = {**results.extra_fields, "p_rev": self.p_rev, "p_irr": self.p_irr}
+        return replace(results, extra_fields=extra)
+
+    def csv(self) -> str:
+        """One row per scenario (coverage fractions), then the P5, P50 and P95 rows."""
+        rows = ["scenario,coverage_rev,coverage_irr"]
+        rows += [f"{k + 1},{r:.6g},{i:.6g}"
+                 for k, (r, i) in enumerate(zip(self.coverage_rev, self.coverage_irr))]
+        rev, irr = self.quantiles("rev"), self.quantiles("irr")
+        rows += [f"P{q},{rev[q]:.6g},{irr[q]:.6g}" for q in QUANTILES]
+        return "\n".join(rows) + "\n"
+
+    def text(self) -> str:
+        n = len(self.coverage_irr)
+        lines = [f"scenarios: {n} (placement and conductivity uncertainty)"
+                 + (f", {self.clipped} with a needle pulled back to its mesh-motion limit"
+                    if self.clipped else "")]
+        for which, label in (("irr", "E >= E_irr"), ("rev", "E >= E_rev")):
+            q = self.quantiles(which)
+            lines.append(f"  target coverage ({label}): " + ", ".join(
+                f"P{k} {v:.1%}" for k, v in q.items()))
+        return "\n".join(lines)
+
+
+def uncertainty_from_options(placement: str | None, cv: float | None, posterior: str | None,
+                             seed: int) -> Uncertainty:
+    """The model `epsim run --scenarios` asks for: --placement LATERAL,DEPTH,ANGLE (mm, mm,
+    degrees; default 2,2,3), --cv (default 0.25) or --posterior FILE, --scenario-seed."""
+    u = Uncertainty(seed=seed, posterior=posterior, cv=Uncertainty.cv if cv is None else cv)
+    if placement is not None:
+        try:
+            lateral, depth, angle = (float(v) for v in placement.split(","))
+        except ValueError:
+            raise InputError(f"--placement {placement[:40]!r}: give LATERAL,DEPTH,ANGLE in mm, mm "
+                             "and degrees, e.g. 2,2,3") from None
+        if not all(math.isfinite(v) and v >= 0 for v in (lateral, depth, angle)):
+            raise InputError(f"--placement {placement[:40]!r}: standard deviations must be "
+                             "finite and at least 0")
+        u = replace(u, lateral=lateral * 1e-3, depth=depth * 1e-3, angle=math.radians(angle))
+    if not (math.isfinite(u.cv) and u.cv >= 0):
+        raise InputError(f"--cv {u.cv!r}: the coefficient of variation must be at least 0")
+    return u
+
+
+def check_uncertainty(cfg: ResolvedConfig, n: int, u: Uncertainty) -> None:
+    """Everything about the scenarios that can be wrong with the input, before any work.
+
+    Raises:
+        InputError: n below 1, a scene without a target, an imported mesh with placement
+            uncertainty, a posterior file that cannot be read or names a material the config
+            does not have.
+    """
+    if n < 1:
+        raise InputError(f"--scenarios {n}: needs at least one scenario")
+    if not any(s.role == "target" for s in (*cfg.scene.structures, *cfg.scene.vessels)):
+        raise InputError("scenarios report the coverage of a target: the scene has no "
+                         "structure with role: target")
+    if cfg.scene.mesh.file is not None and (u.lateral or u.depth or u.angle):
+        raise InputError("placement uncertainty needs a generated scene (scene.mesh.file is an "
+                         "imported mesh); give --placement 0,0,0")
+    if u.posterior is not None:
+        posterior_factors(u.posterior, cfg, list(cfg.materials), np.zeros(1, dtype=np.int64))
+
+
+def run_scenarios(cfg: ResolvedConfig, n: int, u: Uncertainty = Uncertainty(), *,
+                  use_cache: bool = True, progress=None) -> ScenarioReport:
+    """The config's plan under `n` scenarios of `u` (module docstring).
+
+    Raises:
+        InputError: as `check_uncertainty`; SolverError: a scenario's solve did not converge.
+    """
+    check_uncertainty(cfg, n, u)
+    layout = electrode_layout(cfg)
+    parts = scene_mesh(cfg, layout, use_cache=use_cache, progress=progress)
+    mesh = material_mesh(cfg, parts)
+    roles = [r.role for r in scene_regions(cfg, parts.region_names)]
+    target = np.isin(np.asarray(parts.cell_region),
+                     [k for k, role in enumerate(roles) if role == "target"])
+    draws = draw(u, n, len(layout.needles), cfg, mesh.region_names)
+    setup = setup_config(cfg, mesh, layout.names)
+    needles, motion = _needles_and_motion(cfg, mesh, layout)
+    points, cells = np.asarray(mesh.points), np.asarray(mesh.cells)
+    centroids = points[cells].mean(axis=1)
+    volumes = np.abs(signed_volumes(points, cells))
+    ref_volumes = jnp.asarray(signed_volumes(points, cells))
+    region = np.asarray(mesh.cell_region)
+    e_rev, e_irr = (np.asarray(per_cell(cfg, mesh, key)) for key in ("e_rev", "e_irr"))
+    memory = cfg.physics.pair_mode == "max_field_memory"
+    cov_rev, cov_irr = np.zeros(n), np.zeros(n)
+    p_rev, p_irr = np.zeros(mesh.n_cells), np.zeros(mesh.n_cells)
+    clipped = 0
+    for s in range(n):
+        if progress:
+            progress(f"scenario {s + 1} of {n}")
+        shift, tilt, was_clipped = within_limits(motion, needles, jnp.asarray(cells), ref_volumes,
+                                                 draws.shift[s], draws.tilt[s])
+        clipped += was_clipped
+        e_max, moved, ok = jax.device_get(scenario_field(
+            setup.problem, motion, needles, setup.model, setup.solver, setup.pairs, memory,
+            jnp.asarray(cells), jnp.asarray(shift), jnp.asarray(tilt),
+            jnp.asarray(draws.factors[s])))
+        if not (ok and np.all(np.isfinite(e_max))):
+            raise SolverError(f"scenario {s + 1}: a pair did not converge")
+        e = nearest_values(np.asarray(moved), np.asarray(e_max), centroids)
+        field = draws.factors[s, region, 2]
+        above_rev, above_irr = e >= e_rev * field, e >= e_irr * field
+        cov_rev[s] = volumes[target & above_rev].sum() / volumes[target].sum()
+        cov_irr[s] = volumes[target & above_irr].sum() / volumes[target].sum()
+        p_rev += above_rev / n
+        p_irr += above_irr / n
+    return ScenarioReport(cov_rev, cov_irr, p_rev, p_irr, clipped)
+
+
+def _needles_and_motion(cfg: ResolvedConfig, mesh: TetMesh, layout):
+    """The config's needles (`Needles`) and the node motion of its mesh."""
+    hole = layout.needles
+    names = tuple(h.name for h in hole)
+    needles = make_needles(names, [h.tip for h in hole], [h.entry for h in hole],
+                           [h.radius for h in hole], [h.active_length for h in hole])
+    rigid = cfg.scene.mesh.electrode_size or min(h.radius for h in hole)
+    motion = build_motion(mesh, scene_spec(cfg, layout).domain, names, np.asarray(needles.tip),
+                          np.asarray(needles.axis), [h.radius for h in hole],
+                          [h.active_length for h in hole], rigid=rigid, halo=HALO,
+                          limit_fraction=LIMIT_FRACTION)
+    return needles, motion
