@@ -19,7 +19,11 @@ block the plan was made with, from DIR/plan.json, with every position frozen: `d
 report.txt; its initial.h5 is the U/d start). Started from the plan's own voltages instead, a
 layout whose coverage fell to nothing gives the optimiser no coverage gradient to climb, and the
 spared-tissue terms walked the voltage down (two needles 3 mm out each: 550 V -> 56 V, 0 %).
-DIR/recheck/recheck.txt and recheck.json compare planned, as placed and re-optimised.
+The planner's objective also weighs healthy tissue above E_irr against coverage, and its linear
+stage (sigma0) underestimates coverage, so it may lower even a start that covers the target on
+the fresh mesh; recheck.txt and recheck.json therefore compare planned, as placed, the U/d start
+and the re-optimised voltages, all verified on fresh meshes, and recommend the better of the
+last two.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ FROZEN = {"depth": False, "lateral": False, "tilt": False, "starts": 1, "baselin
           "min_voltage": "0 V"}
 SEARCH_KEYS = ("needles",)  # the count search: the needles are already in
 OUTPUTS = ("actual.yaml", "placed.h5", "recheck.txt", "recheck.json")
+NAMES = {"replanned": "re-optimised", "same_field": "planned U/d at the actual spacing"}
 
 
 class PlacedNeedle(Section):
@@ -192,7 +197,7 @@ def _text(moves, volts: dict, numbers: dict, recommended: str, rows) -> str:
         lines.append(f"  {label}: " + " / ".join("dropped" if v is None else f"{v:.0f}"
                                                    for v in row))
     best = numbers[recommended]
-    lines.append(f"recommended: the {recommended.replace('_', ' ')} voltages, {best:.2f} % "
+    lines.append(f"recommended: the {NAMES[recommended]} voltages, {best:.2f} % "
                  + ("(goal met)" if best >= goal else "(GOAL NOT MET)"))
     if recommended != "replanned":
         lines.append("  (the optimiser's own plan covers less than its start on the fresh mesh; "
