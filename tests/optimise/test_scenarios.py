@@ -48,9 +48,9 @@ def test_zero_uncertainty_reproduces_the_nominal_run(tmp_path, capsys):
     results = read_results(out)
     target = next(m for m in results.metrics if m.role == "target")
     rows = (out.with_suffix(".scenarios.csv")).read_text().splitlines()
-    assert rows[0] == "scenario,coverage_rev,coverage_irr" and len(rows) == 1 + 2 + 3
+    assert rows[0] == "scenario,coverage_rev,coverage_irr,kept" and len(rows) == 1 + 2 + 3
     for row in rows[1:]:
-        _, rev, irr = row.split(",")
+        _, rev, irr, _ = row.split(",")
         assert float(rev) == pytest.approx(target.fraction_rev, abs=1e-6)
         assert float(irr) == pytest.approx(target.fraction_irr, abs=1e-6)
     e_irr = np.asarray(load_config(config).materials["tumour"].e_irr)
