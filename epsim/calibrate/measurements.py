@@ -101,7 +101,8 @@ def _row(values: dict[str, str], where: str, electrodes, max_voltage) -> tuple:
     voltage = _number(values["voltage_V"], where, "voltage_V")
     current = _number(values["current_A"], where, "current_A")
     if voltage <= 0:
-        raise MeasurementError(f"{where}: voltage_V must be positive (anode at +V), got {voltage:g}")
+        raise MeasurementError(
+            f"{where}: voltage_V must be positive (anode at +V), got {voltage:g}")
     if max_voltage is not None and voltage > max_voltage:
         raise MeasurementError(f"{where}: voltage_V {voltage:g} V is over the device limit "
                                f"device.max_voltage = {max_voltage:g} V")

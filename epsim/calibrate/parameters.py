@@ -8,9 +8,9 @@ A parameter is one number of one material, fitted in log space:
     e_rev    V/m   the threshold: e_rev, with e_irr (and a logistic's centre and width) moving in
                    proportion, so that the rise keeps its shape
 
-Its prior is log-normal (for the ratio: ratio - 1) with the median at the config's value (the material library's, or the
-config's override) and a coefficient of variation `cv` (docs/physics.md, section 2: library
-values are engineering defaults; between patients sigma0 varies by tens of percent). Default
+Its prior is log-normal (for the ratio: ratio - 1) with the median at the config's value (the
+material library's, or the config's override) and a coefficient of variation `cv`
+(docs/physics.md, section 2: library values are engineering defaults). Default
 parameters: sigma0 and, for nonlinear physics, the ratio of every material touching an
 electrode's conducting surface.
 """

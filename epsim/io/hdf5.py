@@ -270,6 +270,17 @@ def _strings(values) -> tuple[str, ...]:
     return tuple(_str(v) for v in values)
 
 
+def checked_hdf5_path(path, what: str) -> Path:
+    """`path` expanded, or InputError when it is not a file or lacks the HDF5 signature."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what}")
+    with open(path, "rb") as f:
+        if f.read(8) != HDF5_SIGNATURE:
+            raise InputError(f"{path}: not an HDF5 file")
+    return path
+
+
 def read_results(path) -> Results:
     """Read a file written by `write_results`, checked as a file from anyone: HDF5, the
     epsim layout, sizes in proportion to the file, shapes that agree, cell indices within the
@@ -281,12 +292,7 @@ def read_results(path) -> Results:
     """
     import h5py
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"{path}: no such results file")
-    with open(path, "rb") as f:
-        if f.read(8) != HDF5_SIGNATURE:
-            raise InputError(f"{path}: not an HDF5 file")
+    path = checked_hdf5_path(path, "results file")
     try:
         f = h5py.File(path, "r")
     except OSError as err:

@@ -3,12 +3,11 @@ layout is in `epsim.calibrate.output`), read back for the uncertainty scenarios.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from epsim.errors import InputError
-from epsim.io.ownership import HDF5_SIGNATURE
+from epsim.io.hdf5 import checked_hdf5_path
 
 FORMAT = "epsim-posterior"
 FORMAT_VERSION = 1
@@ -24,12 +23,7 @@ def read_posterior(path) -> tuple[tuple[str, ...], np.ndarray]:
     """
     import h5py
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"{path}: no such posterior file")
-    with open(path, "rb") as f:
-        if f.read(8) != HDF5_SIGNATURE:
-            raise InputError(f"{path}: not an HDF5 file")
+    path = checked_hdf5_path(path, "posterior file")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:

@@ -103,7 +103,8 @@ def posterior_factors(path, cfg: ResolvedConfig, regions, rows: np.ndarray) -> n
         if material not in regions:
             continue  # a material of the config that is not in the mesh
         value = material_value(cfg.materials[material], kind)
-        factors[:, regions.index(material), KIND_SLOT[kind]] = samples[rows % len(samples), k] / value
+        drawn = samples[rows % len(samples), k]
+        factors[:, regions.index(material), KIND_SLOT[kind]] = drawn / value
     return factors
 
 

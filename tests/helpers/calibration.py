@@ -25,10 +25,10 @@ scene:
   domain: {shape: box, size: [30, 30, 24], material: liver}
   mesh: {size: 8, electrode_size: 1.2}
 electrodes:
-  - {name: a, type: needle, tip: [-5, -5, -5], entry: [-5, -5, 20], diameter: 1.0, active_length: 10}
-  - {name: b, type: needle, tip: [5, -5, -5], entry: [5, -5, 20], diameter: 1.0, active_length: 10}
-  - {name: c, type: needle, tip: [5, 5, -5], entry: [5, 5, 20], diameter: 1.0, active_length: 10}
-  - {name: d, type: needle, tip: [-5, 5, -5], entry: [-5, 5, 20], diameter: 1.0, active_length: 10}
+  - {name: a, type: needle, tip: [-5, -5, -5], entry: [-5, -5, 20], diameter: 1, active_length: 10}
+  - {name: b, type: needle, tip: [5, -5, -5], entry: [5, -5, 20], diameter: 1, active_length: 10}
+  - {name: c, type: needle, tip: [5, 5, -5], entry: [5, 5, 20], diameter: 1, active_length: 10}
+  - {name: d, type: needle, tip: [-5, 5, -5], entry: [-5, 5, 20], diameter: 1, active_length: 10}
 protocol:
   pulses: {count: 8, width: 100, rate: "1 Hz"}
   pairs:
