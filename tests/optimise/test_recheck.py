@@ -27,7 +27,7 @@ def plan_folder(folder):
     for needle, x in zip(raw["electrodes"], (-4.5, 4.5)):
         needle.update(tip=[x, 0, -7], entry=[x, 0, 13])
     raw["protocol"]["pairs"][0]["voltage"] = PLANNED_VOLTAGE
-    raw["optimise"].update(max_voltage=2000, linear_steps=6, nonlinear_steps=2,
+    raw["optimise"].update(max_voltage=2000, linear_steps=2, nonlinear_steps=1,
                            step_voltage=150, starts=1, baseline=False)
     raw["optimise"].pop("jitter", None)
     plan = {k: v for k, v in raw.items() if k != "optimise"}
