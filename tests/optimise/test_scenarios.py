@@ -15,7 +15,9 @@ from tests.helpers.outputs import listing
 
 
 def jacobi(data):
+    """The small config on a coarser mesh with Jacobi: quick to mesh and to compile."""
     data["solver"] = {"preconditioner": "jacobi"}
+    data["scene"]["mesh"] = {"size": 8, "target_size": 2, "electrode_size": 1}
 
 
 def test_draws_follow_the_uncertainty_model(tmp_path):
