@@ -22,19 +22,19 @@ FOUR_NEEDLES = """
 name: four needles twin
 units: {length: mm, voltage: V, field: V/cm, conductivity: S/m, time: us}
 scene:
-  domain: {shape: box, size: [30, 30, 24], material: liver}
-  mesh: {size: 8, electrode_size: 1.2}
+  domain: {shape: box, size: [24, 24, 20], material: liver}
+  mesh: {size: 10, electrode_size: 1.5}
 electrodes:
-  - {name: a, type: needle, tip: [-5, -5, -5], entry: [-5, -5, 20], diameter: 1, active_length: 10}
-  - {name: b, type: needle, tip: [5, -5, -5], entry: [5, -5, 20], diameter: 1, active_length: 10}
-  - {name: c, type: needle, tip: [5, 5, -5], entry: [5, 5, 20], diameter: 1, active_length: 10}
-  - {name: d, type: needle, tip: [-5, 5, -5], entry: [-5, 5, 20], diameter: 1, active_length: 10}
+  - {name: a, type: needle, tip: [-5, -5, -5], entry: [-5, -5, 20], diameter: 1.2, active_length: 10}
+  - {name: b, type: needle, tip: [5, -5, -5], entry: [5, -5, 20], diameter: 1.2, active_length: 10}
+  - {name: c, type: needle, tip: [5, 5, -5], entry: [5, 5, 20], diameter: 1.2, active_length: 10}
+  - {name: d, type: needle, tip: [-5, 5, -5], entry: [-5, 5, 20], diameter: 1.2, active_length: 10}
 protocol:
   pulses: {count: 8, width: 100, rate: "1 Hz"}
   pairs:
     - {anode: a, cathode: b, voltage: 1000}
 physics: {conductivity: nonlinear}
-solver: {preconditioner: jacobi}
+solver: {preconditioner: amg}
 device: {max_voltage: 3000, max_current: "50 A"}
 """
 PAIRS = tuple(combinations("abcd", 2))  # six pairs
