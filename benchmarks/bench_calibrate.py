@@ -8,9 +8,9 @@ three voltages, 2 % noise, starts between 0.5 and 2 times the truth) on N seeds:
 95 % intervals cover the truth, the largest sigma0 error, evaluations per fit.
 
 `--large`: the four needles (1 mm) through an 8 mm tumour in a 30 x 30 x 24 mm block of liver on
-a finer mesh (AMG), sigma0 and
-sigma1/sigma0 of both materials (4 parameters), synthetic currents from a known truth with 2 %
-noise, fitted from the library values: wall time, LM steps, forward-map evaluations.
+a finer mesh (AMG), sigma0 and sigma1/sigma0 of both materials (4 parameters), synthetic
+currents from a known truth with 2 % noise, fitted from the library values: wall time, LM
+steps, forward-map evaluations.
 """
 
 from __future__ import annotations
