@@ -26,10 +26,6 @@ from epsim.optimise.plan import Needles, Plan, axes, tips
 from epsim.solve import Newton
 
 
-GATE_WIDTH = 0.002
-"""Width of the logistic gate of the sparsity term in smooth coverage (0.2 percentage points)."""
-
-
 def plan_points(data: MeshData, needles: Needles, plan: Plan) -> jax.Array:
     """(n_nodes, 3) m, the reference mesh's nodes moved to the plan's needle poses."""
     return moved_points(data.motion, tips(needles, plan), axes(needles, plan))
@@ -56,11 +52,8 @@ def planning_objective(
     response = respond(data, points, plan.voltage, solver=solver)
     response = eqx.tree_at(lambda r: r.current, response, response.current * current_scale)
     terms, metrics = field_terms(goals, data, response)
-    # pairs switch off only while the goal is met: sparsity never trades coverage below it
-    gate = jax.lax.stop_gradient(jax.nn.sigmoid((terms["coverage"] - goals.coverage_goal)
-                                                / GATE_WIDTH))
     terms = {**terms, **geometry_terms(goals, needles, plan),
-             "sparsity": gate * pair_sparsity(plan.voltage, goals.max_voltage)}
+             "sparsity": pair_sparsity(plan.voltage, goals.max_voltage)}
     aux = {
         "terms": terms,
         "metrics": metrics,

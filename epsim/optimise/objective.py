@@ -79,7 +79,6 @@ class Goals(eqx.Module):
         min_spacing, max_spacing: m or None; keep_out: m; entry_centre (3,) m or None;
         entry_radius: m.
         firing: (i, j) needle index pairs that fire together (for max_spacing).
-        coverage_goal: the sparsity term acts only while the smooth coverage is above it.
     """
 
     threshold: float = eqx.field(static=True)
@@ -97,7 +96,6 @@ class Goals(eqx.Module):
     entry_radius: float = eqx.field(static=True, default=0.0)
     firing: tuple[tuple[int, int], ...] = eqx.field(static=True, default=())
     target_margin: float = eqx.field(static=True, default=0.0)
-    coverage_goal: float = eqx.field(static=True, default=0.0)  # gates the sparsity term
     membership_width: float = eqx.field(static=True, default=0.5 * MM)
     threshold_margin: float = eqx.field(static=True, default=0.05)
     field_width: float = eqx.field(static=True, default=0.03)

@@ -7,11 +7,9 @@ min_voltage 0 a pair may switch off. The sparsity term
     S(V) = sum_p ( sqrt((V_p / V_max)^2 + eps^2) - eps )
 
 is a smoothed L1 norm of the voltages relative to the generator's maximum (a group lasso with
-groups of one: each pair is one voltage); its weight is `optimise.pair_sparsity`, times a gate
-(no gradient) that is 1 while the smooth coverage is above the coverage goal and falls to 0
-below it (`epsim.optimise.evaluate`): pairs switch off only while the goal holds, so the
-term never trades coverage below the goal (ungated, weight 0.02 gave up 0.7 points on the
-pelvic scene, to 99.00 % against a 99 % goal, docs/planning.md). Smooth at zero
+groups of one: each pair is one voltage); its weight is `optimise.pair_sparsity` (it trades
+coverage for volts: on the pelvic scene 0.02 gave up 0.7 points, docs/planning.md, so the
+weight is chosen with the goal's margin in mind). Smooth at zero
 (gradient V / (V_max^2 sqrt(...)), 0 at V = 0) and about |V| / V_max away from it, it costs
 every volt the same, so a pair whose field adds no coverage is driven down by Adam until the
 voltage box projects it onto 0; pairs at or below `optimise.drop_voltage` are then omitted from

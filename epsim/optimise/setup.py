@@ -150,7 +150,6 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         target_margin=block.target_margin,
         membership_width=0.5 * (cfg.scene.mesh.target_size or cfg.scene.mesh.size or 1e-3),
         weights=Weights(sparsity=block.pair_sparsity),
-        coverage_goal=block.coverage_goal if block.pair_sparsity else 0.0,
     )
     scene = PlanningScene(
         domain=spec.domain, inclusions=spec.inclusions, sizes=spec.sizes, names=names,
