@@ -256,10 +256,25 @@ def mesh_image(scene: ImageScene, holes: Sequence = (), sizes: MeshSizes | None 
     Raises:
         ElectrodeError, MeshError: as `epsim.mesh.build_mesh`.
     """
+    box, lf = box_mesh(scene, holes, sizes, seed=seed, isolate=isolate)
+    return tag_regions(box, lf, scene, snap=snap)
+
+
+def box_mesh(scene: ImageScene, holes: Sequence = (), sizes: MeshSizes | None = None, *,
+             seed: int = 0, isolate: bool = True) -> tuple[TetMesh, LabelField]:
+    """The first half of `mesh_image`: the crop box meshed by gmsh with the holes cut in,
+    under the labels' size field (one region), and the smoothed indicators."""
     sizes = sizes or MeshSizes(size=float(min(scene.crop.size)) / 10)
     lf = scene.field()
     grid = size_grid(scene, lf, sizes.size)
     box = build_mesh(scene.crop, (), holes, sizes, seed=seed, isolate=isolate, size_grid=grid)
+    return box, lf
+
+
+def tag_regions(box: TetMesh, lf: LabelField, scene: ImageScene, *,
+                snap: bool = True) -> TetMesh:
+    """The second half of `mesh_image`: interfaces snapped (when `snap`), each cell given the
+    region of its centroid."""
     points = np.asarray(box.points)
     if snap:
         points = snap_interfaces(points, box.cells, boundary_nodes(box), lf)
@@ -268,6 +283,7 @@ def mesh_image(scene: ImageScene, holes: Sequence = (), sizes: MeshSizes | None 
 
 
 __all__ = [
-    "GRADING", "ImageLabel", "ImageScene", "boundary_nodes", "cell_regions", "crop_bounds",
-    "image_digest", "label_sizes", "mesh_image", "size_grid", "snap_interfaces",
+    "GRADING", "ImageLabel", "ImageScene", "boundary_nodes", "box_mesh", "cell_regions",
+    "crop_bounds", "image_digest", "label_sizes", "mesh_image", "size_grid", "snap_interfaces",
+    "tag_regions",
 ]

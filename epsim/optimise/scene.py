@@ -103,6 +103,13 @@ class PlanningScene:
         sizes, inclusions = self.scaled_sizes(factor)
         return build_mesh(self.domain, inclusions, self.holes(tips, axes, lengths), sizes)
 
+    def material_shapes(self, region_names) -> list:
+        """(signed distance, region index) per inclusion in mesh order, for the materials of
+        moved cells; empty (keep the labels) when one has no analytic distance."""
+        shapes = [(signed_distance_function(i), list(region_names).index(i.material))
+                  for i in self.inclusions]
+        return [] if any(d is None for d, _ in shapes) else shapes
+
     def mesh_data(self, mesh: TetMesh, tips, axes, factor: float = 1.0) -> MeshData:
         """Solver problem, node motion, materials and structure distances of a mesh made at
         tips/axes."""
@@ -122,10 +129,7 @@ class PlanningScene:
         centroids = points[cells].mean(axis=1)
         fixed = [host_signed_distance(s, centroids) for s in self.fixed_shapes]
         fixed = np.stack(fixed) if fixed else np.zeros((0, len(cells)))
-        shapes = [(signed_distance_function(i), mesh.region_names.index(i.material))
-                  for i in self.inclusions]
-        if any(d is None for d, _ in shapes):
-            shapes = []  # an inclusion without an analytic distance: keep the labels
+        shapes = self.material_shapes(mesh.region_names)
         materials = material_field(models, sigma0, e_irr, mesh.cell_region, shapes,
                                    0.25 * rigid, points, cells)
         return MeshData(

@@ -33,6 +33,7 @@ from epsim.optimise.adam import Rates
 from epsim.optimise.driver import Settings
 from epsim.optimise.feasibility import Request
 from epsim.optimise.geometry import box_exit, length_exit, signed_distance_function
+from epsim.optimise.image_scene import image_inputs, image_planning_scene, image_structures
 from epsim.optimise.objective import Goals, Structure, Weights
 from epsim.optimise.pairs import fired, sequence_lines
 from epsim.optimise.plan import Needles, Plan, axes, initial_plan, make_needles, tips
@@ -85,6 +86,8 @@ def _materials(cfg: ResolvedConfig):
 
 
 def _volume(shape) -> float | None:
+    if isinstance(shape, float):  # an image label's volume
+        return shape
     if isinstance(shape, SphereInclusion):
         return 4.0 / 3.0 * math.pi * shape.radius**3
     if isinstance(shape, EllipsoidInclusion):
@@ -123,6 +126,8 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
             fixed_shapes.append(shape)
         item = Structure(s.name, sd, row, cfg.materials[s.material].e_irr)
         (targets if s.role == "target" else spares).append((item, s.material, shape))
+    if cfg.scene.image is not None:  # structures from the label map
+        targets, spares = image_structures(cfg)
     if not targets:
         raise InputError("optimise needs a structure with role: target")
     target_materials = tuple(dict.fromkeys(m for _, m, _ in targets))
@@ -159,6 +164,8 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         floating_idle=cfg.physics.idle_electrodes == "floating",
         fixed_shapes=tuple(fixed_shapes), halo=block.halo,
     )
+    if cfg.scene.image is not None:
+        scene = image_planning_scene(cfg, scene)
     settings = Settings(
         linear_steps=block.linear_steps, nonlinear_steps=block.nonlinear_steps,
         coarse_factor=block.coarse_factor,
@@ -189,13 +196,15 @@ def _mm(value: float) -> str:
 
 
 def absolute_inputs(scene: dict, cfg: ResolvedConfig) -> dict:
-    """A copy of the raw `scene:` data with its input files (mesh, STL structures) made
+    """A copy of the raw `scene:` data with its input files (mesh, STL structures, image) made
     absolute, as `cfg` resolved them: for a config written into another folder."""
     scene = dict(scene)
     mesh = dict(scene["mesh"])
     if cfg.scene.mesh.file is not None:
         mesh["file"] = str(cfg.scene.mesh.file)
     scene["mesh"] = mesh
+    if cfg.scene.image is not None:
+        scene["image"] = image_inputs(scene["image"], cfg)
     if "structures" in scene:
         scene["structures"] = [
             {**s, "file": str(r.file)} if getattr(r, "file", None) else s

@@ -11,9 +11,10 @@ from epsim.imaging.levelset import label_field, labelled_extent
 from epsim.imaging.mesher import (
     ImageLabel,
     ImageScene,
+    box_mesh,
     image_digest,
     label_sizes,
-    mesh_image,
+    tag_regions,
 )
 from epsim.mesh.quality import quality_report
 from epsim.mesh.scene import Box, MeshSizes, Needle
@@ -25,7 +26,8 @@ CROP_MM = 50.0
 
 @pytest.fixture(scope="module")
 def case():
-    image, shapes = sphere_tube_labels()
+    """One gmsh run, tagged with snapping (the `mesh_image` mesh) and without."""
+    image, shapes = sphere_tube_labels(n=60)  # covers the 50 mm crop box (and its margin)
     c = shapes.centre * 1e-3
     crop = Box(center=tuple(c), size=(CROP_MM * 1e-3,) * 3, material="fat")
     table = (ImageLabel(LIVER, "liver", "liver"),
@@ -35,8 +37,9 @@ def case():
     t = shapes.tumour_centre * 1e-3
     needle = Needle("n1", tip=tuple(t + [0, 5e-3, -8e-3]), entry=tuple(t + [0, 5e-3, 0.03]),
                     radius=5e-4, active_length=0.015)
-    mesh = mesh_image(scene, [needle], MeshSizes(size=4e-3, electrode_size=4e-4))
-    return scene, shapes, needle, mesh
+    box, field = box_mesh(scene, [needle], MeshSizes(size=4e-3, electrode_size=4e-4))
+    mesh = tag_regions(box, field, scene)
+    return scene, shapes, needle, mesh, tag_regions(box, field, scene, snap=False)
 
 
 def region_volume(mesh, name):
@@ -45,7 +48,7 @@ def region_volume(mesh, name):
 
 
 def test_volumes_match_the_analytic_anatomy(case):
-    _, shapes, needle, mesh = case
+    _, shapes, needle, mesh, _ = case
     # the needle's hole takes its share of the tumour: pi r^2 times its length inside the ball
     assert region_volume(mesh, "tumour") == pytest.approx(shapes.tumour_volume, rel=0.03)
     # the vessel crosses the whole crop box along world y
@@ -57,7 +60,7 @@ def test_volumes_match_the_analytic_anatomy(case):
 
 
 def test_every_cell_tagged_and_faces_shared(case):
-    scene, _, needle, mesh = case
+    scene, _, needle, mesh, _ = case
     assert mesh.region_names == ("fat", "liver", "tumour", "portal_vein")
     region = np.asarray(mesh.cell_region)
     assert region.min() >= 0 and region.max() < len(mesh.region_names)
@@ -72,7 +75,7 @@ def test_every_cell_tagged_and_faces_shared(case):
 
 
 def test_needle_cut_in_as_in_analytic_scenes(case):
-    _, _, needle, mesh = case
+    _, _, needle, mesh, _ = case
     points = np.asarray(mesh.points)
     tip, entry = np.asarray(needle.tip), np.asarray(needle.entry)
     axis = (entry - tip) / np.linalg.norm(entry - tip)
@@ -90,7 +93,7 @@ def test_needle_cut_in_as_in_analytic_scenes(case):
 
 
 def test_quality_and_sizes_per_label(case):
-    scene, _, _, mesh = case
+    scene, _, _, mesh, _ = case
     report = quality_report(mesh)
     assert report.min_ratio > 0.1 and report.slivers == 0
     points = np.asarray(mesh.points)
@@ -103,8 +106,7 @@ def test_quality_and_sizes_per_label(case):
 
 
 def test_snapping_keeps_boundaries_and_volumes(case):
-    scene, shapes, needle, mesh = case
-    plain = mesh_image(scene, [needle], MeshSizes(size=4e-3, electrode_size=4e-4), snap=False)
+    scene, shapes, needle, mesh, plain = case
     assert plain.n_cells == mesh.n_cells and np.array_equal(plain.cells, mesh.cells)
     moved = np.linalg.norm(np.asarray(plain.points) - np.asarray(mesh.points), axis=1) > 0
     assert moved.sum() > 100
