@@ -87,7 +87,7 @@ def image_plan_config(folder) -> str:
                   "crop": {"center": [0, 0, 0], "size": [26, 26, 26]}},
         "mesh": data["scene"]["mesh"],
     }
-    data["optimise"].update(linear_steps=2, nonlinear_steps=1)
+    data["optimise"].update(linear_steps=2, nonlinear_steps=0)  # the final plan: linear stage
     path = folder / "image_plan.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
     return path
