@@ -23,6 +23,7 @@ from epsim.config.schema.base import (
     units_block,
     whole,
 )
+from epsim.config.schema.robust import RobustBlock
 
 
 class Device(Section):
@@ -134,3 +135,4 @@ class OptimiseBlock(Section):
     pair_sparsity: Annotated[Real, Ge(0)] = 0.0
     drop_voltage: quantity("voltage", "nonnegative") = 0.0
     min_gap: Optional[PositiveLength] = None
+    robust: Optional[RobustBlock] = None  # plan against placement and conductivity scenarios
