@@ -4,7 +4,7 @@ same coverage and currents; results come back on the image grid; bad input exits
 Kept light for the suite: both scenes are meshed and solved as `run_config` does, without the
 per-cell outcomes (the runs' time is mostly compilation, once per mesh), coverage summed here;
 linear conductivity and the Jacobi preconditioner. `epsim run` on an image scene, NIfTI outputs
-included, runs in tests/optimise/test_image_planning.py."""
+included, runs in tests/optimise/test_image_scene.py."""
 
 import math
 from dataclasses import dataclass
