@@ -25,7 +25,6 @@ from epsim.imaging.resample import CellLocator
 from epsim.runner import solve_config
 from epsim.outcomes import cell_volumes
 from tests.helpers.label_maps import oblique_affine
-from tests.helpers.quick_compile import quick_compile  # noqa: F401  (autouse)
 
 TUMOUR_MM = 6.0  # radius, at the origin
 UNITS = {"length": "mm", "voltage": "V", "field": "V/cm", "conductivity": "S/m", "time": "us"}

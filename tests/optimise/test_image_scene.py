@@ -17,7 +17,6 @@ from epsim.optimise import run_planning
 from epsim.optimise.image_scene import crop_volume, label_distance
 from tests.helpers.label_maps import oblique_affine
 from tests.helpers.plans import tiny_plan_config
-from tests.helpers.quick_compile import quick_compile  # noqa: F401  (autouse)
 
 RADIUS_MM = 4.5  # the tumour ball, at the origin
 VESSEL_Y, VESSEL_Z, VESSEL_MM = 9.0, -3.0, 1.5  # a tube along world x
