@@ -44,6 +44,7 @@ from epsim.optimise.objective import spacing_matrix
 from epsim.optimise.pairs import fired, sequence_lines
 from epsim.optimise.plan import Plan, axes, tips
 from epsim.optimise.recovery import Events, MeshFaults
+from epsim.optimise.robust_plan import robust_planning
 from epsim.optimise.session import Progress, Session
 from epsim.optimise.setup import Setup, plan_yaml, planning_setup, read_request
 from epsim.optimise.sheet import write_plan_sheet
@@ -380,6 +381,7 @@ def run_planning(
                                 progress=progress, **overrides)
     setup = planning_setup(cfg, block)
     check_feasible(setup.request)
+    robust = robust_planning(cfg, block, Path(config).parent, len(setup.needles.names))
     checkpoint = Checkpoint(out, fingerprint(Path(config).read_text(encoding="utf-8"), overrides))
     state = _prepare_folder(out, checkpoint, overwrite=overwrite, resume=resume)
     overwrite = overwrite or resume  # a resumed folder's outputs are epsim's own
@@ -390,7 +392,7 @@ def run_planning(
     session = Session(setup.scene, setup.goals, setup.needles, audit, progress=progress,
                       clearance=scene_clearance(setup.scene, setup.goals.exit_point, gap,
                                                 min_gap=block.min_gap or 0.0),
-                      faults=faults or MeshFaults(), store=checkpoint)
+                      faults=faults or MeshFaults(), store=checkpoint, robust=robust)
     out.mkdir(parents=True, exist_ok=True)
     request, where, timings = (cfg, raw), "planning", {}
     try:
@@ -402,13 +404,21 @@ def run_planning(
                                      verify_start)
         outcome.plan = kept.plan
         timings["verification"] = time.perf_counter() - t0
+        note, tables = "", {}
+        if robust is not None:  # the verified plan under the same scenarios
+            where, t0 = "the scenarios' verification", time.perf_counter()
+            scenarios = robust.verify(kept.config, progress.note if progress.enabled else None)
+            kept.results = scenarios.with_probabilities(kept.results)
+            note, tables = robust.text(scenarios), {"uncertainty": robust.table(scenarios)}
+            timings["scenarios"] = time.perf_counter() - t0
         where = "writing the outputs"
         written, text, rows = _write_outputs(out, kept, initial, outcome, setup, session,
                                              timings, t_start, overwrite=overwrite,
-                                             render=render)
+                                             render=render, note=note)
         written += write_plan_sheet(out, kept.config, kept.results, overwrite=overwrite,
                                     render=render, request_cfg=cfg, block=setup.block, raw=raw,
-                                    config_text=Path(config).read_text(encoding="utf-8"))
+                                    config_text=Path(config).read_text(encoding="utf-8"),
+                                    extra_tables=tables)
     except Exception as exc:  # anything after solving began: keep what was computed
         progress.stop()
         if not isinstance(exc, EpsimError):
@@ -426,8 +436,9 @@ def run_planning(
 
 def _write_outputs(out: Path, kept: Verified, initial: Verified | None, outcome: Outcome,
                    setup: Setup, session: Session, timings: dict, t_start: float, *,
-                   overwrite: bool, render: bool) -> tuple[list, str, list]:
-    """Every output file of a finished plan: (paths written, report text, constraint rows)."""
+                   overwrite: bool, render: bool, note: str = "") -> tuple[list, str, list]:
+    """Every output file of a finished plan: (paths written, report text, constraint rows);
+    `note` is added to the report (a robust plan's scenario coverage)."""
     written = []
     with atomic_output(out / "plan.yaml", overwrite=overwrite) as tmp:
         tmp.write_text(kept.text, encoding="utf-8")
@@ -449,6 +460,7 @@ def _write_outputs(out: Path, kept: Verified, initial: Verified | None, outcome:
     timings["total"] = time.perf_counter() - t_start
     initial_results = initial.results if initial is not None else None
     text = _summary(setup, outcome, initial_results, kept.results, rows, timings, session)
+    text = f"{text}\n{note}" if note else text
     with atomic_output(out / "report.txt", overwrite=overwrite) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     written.append((out / "report.txt").resolve())

@@ -11,8 +11,10 @@ their worst 1 - alpha share (Rockafellar & Uryasev 2000, J. Risk 2:21, for a dis
 distribution; the boundary sample enters with its fractional weight). With every perturbation
 zero and w_mean + w_cvar = 1, value and gradient are the nominal objective's.
 
-Pure JAX, differentiable in every leaf of the plan. Not yet wired into `epsim optimise` (no
-`optimise: robust:` config block); conductivity uncertainty is not part of it.
+Pure JAX, differentiable in every leaf of the plan. `robust_planning_objective` adds the
+conductivity draws (per-material factors on the mesh's materials) and the nominal scenario's
+diagnostics, which is what `epsim optimise` with an `optimise: robust:` block minimises
+(`epsim.optimise.robust_plan`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import jax.numpy as jnp
 
 from epsim.optimise.evaluate import planning_objective
 from epsim.optimise.objective import Goals
+from epsim.optimise.model import MeshData
 from epsim.optimise.plan import Needles, Plan
+from epsim.physics.scaled import scaled_model
 from epsim.solve import Newton
 
 
@@ -67,3 +71,59 @@ def robust_objective(
     values, aux = jax.vmap(lambda s, t: one(perturbed(plan, s, t)))(shifts, tilts)
     value = weights.mean * jnp.mean(values) + weights.cvar * cvar(values, weights.alpha)
     return value, {**aux, "values": values}
+
+
+def scaled_data(data: MeshData, factors: jax.Array) -> MeshData:
+    """The mesh data with every material's conductivity and thresholds scaled by its row
+    (f_sigma, f_ratio, f_field) of `factors` (n_materials, 3)."""
+    m = data.materials
+    models = tuple(scaled_model(model, *factors[r]) for r, model in enumerate(m.models))
+    scaled = eqx.tree_at(lambda f: (f.models, f.sigma0, f.e_irr), m,
+                         (models, m.sigma0 * factors[:, 0], m.e_irr * factors[:, 2]))
+    return eqx.tree_at(lambda d: d.materials, data, scaled)
+
+
+def robust_planning_objective(
+    plan: Plan, needles: Needles, data: MeshData, goals: Goals, current_scale: jax.Array,
+    shifts: jax.Array, tilts: jax.Array, factors: jax.Array,
+    weights: RobustWeights = RobustWeights(), nonlinear: bool = False,
+    solver: Newton = Newton(rtol=1e-10),
+):
+    """The robust objective over scenarios of placement (shifts (S, k, 3) m, tilts (S, k, 2))
+    and conductivity (factors (S, n_materials, 3)), vmapped with the nominal case in front.
+    Returns (value, aux): aux is the nominal case's `planning_objective` aux (what the planner
+    checks against the goal and the limits), except `min_volume_ratio` and `converged`, taken
+    over every scenario, plus `scenario_values` and `scenario_coverage` (S,)."""
+    one = partial(planning_objective, needles=needles, goals=goals,
+                  current_scale=current_scale, nonlinear=nonlinear, solver=solver)
+    k = shifts.shape[1]
+    shifts = jnp.concatenate([jnp.zeros((1, k, 3)), shifts])
+    tilts = jnp.concatenate([jnp.zeros((1, k, 2)), tilts])
+    factors = jnp.concatenate([jnp.ones((1, *factors.shape[1:])), factors])
+    values, aux = jax.vmap(lambda s, t, f: one(perturbed(plan, s, t), data=scaled_data(data, f)))(
+        shifts, tilts, factors)
+    value = weights.mean * jnp.mean(values[1:]) + weights.cvar * cvar(values[1:], weights.alpha)
+    nominal = jax.tree.map(lambda x: x[0], aux)
+    return value, {**nominal, "min_volume_ratio": jnp.min(aux["min_volume_ratio"]),
+                   "converged": jnp.all(aux["converged"]), "scenario_values": values[1:],
+                   "scenario_coverage": aux["metrics"]["coverage_hard"][1:]}
+
+
+@eqx.filter_jit
+def robust_evaluate_batch(plans, needles, data, goals, current_scale, nonlinear, solver,
+                          with_grad, scenarios, weights):
+    """`epsim.optimise.evaluate.evaluate_batch` of the robust objective; `scenarios` is
+    (shifts, tilts, factors)."""
+    f = partial(robust_planning_objective, needles=needles, data=data, goals=goals,
+                current_scale=current_scale, shifts=scenarios[0], tilts=scenarios[1],
+                factors=scenarios[2], weights=weights, nonlinear=nonlinear, solver=solver)
+    if with_grad:
+        return jax.vmap(jax.value_and_grad(f, has_aux=True))(plans)
+    return jax.vmap(f)(plans), None
+
+
+def robust_evaluate_one(plan, *args):
+    """`robust_evaluate_batch` for a single plan (no batch axis)."""
+    (value, aux), grad = robust_evaluate_batch(jax.tree.map(lambda x: x[None], plan), *args)
+    first = partial(jax.tree.map, lambda x: x[0])
+    return (value[0], first(aux)), (first(grad) if grad is not None else None)

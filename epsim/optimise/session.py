@@ -125,6 +125,7 @@ class Session:
     events: Events = field(default_factory=Events)
     faults: MeshFaults = field(default_factory=MeshFaults)
     store: object = None  # a `Checkpoint` that keeps every new mesh, or None
+    robust: object = None  # a `RobustPlanning`: evaluate the robust objective instead
 
     def __post_init__(self):
         if self.current_scale is None:
@@ -211,11 +212,13 @@ class Session:
         # The current correction applies to the superposition model only.
         scale = jnp.ones_like(self.current_scale) if nonlinear else self.current_scale
         args = (self.needles, ref.data, self.goals, scale, nonlinear, solver, grad)
+        one, batch = (evaluate_one, evaluate_batch) if self.robust is None else \
+            self.robust.evaluators(ref, self.needles)
         if len(plans) == 1:
-            (value, aux), g = evaluate_one(plans[0], *args)
+            (value, aux), g = one(plans[0], *args)
             out = [(value, aux, g)]
         else:
-            (values, auxes), grads = evaluate_batch(stack(plans), *args)
+            (values, auxes), grads = batch(stack(plans), *args)
             n = len(plans)
             aux_list = unstack(auxes, n)
             grad_list = unstack(grads, n) if grad else [None] * n

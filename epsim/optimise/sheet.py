@@ -216,7 +216,8 @@ def provenance(plan_cfg, models: dict[str, str], config_text: str | None) -> dic
 
 
 def plan_document(plan_cfg, results, *, request_cfg=None, block=None, raw: dict | None = None,
-                  config_text: str | None = None, title: str | None = None) -> dict:
+                  config_text: str | None = None, title: str | None = None,
+                  extra_tables: dict | None = None) -> dict:
     """plan.json's content (see the module doc).
 
     Args:
@@ -226,6 +227,7 @@ def plan_document(plan_cfg, results, *, request_cfg=None, block=None, raw: dict 
         block: the `optimise:` block (therapy, margin, goal), or None (ECT, no margin).
         raw: the raw config data the plan came from (its `optimise:` and `units:` are kept).
         config_text: that config's text (hashed).
+        extra_tables: more tables by key (the coverage under uncertainty of a robust plan).
     """
     models = electrode_models(request_cfg or plan_cfg) | electrode_models(plan_cfg)
     therapy = getattr(block, "therapy", "ect")
@@ -235,7 +237,7 @@ def plan_document(plan_cfg, results, *, request_cfg=None, block=None, raw: dict 
     tables = {
         "needles": needle_table(plan_cfg, models), "pulses": pulses,
         "coverage": coverage_table(plan_cfg, results, therapy, margin, goal),
-        "spared": spared_table(results),
+        "spared": spared_table(results), **(extra_tables or {}),
     }
     raw = raw or {}
     return {

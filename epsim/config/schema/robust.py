@@ -37,7 +37,7 @@ class Conductivity(Section):
         return self
 
 
-class RobustWeights(Section):
+class RobustObjective(Section):
     """The robust objective: mean * sample mean + cvar * CVaR_alpha over the scenarios."""
 
     mean: Annotated[Real, Ge(0)] = 0.5
@@ -57,5 +57,5 @@ class RobustBlock(Section):
     placement: Placement = Placement()
     conductivity: Conductivity = Conductivity(cv=0.25)
     scenarios: whole(1) = 16
-    objective: RobustWeights = RobustWeights()
+    objective: RobustObjective = RobustObjective()
     seed: whole(0) = 0
