@@ -371,41 +371,6 @@ def _add_verify(sub) -> None:
     verify.set_defaults(handler=cmd_verify)
 
 
-def _fraction(text: str) -> float:
-    """'2%' or '0.02' as 0.02 (argparse type; errors are usage errors, exit 2)."""
-    try:
-        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a fraction: {text[:40]!r}") from None
-
-
-def _add_calibrate(sub) -> None:
-    from epsim.budget import add_limit_options
-
-    calibrate = sub.add_parser(
-        "calibrate", help="fit tissue conductivity to measured pulse currents",
-        description="Maximum a posteriori fit (log-normal priors at the config's values) of "
-                    "tissue parameters to the currents in a CSV file "
-                    "(anode,cathode,voltage_V,current_A[,pulse][,time_s]); writes "
-                    "DIR/materials.yaml, DIR/posterior.h5 and DIR/report.txt.")
-    calibrate.add_argument("config")
-    calibrate.add_argument("--measurements", required=True, metavar="FILE.csv")
-    calibrate.add_argument("-o", "--output", required=True, metavar="DIR")
-    calibrate.add_argument("--fit", action="append", metavar="MATERIAL.KIND[:CV]",
-                           help="a parameter to fit (KIND: sigma0, ratio, e_rev), with its prior "
-                                "cv; default: sigma0 and ratio of the materials touching the "
-                                "electrodes")
-    calibrate.add_argument("--noise", type=_fraction, default=0.02,
-                           help="relative noise of a measured current (default 2%%)")
-    calibrate.add_argument("--samples", type=int, default=1000,
-                           help="posterior samples in posterior.h5 (default 1000)")
-    calibrate.add_argument("--seed", type=int, default=0, help="seed of the samples")
-    calibrate.add_argument("--overwrite", action="store_true")
-    calibrate.add_argument("--no-cache", action="store_true", help="mesh afresh")
-    add_limit_options(calibrate)
-    calibrate.set_defaults(handler=cmd_calibrate)
-
-
 def cmd_info(args) -> int:
     import jax
 
@@ -418,6 +383,7 @@ def cmd_info(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from epsim.budget import add_limit_options
+    from epsim.calibrate.command import add_calibrate_parser
 
     p = argparse.ArgumentParser(prog="epsim", description="Electroporation simulator and planner.")
     p.add_argument("--version", action="version", version=f"epsim {__version__}")
@@ -524,7 +490,7 @@ def parser() -> argparse.ArgumentParser:
     add_limit_options(optimise)
     optimise.set_defaults(handler=cmd_optimise)
 
-    _add_calibrate(sub)
+    add_calibrate_parser(sub, cmd_calibrate)
     _add_verify(sub)
 
     info = sub.add_parser("info", help="version, devices, precision")

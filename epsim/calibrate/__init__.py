@@ -8,5 +8,6 @@ Modules, lowest first: `measurements` (the CSV reader, strict), `parameters` (wh
 log-normal priors, the conductivity they give), `forward` (log currents and their Jacobian
 through the implicit adjoint), `fit` (MAP by Levenberg-Marquardt, Laplace posterior,
 identifiability), `problem` (a config on its mesh with its measurements); the edge modules
-`output` (materials.yaml, posterior.h5), `report` (the text) and `run` (the command).
+`output` (materials.yaml, posterior.h5), `report` (the text), `run` (the command) and
+`command` (its arguments).
 """

@@ -103,6 +103,6 @@ def test_calibrate_refuses_bad_options(option, words, tmp_path, capsys):
 
 
 def test_math_of_noise_option():
-    from epsim.cli import _fraction
+    from epsim.calibrate.command import fraction
 
-    assert math.isclose(_fraction("2%"), 0.02) and _fraction("0.05") == 0.05
+    assert math.isclose(fraction("2%"), 0.02) and fraction("0.05") == 0.05
