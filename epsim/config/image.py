@@ -14,14 +14,16 @@ like the label's region (`name`, default its material). Every problem is a `Conf
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from epsim.config.issues import ConfigIssue
-from epsim.config.schema import Config, Crop, DicomImage
+from epsim.config.schema import Cleanup, Config, Crop, DicomImage
 from epsim.errors import InputError
+from epsim.imaging.cleanup import clean_labels
 from epsim.imaging.dicom import read_dicom
 from epsim.imaging.labelmap import LabelImage
 from epsim.imaging.levelset import labelled_extent
@@ -30,6 +32,7 @@ from epsim.imaging.nifti import read_nifti
 from epsim.mesh.scene import Box
 
 FILE = ("scene", "image", "file")
+LOG = logging.getLogger("epsim")
 MM = 1e-3
 
 
@@ -67,11 +70,24 @@ def label_image(cfg: Config) -> LabelImage:
     stamps = tuple(Path(p).stat().st_mtime_ns for p in paths)
     names = tuple((region_name(e), v) for v, e in section.entries())
     kind = "dicom" if isinstance(f, DicomImage) else "nifti"
+    key = (kind, tuple(str(Path(p).resolve()) for p in paths), names if kind == "dicom" else (),
+           stamps)
     try:
-        return _read((kind, tuple(str(Path(p).resolve()) for p in paths),
-                      names if kind == "dicom" else (), stamps))
+        if section.cleanup is None:
+            return _read(key)
+        return _cleaned(key, section.cleanup)
     except InputError as exc:
         raise ConfigIssue(FILE, str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _cleaned(key: tuple, cleanup: Cleanup) -> LabelImage:
+    """The label map after the config's clean-up; what it changed is logged once per file."""
+    image, report = clean_labels(_read(key), largest_component=cleanup.largest_component,
+                                 fill=cleanup.fill_holes, min_island_mm3=cleanup.min_island_mm3)
+    for line in report.lines():
+        LOG.warning("clean-up of %s: %s", image.source, line)
+    return image
 
 
 def resolve_image(config: Config, base_dir: Path) -> Config:

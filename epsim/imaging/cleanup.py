@@ -124,17 +124,17 @@ def drop_islands(
 
 
 def fill_holes(image: LabelImage, labels=None, fill_from=(0,)) -> tuple[LabelImage, CleanupReport]:
-    """Fill the holes of each label: enclosed (6-connected) regions of `fill_from` labels.
+    """Fill the holes of each label: regions of `fill_from` labels it encloses (6-connected).
 
-    Labels are filled in increasing order; a hole is measured against the input image.
+    A hole's voxels take the label of their nearest voxel outside the holes: a hole in the liver
+    becomes liver, although the muscle around the liver encloses it too.
     """
-    out = image.labels.copy()
     fillable = np.isin(image.labels, fill_from)
+    hole = np.zeros(image.labels.shape, dtype=bool)
     for label in present(image, labels):
         mask = image.labels == label
-        hole = ndimage.binary_fill_holes(mask, structure=FACES) & ~mask & fillable
-        out[hole] = label
-    return finish(image, out, "fill holes")
+        hole |= ndimage.binary_fill_holes(mask, structure=FACES) & ~mask & fillable
+    return finish(image, reassign_nearest(image.labels, hole, image.spacing_mm), "fill holes")
 
 
 def finish(image: LabelImage, labels: np.ndarray, step: str) -> tuple[LabelImage, CleanupReport]:

@@ -73,6 +73,7 @@ from epsim.config.schema.protocol import (
 from epsim.config.schema.scene import (
     BoxDomain,
     BoxStructure,
+    Cleanup,
     Crop,
     CylinderDomain,
     CylinderStructure,
@@ -160,6 +161,7 @@ __all__ = [
     "Role",
     "Scene",
     "Section",
+    "Cleanup",
     "Crop",
     "DicomImage",
     "ImageSection",

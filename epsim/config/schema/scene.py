@@ -179,15 +179,27 @@ class Crop(Section):
     size: tuple[PositiveLength, PositiveLength, PositiveLength]
 
 
+class Cleanup(Section):
+    """Clean-up of the label map before anything uses it, in this order: components of any
+    label smaller than `min_island_mm3` become their neighbours' label, every label keeps its
+    largest connected component, holes are filled. Each change is reported on stderr."""
+
+    min_island_mm3: Annotated[float, Ge(0)] = 0.0
+    largest_component: bool = False
+    fill_holes: bool = False
+
+
 class ImageSection(Section):
     """Anatomy from a label map (NIfTI file, or DICOM + RTSTRUCT): `labels` maps label values
     to materials (or {name, material, role}); voxels of other labels, and the crop box beyond
-    the image, are `background`. `crop`: the meshed box (default: the labelled extent)."""
+    the image, are `background`. `crop`: the meshed box (default: the labelled extent);
+    `cleanup`: optional clean-up of the labels."""
 
     file: Union[Path, DicomImage]
     labels: Annotated[dict[LabelValue, Union[Name, LabelEntry]], MinLen(1)]
     background: Name
     crop: Optional[Crop] = None
+    cleanup: Optional[Cleanup] = None
 
     def entries(self) -> tuple[tuple[int, "LabelEntry"], ...]:
         """(label value, its entry), in the table's order (a bare material as an entry)."""
