@@ -186,3 +186,18 @@ def test_resolved_image_scene_round_trips(tmp_path):
     assert cfg.scene.image.file.is_absolute()
     text = resolved_to_yaml(cfg)  # the crop box and the absolute path written out
     assert resolved_to_yaml(load_config_text(text, base_dir=tmp_path / "elsewhere")) == text
+
+
+@pytest.mark.slow
+def test_sweep_moves_a_needle_in_an_image_scene(runs, tmp_path, capsys):
+    """A geometry axis remeshes the image scene per point: the point at the config's own tip is
+    the image run above, the needle moved 1 mm out covers less."""
+    labels_file(tmp_path)
+    path = config(tmp_path, image_scene(), name="sweep",
+                  sweep={"axes": {"electrodes[0].tip[0]": [-6, -5]}})
+    assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1"]) == 0
+    rows = capsys.readouterr().out
+    farther, planned = [line for line in rows.splitlines() if "tip[0] = " in line]
+    cover = [float(line.split()[-3]) for line in (farther, planned)]
+    assert math.isclose(cover[1], 100 * runs[2].coverage, abs_tol=0.01), rows
+    assert cover[0] < cover[1] - 5, rows
