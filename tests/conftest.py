@@ -4,9 +4,12 @@ under the user's ~/.cache/epsim/xla)."""
 
 import os
 import shutil
+import signal
 import tempfile
+import warnings
 
 import jax
+import pytest
 
 from epsim.cli import DETERMINISTIC_XLA
 
@@ -26,3 +29,26 @@ jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
 
 def pytest_unconfigure(config):
     shutil.rmtree(_XLA_CACHE, ignore_errors=True)
+
+
+def sigint_masked() -> bool:
+    """Whether this process ignores or blocks SIGINT at the OS level (a C library can do that
+    behind Python's back; children inherit both, and Ctrl-C no longer stops them)."""
+    bit = 1 << (signal.SIGINT - 1)
+    with open("/proc/self/status") as status:
+        return any(line.startswith(("SigIgn:", "SigBlk:")) and int(line.split()[1], 16) & bit
+                   for line in status)
+
+
+@pytest.fixture(autouse=True)
+def python_sigint_handler(request):
+    """Each test ends with Python's own SIGINT handler in place: a test that left SIGINT
+    ignored, blocked or replaced would make the interrupt tests that follow it in the same
+    worker fail for no fault of theirs. The test that did it is named in a warning."""
+    yield
+    if not os.path.exists("/proc/self/status"):
+        return
+    if sigint_masked() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        warnings.warn(f"{request.node.nodeid} left SIGINT ignored, blocked or replaced; restored")
