@@ -14,9 +14,10 @@ import pytest
 from epsim.cli import DETERMINISTIC_XLA
 
 # the XLA CPU kernels `epsim optimise` uses, so that plans made here and by the command agree;
-# and the cheapest compilation: the suite's meshes are small, so compiling dominates (skipping
-# LLVM's optimisation passes took two files of solver tests from 349 s to 193 s on 2 cores; the
-# programs do the same operations, less optimised). Subprocesses inherit the flags.
+# and the cheapest compilation: the suite's meshes are small, so compiling mostly dominates
+# (skipping LLVM's optimisation passes took tests/solve/test_gradients.py + test_simulate.py from
+# 349 s to 193 s wall, but test_twin.py + test_accuracy.py from 90 s to 98 s CPU, on a shared
+# 2-core machine; the programs do the same operations, less optimised). Subprocesses inherit it.
 FAST_COMPILE_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 os.environ["XLA_FLAGS"] = " ".join(
     filter(None, (os.environ.get("XLA_FLAGS"), DETERMINISTIC_XLA, FAST_COMPILE_XLA))

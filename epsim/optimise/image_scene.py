@@ -114,16 +114,26 @@ def label_distance(image: LabelImage, value: int, lo, hi) -> GridDistance:
     return GridDistance(values.astype(np.float32), to_index, image.affine[:3, :3] * MM)
 
 
-def image_structures(cfg: ResolvedConfig) -> tuple[list, list]:
+def label_distances(cfg: ResolvedConfig) -> dict[int, GridDistance]:
+    """The signed distance of every label in an image scene's table, over its crop box: computed
+    once, used for the structures' membership and for the materials of moved cells."""
+    scene = image_scene(cfg)
+    lo, hi = crop_bounds(scene.crop)
+    return {label.value: label_distance(scene.image, label.value, lo, hi)
+            for label in scene.labels}
+
+
+def image_structures(cfg: ResolvedConfig, distances: dict) -> tuple[list, list]:
     """(targets, spares) of an image scene's label table: lists of (Structure, material,
-    volume in the crop box m^3), each Structure with a `GridDistance`."""
+    volume in the crop box m^3), each Structure with its label's `GridDistance` (`distances`,
+    from `label_distances`)."""
     scene = image_scene(cfg)
     lo, hi = crop_bounds(scene.crop)
     targets, spares = [], []
     for value, entry in cfg.scene.image.entries():
         if entry.role not in ("target", "spare"):
             continue
-        distance = label_distance(scene.image, value, lo, hi)
+        distance = distances[value]
         item = Structure(region_name(entry), distance, -1, cfg.materials[entry.material].e_irr)
         row = (item, entry.material, crop_volume(scene.image, value, lo, hi))
         (targets if entry.role == "target" else spares).append(row)
@@ -173,12 +183,12 @@ class ImagePlanningScene(PlanningScene):
         return [(d, list(region_names).index(m)) for d, m in self.label_shapes]
 
 
-def image_planning_scene(cfg: ResolvedConfig, base: PlanningScene) -> ImagePlanningScene:
-    """`base` (the planner's scene of an image config) meshing through the label map."""
+def image_planning_scene(cfg: ResolvedConfig, base: PlanningScene,
+                         distances: dict) -> ImagePlanningScene:
+    """`base` (the planner's scene of an image config) meshing through the label map;
+    `distances` from `label_distances`."""
     scene = image_scene(cfg)
-    lo, hi = crop_bounds(scene.crop)
-    shapes = tuple((label_distance(scene.image, label.value, lo, hi), label.material)
-                   for label in scene.labels)
+    shapes = tuple((distances[label.value], label.material) for label in scene.labels)
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(PlanningScene)}
     return ImagePlanningScene(**fields, image=scene, label_shapes=shapes)
 
@@ -194,4 +204,5 @@ def image_inputs(image: dict, cfg: ResolvedConfig) -> dict:
 
 __all__ = ["GridDistance", "ImagePlanningScene", "by_material", "crop_volume",
            "image_inputs", "image_planning_scene", "image_structures", "label_distance",
+           "label_distances",
            "trilinear_distance"]

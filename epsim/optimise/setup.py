@@ -33,7 +33,12 @@ from epsim.optimise.adam import Rates
 from epsim.optimise.driver import Settings
 from epsim.optimise.feasibility import Request
 from epsim.optimise.geometry import box_exit, length_exit, signed_distance_function
-from epsim.optimise.image_scene import image_inputs, image_planning_scene, image_structures
+from epsim.optimise.image_scene import (
+    image_inputs,
+    image_planning_scene,
+    image_structures,
+    label_distances,
+)
 from epsim.optimise.objective import Goals, Structure, Weights
 from epsim.optimise.pairs import fired, sequence_lines
 from epsim.optimise.plan import Needles, Plan, axes, initial_plan, make_needles, tips
@@ -126,8 +131,9 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
             fixed_shapes.append(shape)
         item = Structure(s.name, sd, row, cfg.materials[s.material].e_irr)
         (targets if s.role == "target" else spares).append((item, s.material, shape))
-    if cfg.scene.image is not None:  # structures from the label map
-        targets, spares = image_structures(cfg)
+    distances = label_distances(cfg) if cfg.scene.image is not None else None
+    if distances is not None:  # structures from the label map
+        targets, spares = image_structures(cfg, distances)
     if not targets:
         raise InputError("optimise needs a structure with role: target")
     target_materials = tuple(dict.fromkeys(m for _, m, _ in targets))
@@ -164,8 +170,8 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         floating_idle=cfg.physics.idle_electrodes == "floating",
         fixed_shapes=tuple(fixed_shapes), halo=block.halo,
     )
-    if cfg.scene.image is not None:
-        scene = image_planning_scene(cfg, scene)
+    if distances is not None:
+        scene = image_planning_scene(cfg, scene, distances)
     settings = Settings(
         linear_steps=block.linear_steps, nonlinear_steps=block.nonlinear_steps,
         coarse_factor=block.coarse_factor,
