@@ -67,6 +67,7 @@ from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience
 )
 from epsim.mesh.isolated import can_isolate, run_isolated
 from epsim.mesh.ordering import renumbered
+from epsim.mesh.sizing import add_fields as add_refine_fields
 from epsim.mesh.tetmesh import TetMesh, make_mesh
 
 _MODEL_UNITS_PER_METRE = 1e3  # gmsh works in millimetres
@@ -411,8 +412,9 @@ def _distance_expression(hole: Hole, path: NeedlePath | None) -> str:
 
 def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths,
                  grid_field: int | None = None) -> None:
-    """Background size: Min over holes of Threshold(distance to the hole), Constant on
-    inclusions, and the Structured field `grid_field` of a `SizeGrid` when there is one.
+    """Background size: Min over holes of Threshold(distance to the hole), the refinement
+    regions of `sizes.refine` (`epsim.mesh.sizing`), Constant on inclusions, and the
+    Structured field `grid_field` of a `SizeGrid` when there is one.
 
     Near a hole the size grows linearly from the electrode size on its surface to `sizes.size`
     at `grading_distance`.
@@ -434,6 +436,7 @@ def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths,
             field.setNumber(threshold, "DistMin", 0.0)
             field.setNumber(threshold, "DistMax", grading)
             fields.append(threshold)
+    fields += add_refine_fields(field, sizes.refine, sizes.size, _MODEL_UNITS_PER_METRE)
     by_size: dict[float, list[int]] = {}
     for v, s in sorted(scene.volume_size.items()):
         by_size.setdefault(s, []).append(v)

@@ -44,12 +44,15 @@ class MeshSizes:
         electrode_size: size on hole surfaces; None: min(size, smallest hole radius).
         grading_distance: distance from the hole surfaces over which the size grows linearly
             from `electrode_size` to `size`; None: 3 * (size - electrode_size).
+        refine: regions with a cell size of their own (`epsim.mesh.sizing`: boxes, spheres,
+            cylinders, the zone between firing needles), graded out to `size`.
     """
 
     size: float
     inclusion_size: float | None = None
     electrode_size: float | None = None
     grading_distance: float | None = None
+    refine: tuple = ()
 
     def __post_init__(self):
         positive_length(self.size, "MeshSizes.size")
