@@ -29,6 +29,7 @@ from epsim.config.issues import ConfigIssue, issue_from_validation, located
 from epsim.config.materials import resolve_materials
 from epsim.config.checks import check_geometry, check_needles
 from epsim.config.needles import needle_axes, pair_voltages, spacing
+from epsim.config.accuracy import accurate_mesh
 from epsim.config.schema import Config, ResolvedConfig, StlStructure
 from epsim.config.units import SI_UNITS, UnitError, check_units_block
 from epsim.config.yamlio import parse_yaml, read_config_text
@@ -152,6 +153,7 @@ def resolve(config: Config, *, base_dir: str | Path | None = None,
     data["output"]["units"] = dict(config.output.units or config.units)  # reports' units
     data["materials"] = {name: material.model_dump() for name, material in materials.items()}
     data["protocol"]["pairs"] = [pair.model_dump() for pair in pairs]
+    data["scene"]["mesh"] = accurate_mesh(config, needles, pairs)  # sizes left out: the rule
     if confine_outputs and config.output.file is not None:
         data["output"]["file"] = confined_output(config.output.file, base_dir)
     else:

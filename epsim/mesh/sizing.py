@@ -187,3 +187,65 @@ def add_fields(field, regions, background: float, scale: float,
         field.setNumber(threshold, "DistMax", max((background - cell) / gradation, cell) * scale)
         tags.append(threshold)
     return tags
+
+
+# ---------------------------------------------------------------- the accurate-default rule
+# Constants set by benchmarks/bench_mesh_accuracy.py (table in benchmarks/ACCURACY_RESULTS.md,
+# rule in docs/accuracy.md): at REFERENCE_ACCURACY these sizes kept pair currents within 2 % and
+# threshold extents within 0.5 mm of the Richardson-extrapolated values.
+
+REFERENCE_ACCURACY = 0.02
+ELECTRODE_PER_RADIUS = 0.5  # cell size on a needle's surface per needle radius
+ZONE_PER_SPACING = 1 / 12  # cell size between firing needles per needle spacing
+ZONE_MARGIN_FACTOR = 1.2  # the zone reaches this far beyond the estimated E_rev extent
+# Cells scale with sqrt(accuracy / REFERENCE_ACCURACY) (P1 errors fall like h^2), within:
+ACCURACY_SCALE = (0.35, 2.0)
+
+
+def accuracy_scale(accuracy: float) -> float:
+    """The factor on the rule's sizes for a relative `accuracy` (0.02: 2 %)."""
+    lo, hi = ACCURACY_SCALE
+    return float(np.clip(np.sqrt(accuracy / REFERENCE_ACCURACY), lo, hi))
+
+
+def needle_cell_size(radius: float, accuracy: float = REFERENCE_ACCURACY) -> float:
+    """Cell size (m) on a needle's surface: a fraction of its `radius` (m), which resolves the
+    1/r field at the surface that sets the pair current."""
+    return ELECTRODE_PER_RADIUS * radius * accuracy_scale(accuracy)
+
+
+def zone_cell_size(spacing: float, accuracy: float = REFERENCE_ACCURACY) -> float:
+    """Cell size (m) between two firing needles `spacing` (m) apart: the isosurfaces there
+    scale with the spacing."""
+    return ZONE_PER_SPACING * spacing * accuracy_scale(accuracy)
+
+
+def threshold_reach(radius: float, spacing: float, voltage: float, e_threshold: float) -> float:
+    """How far (m) a field of `e_threshold` (V/m) reaches beyond the two needles of a pair, from
+    two line charges (radius and spacing in m, voltage in V; sigma constant): the larger of the
+    reach across the mid-plane and along the pair axis beyond a needle. An estimate, for where to
+    refine, not a result."""
+    k = voltage / (2.0 * np.log(max(spacing / radius, 1.0 + 1e-9)))  # V, per unit 1/rho
+    across = np.sqrt(max(k * spacing / e_threshold - spacing**2 / 4, 0.0))
+    along = 0.5 * (np.sqrt(spacing**2 + 4 * k * spacing / e_threshold) - spacing)
+    return float(max(across, along))
+
+
+def pair_spacing(a, b) -> float:
+    """Distance (m) between the active parts of needles `a` and `b`: of b's active centre from
+    a's axis (parallel needles: their spacing), at least half the distance of the centres."""
+    gap = b.active_center - a.active_center
+    across = float(np.linalg.norm(np.cross(gap, a.direction)))
+    return max(across, float(np.linalg.norm(gap)) / 2)
+
+
+def pair_refinement(a, b, voltage: float, e_threshold: float,
+                    accuracy: float = REFERENCE_ACCURACY) -> RefineBox:
+    """The zone between needles `a` and `b` (`Needle`s) firing at `voltage` (V): meshed at
+    `zone_cell_size` of their spacing, reaching `ZONE_MARGIN_FACTOR` times the estimated reach
+    of `e_threshold` (V/m, the lowest E_rev) beyond them."""
+    spacing = pair_spacing(a, b)
+    radius = min(a.radius, b.radius)
+    cell = zone_cell_size(spacing, accuracy)
+    margin = ZONE_MARGIN_FACTOR * threshold_reach(radius, spacing, voltage, e_threshold)
+    return pair_zone(a, b, cell, max(margin, cell))

@@ -119,8 +119,68 @@ class Vessel(Section):
     role: Role = "spare"
 
 
+class _Refine(Section):
+    size: PositiveLength  # the cell size inside the region
+
+
+class RefineBox(_Refine):
+    """An axis-aligned box of edge lengths `edges` centred at `center`."""
+
+    shape: Literal["box"]
+    center: Vec3
+    edges: tuple[PositiveLength, PositiveLength, PositiveLength]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _size_is_the_cell_size(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("size"), (list, tuple)):
+            raise problem("size is the cell size; a box's edge lengths go under edges", "size")
+        return data
+
+
+class RefineSphere(_Refine):
+    shape: Literal["sphere"]
+    center: Vec3
+    radius: PositiveLength
+
+
+class RefineCylinder(_Refine):
+    shape: Literal["cylinder"]
+    center: Vec3
+    radius: PositiveLength
+    height: PositiveLength
+    axis: Direction = (0.0, 0.0, 1.0)
+
+
+Refine = tagged((RefineBox, RefineSphere, RefineCylinder), "shape")
+
+
+def relative_accuracy(value):
+    """A relative accuracy: "2 %" (text with a percent sign) or a fraction (0.02), in (0, 0.5]."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is not None and text.endswith("%"):
+        try:
+            value = float(text[:-1]) / 100.0
+        except ValueError:
+            raise problem(f"expected a percentage such as '2 %', got {text!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise problem(f"expected a percentage such as '2 %' (or 0.02), got {value!r}")
+    if not 0.0 < value <= 0.5:
+        raise problem(f"must be above 0 % and at most 50 %, got {value!r}")
+    return float(value)
+
+
+Accuracy = Annotated[float, BeforeValidator(relative_accuracy)]
+
+
 class MeshSettings(Section):
     """Cell sizes (background, in target structures, on electrodes) or a ready mesh file.
+
+    `accuracy` (e.g. "2 %") asks for sizes that keep pair currents within that fraction (and
+    threshold extents within about 0.5 mm) of converged values: sizes left out come from the
+    rule of `epsim.mesh.sizing`, and the volume between firing needles is refined (docs/
+    accuracy.md). Leaving out `electrode_size` means `accuracy: 2 %`. `refine`: boxes, spheres
+    and cylinders meshed at their own `size`, with no material of their own.
 
     An imported mesh (`file`: .msh, .vtu, .xdmf) states the unit of its coordinates
     (`length_unit`) and may map its region tags (names, or ids as written in the file) to
@@ -131,6 +191,8 @@ class MeshSettings(Section):
     size: Optional[PositiveLength] = None
     target_size: Optional[PositiveLength] = None
     electrode_size: Optional[PositiveLength] = None
+    accuracy: Optional[Accuracy] = None
+    refine: tuple[Refine, ...] = ()
     file: Optional[Path] = None
     length_unit: Optional[Literal["m", "cm", "mm", "um"]] = None
     regions: dict[str, Name] = Field(default_factory=dict)

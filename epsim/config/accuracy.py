@@ -1,0 +1,98 @@
+"""Accurate mesh defaults and refinement regions of a config (docs/accuracy.md).
+
+    data["scene"]["mesh"] = accurate_mesh(config, needles)   # at resolve time
+    regions = refinement(cfg, holes)                          # MeshSizes.refine of the scene
+
+A config that leaves out `scene.mesh.electrode_size`, or gives `scene.mesh.accuracy`, is meshed
+by the rule of `epsim.mesh.sizing`: sizes it left out are filled in at resolve time (so the
+resolved config, and every results file, states them), and the volume between each firing pair
+of needles becomes a refinement region. Sizes the config gives are used as given.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from epsim.mesh.scene import Needle
+from epsim.mesh.sizing import (
+    REFERENCE_ACCURACY,
+    RefineBox,
+    RefineCylinder,
+    RefineSphere,
+    needle_cell_size,
+    pair_refinement,
+    pair_spacing,
+    zone_cell_size,
+)
+
+
+def uses_rule(mesh) -> bool:
+    """Whether a `scene.mesh` section asks for the accurate defaults: an `accuracy`, or no
+    `electrode_size` (a generated mesh only)."""
+    return mesh.file is None and (mesh.accuracy is not None or mesh.electrode_size is None)
+
+
+def firing_needles(pairs, needles: Sequence) -> list[tuple[Needle, Needle, float]]:
+    """(anode, cathode, highest voltage) of every pair of needles that fires (plates have no
+    zone), each unordered pair once, in protocol order."""
+    by_name = {n.name: n for n in needles if isinstance(n, Needle)}
+    found: dict[frozenset, list] = {}
+    for p in pairs:
+        if p.anode in by_name and p.cathode in by_name and p.anode != p.cathode:
+            key = frozenset((p.anode, p.cathode))
+            entry = found.setdefault(key, [by_name[p.anode], by_name[p.cathode], 0.0])
+            entry[2] = max(entry[2], abs(float(p.voltage)))
+    return [tuple(entry) for entry in found.values()]
+
+
+def accurate_mesh(config, needles: Sequence, pairs) -> dict:
+    """The config's `scene.mesh` section (a dict, SI) with the sizes it left out filled in by the
+    rule, and `accuracy` set, when it asks for the rule (`uses_rule`); else as it is.
+
+    Args:
+        config: the validated Config.
+        needles: `needle_axes(config)` (every individual needle).
+        pairs: the protocol's explicit pairs (anode, cathode, voltage).
+    """
+    m = config.scene.mesh
+    data = m.model_dump()
+    if not uses_rule(m):
+        return data
+    accuracy = m.accuracy or REFERENCE_ACCURACY
+    data["accuracy"] = accuracy
+    radii = [n.radius for n in needles]
+    if data["electrode_size"] is None and radii:
+        data["electrode_size"] = min(needle_cell_size(min(radii), accuracy), m.size)
+    spacings = [pair_spacing(a, b) for a, b, _ in firing_needles(pairs, needles)]
+    if data["target_size"] is None and spacings:
+        data["target_size"] = min(zone_cell_size(min(spacings), accuracy), m.size)
+    return data
+
+
+def user_regions(mesh) -> tuple:
+    """`scene.mesh.refine` as mesh-layer regions (SI)."""
+    regions = []
+    for r in mesh.refine:
+        if r.shape == "box":
+            regions.append(RefineBox(r.center, r.edges, r.size))
+        elif r.shape == "sphere":
+            regions.append(RefineSphere(r.center, r.radius, r.size))
+        else:
+            regions.append(RefineCylinder(r.center, r.axis, r.radius, r.height, r.size))
+    return tuple(regions)
+
+
+def refinement(cfg, holes: Sequence) -> tuple:
+    """The refinement regions of a resolved config's scene: its `scene.mesh.refine`, and with
+    an `accuracy` the zone between each firing pair of needles (`pair_refinement`, reaching past
+    the lowest E_rev of its materials)."""
+    regions = user_regions(cfg.scene.mesh)
+    accuracy = cfg.scene.mesh.accuracy
+    thresholds = [getattr(m, "e_rev", None) for m in cfg.materials.values()]
+    thresholds = [e for e in thresholds if e]
+    if accuracy is None or not thresholds:
+        return regions
+    e_rev = min(thresholds)
+    zones = tuple(pair_refinement(a, b, voltage, e_rev, accuracy)
+                  for a, b, voltage in firing_needles(cfg.protocol.pairs, holes))
+    return regions + zones
