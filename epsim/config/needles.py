@@ -247,3 +247,18 @@ def pair_voltages(cfg: Config, needles: tuple[Needle, ...]) -> tuple[Pair, ...]:
             )
         pairs.append(Pair(anode=anode, cathode=cathode, voltage=voltage))
     return tuple(pairs)
+
+
+def electrode_models(cfg) -> dict[str, str]:
+    """needle name -> catalogue model of the electrode it comes from (arrays: every needle)."""
+    out = {}
+    for e in cfg.electrodes:
+        model = getattr(e, "model", None)
+        if model is None:
+            continue
+        if isinstance(e, NeedleElectrode):
+            out[e.name] = model
+        elif isinstance(e, (NeedleRow, HexagonalArray)):
+            count = e.count if isinstance(e, NeedleRow) else 7
+            out.update({f"{e.name}_{k}": model for k in range(count)})
+    return out

@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from epsim.config import load_config, needle_axes
+from epsim.config.needles import electrode_models
 from epsim.config.schema import Config, OptimiseBlock, ResolvedConfig
 from epsim.config.units import check_units_block
 from epsim.errors import ConfigError, InputError
@@ -230,8 +231,10 @@ def plan_data(raw: dict, cfg: ResolvedConfig, setup: Setup, plan: Plan, output: 
     needles = setup.needles
     tip, axis = np.asarray(tips(needles, plan)), np.asarray(axes(needles, plan))
     entry = tip + np.asarray(needles.length)[:, None] * axis
+    models = electrode_models(cfg)  # kept: the plan names the catalogue model it uses
     data["electrodes"] = [
-        {"name": name, "type": "needle", "tip": [_mm(x) for x in t], "entry": [_mm(x) for x in e],
+        {"name": name, **({"model": models[name]} if name in models else {}), "type": "needle",
+         "tip": [_mm(x) for x in t], "entry": [_mm(x) for x in e],
          "diameter": _mm(2 * float(r)), "active_length": _mm(float(la))}
         for name, t, e, r, la in zip(needles.names, tip, entry, np.asarray(needles.radius),
                                      np.asarray(needles.active_length))

@@ -23,8 +23,8 @@ import numpy as np
 
 import epsim
 from epsim.config import needle_axes, resolved_to_yaml, spacing
+from epsim.config.needles import electrode_models
 from epsim.config.catalogue import electrode_catalogue
-from epsim.config.schema import HexagonalArray, NeedleElectrode, NeedleRow
 from epsim.io.atomic import atomic_output
 from epsim.optimise.geometry import signed_distance_function
 from epsim.optimise.insertion import insertions
@@ -58,21 +58,6 @@ def table(title: str, columns: list[dict], rows: list[dict]) -> dict:
     return {"title": title, "columns": columns,
             "rows": [{c["key"]: rounded(row.get(c["key"]), c["decimals"]) for c in columns}
                      for row in rows]}
-
-
-def electrode_models(cfg) -> dict[str, str]:
-    """needle name -> catalogue model of the electrode it comes from (arrays: every needle)."""
-    out = {}
-    for e in cfg.electrodes:
-        model = getattr(e, "model", None)
-        if model is None:
-            continue
-        if isinstance(e, NeedleElectrode):
-            out[e.name] = model
-        elif isinstance(e, (NeedleRow, HexagonalArray)):
-            count = e.count if isinstance(e, NeedleRow) else 7
-            out.update({f"{e.name}_{k}": model for k in range(count)})
-    return out
 
 
 def needle_table(plan_cfg, models: dict[str, str]) -> dict:
@@ -279,7 +264,7 @@ def write_plan_sheet(out, plan_cfg, results, *, overwrite: bool = False, render:
 
 
 __all__ = [
-    "SCHEMA", "coverage_table", "electrode_models", "margin_coverage", "needle_table",
+    "SCHEMA", "coverage_table", "margin_coverage", "needle_table",
     "plan_document", "provenance", "pulse_table", "rounded", "spared_table", "table",
     "write_plan_sheet",
 ]

@@ -11,8 +11,8 @@ from epsim.cli import main
 from epsim.optimise.clearance import segment_distance
 from epsim.optimise.count import count_starts
 from epsim.optimise.layouts import grid_offsets, ring_offsets, snap, target_frame
-from epsim.optimise.setup import read_request
-from tests.helpers.plans import tiny_count_config
+from epsim.optimise.setup import plan_yaml, planning_setup, read_request
+from tests.helpers.plans import tiny_count_config, tiny_plan_config
 
 MM = 1e-3
 
@@ -132,3 +132,39 @@ def test_count_block_is_checked(tmp_path, capsys):
     path.write_text(yaml.safe_dump(data))
     assert main(["optimise", str(path), "-o", str(tmp_path / "out")]) == 2
     assert "count min 5 > max 3" in capsys.readouterr().err
+
+
+def test_count_config_needs_no_electrodes_or_pairs(tmp_path, capsys):
+    """A count search makes its own needles and pairs: without `electrodes:` and
+    `protocol.pairs:` it starts from the same layouts; any other config still needs both."""
+    data = yaml.safe_load(tiny_count_config(count=(3, 4)))
+    data["optimise"]["needles"]["model"] = "VGD-12"
+    with_needles = tmp_path / "with.yaml"
+    with_needles.write_text(yaml.safe_dump(data))
+    del data["electrodes"], data["protocol"]["pairs"]
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump(data))
+    first, second = (count_starts(*read_request(p)) for p in (with_needles, bare))
+    assert [s.data["electrodes"] for s in first] == [s.data["electrodes"] for s in second]
+    assert [s.data["protocol"] for s in first] == [s.data["protocol"] for s in second]
+    assert all(e["model"] == "VGD-12" for s in second for e in s.data["electrodes"])
+    del data["optimise"]["needles"]
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(data))
+    assert main(["check", str(plain)]) == 2
+    assert "electrodes: missing required key (optional only in a count search" in \
+        capsys.readouterr().err
+
+
+def test_plan_yaml_keeps_the_catalogue_model(tmp_path):
+    """plan.yaml names the model its needles came from, and loads back as that needle."""
+    data = yaml.safe_load(tiny_plan_config())
+    data["electrodes"][0].update(model="VGD-18", diameter=None)
+    del data["electrodes"][0]["diameter"]
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cfg, block, raw = read_request(path)
+    setup = planning_setup(cfg, block)
+    _, plan = plan_yaml(raw, cfg, setup, setup.start, "plan.h5", tmp_path)
+    assert [getattr(e, "model", None) for e in plan.electrodes] == ["VGD-18", None]
+    assert plan.electrodes[0].diameter == pytest.approx(1.8 * MM)

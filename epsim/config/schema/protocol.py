@@ -59,13 +59,13 @@ class Protocol(Section):
     """
 
     pulses: Pulses
-    pairs: Annotated[
+    pairs: Optional[Annotated[  # required unless a count search (schema.config)
         Union[
             Annotated[Annotated[tuple[PairSpec, ...], MinLen(1)], Tag("list")],
             Annotated[PairGenerator, Tag("generator")],
         ],
         Discriminator(_pairs_tag),
-    ]
+    ]] = None
     voltage_to_distance: Optional[PositiveField] = None
 
     @field_validator("pairs", mode="before")
