@@ -25,6 +25,7 @@ saying what failed where, the checkpoint) and raises `IncompleteRunError` (exit 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from epsim.io.errors import OutputExistsError
 from epsim.optimise.audit import Audit
 from epsim.optimise.checkpoint import Checkpoint, fingerprint
 from epsim.optimise.clearance import scene_clearance, segment_distance
-from epsim.optimise.driver import Outcome, plan_treatment
+from epsim.optimise.driver import Outcome, ScreenedOut, plan_treatment
 from epsim.optimise.feasibility import Row, binding, check_feasible, format_table
 from epsim.optimise.objective import spacing_matrix
 from epsim.optimise.pairs import fired, sequence_lines
@@ -355,13 +356,15 @@ def run_planning(
     resume: bool = False,
     faults: MeshFaults | None = None,
     verify_start: bool = True,
+    screen_below: float | None = None,
     **overrides,
 ) -> PlanReport:
     """Plan a treatment from a config (see the module doc). `overrides` replace fields of the
     config's `optimise:` block (e.g. starts=2, linear_steps=20, baseline=False); `resume`
     continues a stopped run in `out_dir` from its checkpoint; `faults` injects meshing failures
     (tests of the recovery); `verify_start` False skips the starting layout's verification
-    (the count search's starts).
+    (the count search's starts); `screen_below` stops the run after the linear stage when its
+    nonlinear checks stay below it (`ScreenedOut`, nothing written: the count search's screen).
 
     Raises:
         InfeasibleError: a constraint cannot hold (before any solve).
@@ -396,7 +399,8 @@ def run_planning(
     out.mkdir(parents=True, exist_ok=True)
     request, where, timings = (cfg, raw), "planning", {}
     try:
-        outcome = plan_treatment(session, setup.start, setup.settings, checkpoint=checkpoint,
+        settings = dataclasses.replace(setup.settings, screen_below=screen_below)
+        outcome = plan_treatment(session, setup.start, settings, checkpoint=checkpoint,
                                  resume=state)
         timings["planning"] = time.perf_counter() - t_start
         where, t0 = "verification", time.perf_counter()
@@ -421,6 +425,9 @@ def run_planning(
                                     extra_tables=tables)
     except Exception as exc:  # anything after solving began: keep what was computed
         progress.stop()
+        if isinstance(exc, ScreenedOut):  # asked for: not a failure, nothing to resume
+            checkpoint.clear()
+            raise
         if not isinstance(exc, EpsimError):
             exc = RuntimeError(f"{type(exc).__name__}: {exc}")
         kept_files = _keep_partial(out, request, setup, session, where, exc, config)

@@ -27,3 +27,21 @@ def test_count_search_picks_the_smallest_count(tmp_path):
     text = (tmp_path / "out" / "report.txt").read_text()
     assert "chosen: 3 needles" in text and "VIOLATED: target coverage" in text
     assert np.isfinite(chosen.seconds) and chosen.seconds > 0
+
+
+@pytest.mark.slow
+def test_screen_stops_a_count_before_the_nonlinear_stage(tmp_path):
+    """A count whose linear-stage nonlinear checks stay below goal - screen_margin is not planned
+    further nor verified: no plan, no verification, listed as screened out with that check."""
+    path = tmp_path / "count.yaml"
+    needles = {"diameter": 1, "count": {"min": 2, "max": 2}, "active_lengths": [6, 10, 14],
+               "screen_margin": 0.0}
+    path.write_text(tiny_count_config(linear_steps=1, nonlinear_steps=0, needles=needles))
+    report = run_planning(path, tmp_path / "out", render=False)
+    (row,) = report.rows
+    assert row.report is None and report.chosen is None
+    assert 0.0 < row.screened < 0.99  # the start's check (the unchanged config's test: < 99 %)
+    assert f"{100 * row.screened:.2f} %" in row.line() and "screened out" in row.line()
+    kept = sorted(p.name for p in (tmp_path / "out" / "count_2").iterdir())
+    assert [k for k in kept if not k.startswith(".")] == ["start.yaml"]  # and epsim's ledger
+    assert "WARNING: no needle count meets" in (tmp_path / "out" / "report.txt").read_text()

@@ -82,7 +82,8 @@ class NeedleSearch(Section):
     target's semi-axes), the conducting part chosen from `active_lengths` (default: the
     model's choices); the smallest count whose verified plan meets every goal and limit is the
     plan. `template`: parallel needles on a guide grid (positions fixed, depth and voltages
-    optimised)."""
+    optimised). `screen_margin`: a count whose linear stage's nonlinear checks stay more than
+    this below the coverage goal is not planned further nor verified (null: every count is)."""
 
     model: Optional[str] = None
     diameter: Optional[PositiveLength] = None
@@ -91,6 +92,7 @@ class NeedleSearch(Section):
     layout: Literal["ring", "grid"] = "ring"
     spread: Annotated[Real, Gt(0), Le(1)] = 0.65
     template: Optional[GuideTemplate] = None
+    screen_margin: Optional[Annotated[Real, Ge(0), Le(1)]] = 0.01  # coverage fraction
 
 
 class OptimiseBlock(Section):
