@@ -41,15 +41,20 @@ def sigint_masked() -> bool:
                    for line in status)
 
 
-@pytest.fixture(autouse=True)
-def python_sigint_handler(request):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
     """Each test ends with Python's own SIGINT handler in place: a test that left SIGINT
     ignored, blocked or replaced would make the interrupt tests that follow it in the same
-    worker fail for no fault of theirs. The test that did it is named in a warning."""
+    worker fail for no fault of theirs. Checked after the teardown, which includes the module's
+    fixtures when the next test is in another file; the culprit is named in a warning."""
     yield
     if not os.path.exists("/proc/self/status"):
         return
-    if sigint_masked() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    handler = signal.getsignal(signal.SIGINT)
+    if sigint_masked() or handler is not signal.default_int_handler:
+        found = f"handler {handler!r}, masked at the OS level: {sigint_masked()}"
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        warnings.warn(f"{request.node.nodeid} left SIGINT ignored, blocked or replaced; restored")
+        where = item.nodeid if nextitem is None or nextitem.fspath == item.fspath else \
+            f"{item.nodeid} (or the teardown of {item.fspath.basename}'s fixtures)"
+        warnings.warn(f"{where} left SIGINT changed ({found}); restored")
