@@ -49,6 +49,7 @@ class Problem(eqx.Module):
         floating_idle: electrodes outside the firing pair float (True) or are left out (False).
         lumped: couplings of the electrodes for preconditioning floating ones (None when no
             electrode can float).
+        inert: (n_nodes,) bool, padding nodes held at 0 V (`epsim.padding`); None unpadded.
     """
 
     pattern: StiffnessPattern
@@ -60,6 +61,7 @@ class Problem(eqx.Module):
     electrode_names: tuple[str, ...] = eqx.field(static=True)
     floating_idle: bool = eqx.field(static=True, default=True)
     lumped: LumpedCoupling | None = None
+    inert: jax.Array | None = None
 
     def electrode_index(self, name: str) -> int:
         if name not in self.electrode_names:
@@ -252,6 +254,8 @@ def solve_pair(
     on_anode = problem.electrode_masks[anode]
     on_cathode = problem.electrode_masks[cathode]
     free = ~(on_anode | on_cathode)
+    if problem.inert is not None:
+        free = free & ~problem.inert
     g = jnp.where(on_anode, voltage, 0.0)
     floating = floating_conductors(problem, anode, cathode)
     precondition = problem.precondition

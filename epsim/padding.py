@@ -1,0 +1,392 @@
+"""Shape-stable solver programs: a prepared problem padded up to a capacity of size buckets.
+
+Every array shape of a `Problem` (nodes, cells, the edge slots of the stiffness pattern, its
+overflow, the electrode nodes, each AMG level's matrices with their ELL widths and overflow
+tails, the transfer operators and the dense coarsest inverse) is part of a compiled program's
+key, so each new mesh cost a JAX compilation (4-9 s for a Newton solve) that dwarfed the solve.
+Padded to a `Capacity`, meshes of similar size share one program: in this process (jit cache)
+and across processes (the persistent compilation cache; the capacities handed out are kept in a
+small JSON file beside it, so a later process picks the same one).
+
+The padding is inert and leaves the arithmetic of the real entries unchanged, so answers equal
+the unpadded ones to rounding of reductions (tests/test_padding.py):
+- padded nodes are fixed at 0 V (identity rows, zero right-hand side; `Problem.inert`);
+- padded cells all sit on four padded "anchor" nodes placed at the unit right-angled
+  tetrahedron (0, e_x, e_y, e_z), whose basis gradients are unit vectors: its three edges
+  between the non-origin corners have exactly zero coupling, and every padded edge-slot entry
+  reads one of them, so real edges add exact zeros (the potential there is 0, so the tangent
+  term of those cells is zero too);
+- matrices gain zero ELL slots after the real ones (y + 0 x is y), identity rows on padded
+  unknowns of each AMG level, zero rows in the transfer operators, zero overflow entries at the
+  last padded row, and the coarse inverse an identity block.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim.fem.assembly import StiffnessPattern
+from epsim.fem.sparse import HybMatrix
+from epsim.simulate import Fields, Problem
+from epsim.solve.amg import AmgLevel, AmgPreconditioner, JacobiPreconditioner
+from epsim.solve.lumped import LumpedCoupling
+
+RATIO = 2 ** 0.25  # bucket growth: at most ~19 % padding from rounding up
+FLOOR = 16  # smallest bucket
+HEADROOM = 1.05  # a new capacity leaves 5 % room, so a slightly larger mesh fits it
+MAX_WASTE = 1.6  # a capacity serves meshes with at least 1 / MAX_WASTE of its nodes and cells
+ANCHORS = 4  # padded nodes under the padded cells
+ZERO_EDGE = 3  # local edge (1, 2) of the anchor tetrahedron: coupling exactly 0
+REGISTRY = "epsim-capacities.json"
+
+
+def bucket(n: int) -> int:
+    """Smallest size >= n on the grid FLOOR, then each previous size times RATIO rounded up to a
+    multiple of 8: monotone, idempotent, at most RATIO * n + 8 for n > FLOOR."""
+    size = FLOOR
+    while size < n:
+        size = 8 * math.ceil(size * RATIO / 8)
+    return size
+
+
+class Capacity(NamedTuple):
+    """Array sizes of a padded problem (or, from `demand`, of an unpadded one).
+
+    Attributes:
+        nodes, cells: mesh sizes.
+        slots: length of each edge slot of the stiffness pattern (slot 0: the edges).
+        overflow: stiffness-pattern overflow entries.
+        electrode_nodes: nodes on electrodes, all electrodes together.
+        levels: per AMG level but the coarsest, (rows, then ELL width and overflow length of
+            A, of the prolongation P and of the restriction P^T); () for Jacobi.
+        coarse: unknowns of the coarsest level (0 for Jacobi).
+    """
+
+    nodes: int
+    cells: int
+    slots: tuple[int, ...]
+    overflow: int
+    electrode_nodes: int
+    levels: tuple[tuple[int, ...], ...]
+    coarse: int
+
+
+def _hyb_sizes(a: HybMatrix) -> tuple[int, int]:
+    return int(np.shape(a.ell_cols)[0]), int(np.shape(a.ovf_rows)[0])
+
+
+def demand(problem: Problem) -> Capacity:
+    """The sizes of an unpadded problem."""
+    pattern, amg = problem.pattern, problem.precondition
+    levels, coarse = (), 0
+    if isinstance(amg, AmgPreconditioner):
+        levels = tuple((lv.a.n_rows, *_hyb_sizes(lv.a), *_hyb_sizes(lv.prolong),
+                        *_hyb_sizes(lv.restrict)) for lv in amg.levels)
+        coarse = int(np.shape(amg.coarse_inverse)[0])
+    return Capacity(
+        nodes=pattern.n_nodes, cells=int(np.shape(pattern.cells)[0]),
+        slots=tuple(int(np.shape(s)[0]) for s in pattern.edge_slots),
+        overflow=int(np.shape(pattern.ovf_rows)[0]),
+        electrode_nodes=int(np.shape(problem.electrode_nodes)[0]), levels=levels, coarse=coarse,
+    )
+
+
+def fits(need: Capacity, cap: Capacity) -> bool:
+    """Whether a problem of sizes `need` pads into `cap` (ELL widths equal or wider, nothing
+    spilled, same number of levels) without more than MAX_WASTE times its nodes and cells."""
+    small = (need.nodes + ANCHORS <= cap.nodes and need.cells < cap.cells
+             and cap.nodes <= MAX_WASTE * need.nodes and cap.cells <= MAX_WASTE * need.cells)
+    slots = len(need.slots) <= len(cap.slots) and all(
+        n <= c for n, c in zip(need.slots, cap.slots))
+    rest = (need.overflow <= cap.overflow and need.electrode_nodes <= cap.electrode_nodes
+            and len(need.levels) == len(cap.levels) and need.coarse <= cap.coarse)
+    levels = all(n <= c for lv, lc in zip(need.levels, cap.levels) for n, c in zip(lv, lc))
+    return small and slots and rest and levels
+
+
+def _room(n: int) -> int:
+    return bucket(math.ceil(n * HEADROOM))
+
+
+def capacity_for(need: Capacity) -> Capacity:
+    """A new capacity for a problem of sizes `need`: counts rounded up to buckets with HEADROOM,
+    one spare edge slot, ELL widths as they are (a wider one would add zero slots to every row)."""
+    slots, previous = [], math.inf
+    for n in (*need.slots, 0):
+        previous = min(previous, _room(n))
+        slots.append(previous)
+    levels = tuple((_room(lv[0]), lv[1], _room(lv[2]), lv[3], _room(lv[4]), lv[5], _room(lv[6]))
+                   for lv in need.levels)
+    return Capacity(
+        nodes=_room(need.nodes + ANCHORS), cells=_room(need.cells + 1), slots=tuple(slots),
+        overflow=_room(need.overflow), electrode_nodes=_room(need.electrode_nodes),
+        levels=levels, coarse=_room(need.coarse) if need.coarse else 0,
+    )
+
+
+# ------------------------------------------------------------------ capacities handed out
+
+_KNOWN: list[Capacity] = []
+
+
+def registry_path() -> Path | None:
+    """The capacities file beside JAX's persistent compilation cache (None without one)."""
+    directory = jax.config.jax_compilation_cache_dir
+    return Path(directory) / REGISTRY if directory else None
+
+
+def _read(path: Path | None) -> list[Capacity]:
+    try:
+        rows = json.loads(path.read_text()) if path else []
+        return [Capacity(r[0], r[1], tuple(r[2]), r[3], r[4], tuple(map(tuple, r[5])), r[6])
+                for r in rows]
+    except (OSError, ValueError, TypeError, IndexError):
+        return []  # no file yet, or an unreadable one: start a new list
+
+
+def _write(path: Path, known: list[Capacity]) -> None:
+    """Replace the file atomically (another process may read it at the same time)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".capacities-")
+        with os.fdopen(fd, "w") as out:
+            json.dump([list(c) for c in known], out)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache: this process still reuses its own capacities
+
+
+def choose_capacity(need: Capacity, path: Path | None = None) -> Capacity:
+    """The smallest known capacity that `need` fits (this process's, then the file's), else a
+    new one, remembered in both."""
+    path = registry_path() if path is None else path
+    on_file = _read(path)
+    known = _KNOWN + [c for c in on_file if c not in _KNOWN]
+    fitting = [c for c in known if fits(need, c)]
+    if fitting:
+        chosen = min(fitting, key=lambda c: (c.nodes, c.cells))
+    else:
+        chosen = capacity_for(need)
+        if path is not None:
+            _write(path, [*on_file, chosen])
+    if chosen not in _KNOWN:
+        _KNOWN.append(chosen)
+    return chosen
+
+
+# ------------------------------------------------------------------ padding
+
+
+def _pad(x, size: int, value, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, size - x.shape[axis])
+    return np.pad(x, widths, constant_values=value)
+
+
+def _pad_slots(x, width: int, value) -> np.ndarray:
+    """(w, n) slot-major block with zero slots appended up to `width`."""
+    return _pad(x, width, value, axis=0)
+
+
+def pad_hyb(a: HybMatrix, rows: int, cols: int, width: int, overflow: int,
+            identity: bool) -> HybMatrix:
+    """`a` as a (rows, cols) matrix: new rows with a unit diagonal (`identity`) or empty, zero
+    ELL slots up to `width`, zero overflow entries at the last row up to `overflow`."""
+    n = a.n_rows
+    ell_cols = _pad_slots(_pad(a.ell_cols, rows, 0), width, 0)
+    ell_vals = _pad_slots(_pad(a.ell_vals, rows, 0), width, 0)
+    if identity:
+        ell_cols[0, n:] = np.arange(n, rows)
+        ell_vals[0, n:] = 1
+    return HybMatrix(
+        ell_cols=ell_cols, ell_vals=ell_vals,
+        ovf_rows=_pad(a.ovf_rows, overflow, rows - 1), ovf_cols=_pad(a.ovf_cols, overflow, 0),
+        ovf_vals=_pad(a.ovf_vals, overflow, 0), n_cols=cols,
+    )
+
+
+def _pad_amg(amg: AmgPreconditioner, cap: Capacity) -> AmgPreconditioner:
+    rows = [cap.nodes, *(lv[0] for lv in cap.levels[1:]), cap.coarse]
+    levels = []
+    for k, (lv, size) in enumerate(zip(amg.levels, cap.levels)):
+        n, m = rows[k], rows[k + 1]
+        levels.append(AmgLevel(
+            a=pad_hyb(lv.a, n, n, size[1], size[2], identity=True),
+            prolong=pad_hyb(lv.prolong, n, m, size[3], size[4], identity=False),
+            restrict=pad_hyb(lv.restrict, m, n, size[5], size[6], identity=False),
+            inv_diag=_pad(lv.inv_diag, n, 1), lmax=lv.lmax,
+        ))
+    inverse = np.asarray(amg.coarse_inverse)
+    coarse = np.eye(cap.coarse, dtype=inverse.dtype)
+    coarse[: len(inverse), : len(inverse)] = inverse
+    return AmgPreconditioner(levels=tuple(levels), coarse_inverse=coarse, degree=amg.degree)
+
+
+def _pad_pattern(p: StiffnessPattern, cap: Capacity) -> StiffnessPattern:
+    n_cells = int(np.shape(p.cells)[0])
+    edges, n_edges = cap.slots[0], p.n_edges
+    anchors = np.arange(p.n_nodes, p.n_nodes + ANCHORS)
+    cells = np.concatenate([np.asarray(p.cells),
+                            np.tile(anchors, (cap.cells - n_cells, 1))]).astype(np.int32)
+    zero = ZERO_EDGE * cap.cells + n_cells  # flat index of an exactly zero edge value
+    slots = []
+    for k, size in enumerate(cap.slots):
+        flat = np.asarray(p.edge_slots[k]) if k < len(p.edge_slots) else np.zeros(0, np.int64)
+        local, cell = np.divmod(flat.astype(np.int64), n_cells)  # edge-major on cap.cells
+        slots.append(_pad(local * cap.cells + cell, size, zero).astype(np.int32))
+    ell_edge = np.asarray(p.ell_edge)
+    ell_edge = np.where(ell_edge == n_edges, edges, ell_edge)  # the zero after the edge sums
+    ell_cols = _pad(p.ell_cols, cap.nodes, 0)
+    ell_cols[:, p.n_nodes:] = np.arange(p.n_nodes, cap.nodes)
+    last = cap.nodes - 1
+    return StiffnessPattern(
+        cells=cells, corners=np.ascontiguousarray(cells.T), edge_slots=tuple(slots),
+        ell_cols=ell_cols, ell_edge=_pad(ell_edge, cap.nodes, edges).astype(np.int32),
+        ovf_rows=_pad(p.ovf_rows, cap.overflow, last), ovf_cols=_pad(p.ovf_cols, cap.overflow, last),
+        ovf_edge=_pad(np.where(np.asarray(p.ovf_edge) == n_edges, edges, p.ovf_edge),
+                      cap.overflow, edges).astype(np.int32),
+    )
+
+
+def _pad_lumped(c: LumpedCoupling | None, nodes: int) -> LumpedCoupling | None:
+    if c is None:
+        return None
+    return LumpedCoupling(tissue=_pad(c.tissue, nodes, False), rep=c.rep,
+                          response=_pad(c.response, nodes, 0), schur_inverse=c.schur_inverse)
+
+
+def pad_problem(problem: Problem, cap: Capacity) -> Problem:
+    """`problem` padded to `cap` (host side; `fits(demand(problem), cap)` must hold)."""
+    pre = problem.precondition
+    if isinstance(pre, AmgPreconditioner):
+        pre = _pad_amg(pre, cap)
+    elif isinstance(pre, JacobiPreconditioner):
+        pre = JacobiPreconditioner(_pad(pre.inv_diag, cap.nodes, 1))
+    n, extra = problem.pattern.n_nodes, cap.electrode_nodes - int(np.shape(problem.electrode_nodes)[0])
+    rep0 = int(np.asarray(problem.electrode_rep)[0])
+    # padded electrode entries repeat electrode 0's representative: as its own representative
+    # it is never a slave, so it adds nothing anywhere (simulate.floating_conductors)
+    return Problem(
+        pattern=_pad_pattern(problem.pattern, cap),
+        electrode_masks=_pad(problem.electrode_masks, cap.nodes, False),
+        electrode_nodes=_pad(problem.electrode_nodes, cap.electrode_nodes, rep0),
+        electrode_of_node=np.concatenate([problem.electrode_of_node, np.zeros(extra, np.int64)]),
+        electrode_rep=problem.electrode_rep, precondition=pre,
+        electrode_names=problem.electrode_names, floating_idle=problem.floating_idle,
+        lumped=_pad_lumped(problem.lumped, cap.nodes), inert=np.arange(cap.nodes) >= n,
+    )
+
+
+def _xp(x):
+    """numpy on the host (no program compiled per shape), jax.numpy under a trace."""
+    return jnp if isinstance(x, jax.core.Tracer) else np
+
+
+def pad_points(points, nodes: int):
+    """(n, 3) m -> (nodes, 3): the anchors at the unit right-angled tetrahedron, then zeros."""
+    xp = _xp(points)
+    points = xp.asarray(points)
+    anchor = xp.concatenate([xp.zeros((1, 3)), xp.eye(3)]).astype(points.dtype)
+    rest = xp.zeros((nodes - points.shape[0] - ANCHORS, 3), points.dtype)
+    return xp.concatenate([points, anchor, rest])
+
+
+def pad_cells(model, n_cells: int, cells: int):
+    """A conductivity model (or any pytree) with per-cell leaves (leading axis n_cells) padded
+    to `cells` by repeating the last cell's value (finite and valid; its field is zero)."""
+    def pad(x):
+        xp = _xp(x)
+        x = xp.asarray(x)
+        if x.ndim == 0 or x.shape[0] != n_cells:
+            return x
+        return xp.concatenate([x, xp.repeat(x[-1:], cells - n_cells, axis=0)])
+    return jax.tree.map(pad, model)
+
+
+def unpad_fields(fields: Fields, n_nodes: int, n_cells: int) -> Fields:
+    """Per-pair fields of the real nodes and cells (slice host arrays: `jax.device_get` first)."""
+    return Fields(
+        potential=fields.potential[..., :n_nodes], e_mag=fields.e_mag[..., :n_cells],
+        sigma=fields.sigma[..., :n_cells], current=fields.current,
+        cathode_current=fields.cathode_current, e_max=fields.e_max[..., :n_cells],
+        converged=fields.converged, iterations=fields.iterations,
+        linear_iterations=fields.linear_iterations, residual=fields.residual,
+    )
+
+
+class Padded(NamedTuple):
+    """A problem padded to its capacity, with the real sizes to pad inputs and cut outputs."""
+
+    problem: Problem
+    capacity: Capacity
+    n_nodes: int
+    n_cells: int
+
+    def points(self, points):
+        return pad_points(points, self.capacity.nodes)
+
+    def model(self, model):
+        return pad_cells(model, self.n_cells, self.capacity.cells)
+
+    def fields(self, fields: Fields) -> Fields:
+        return unpad_fields(fields, self.n_nodes, self.n_cells)
+
+
+def padded(problem: Problem, path: Path | None = None) -> Padded:
+    """`problem` padded to the capacity `choose_capacity` picks for it."""
+    cap = choose_capacity(demand(problem), path)
+    return Padded(pad_problem(problem, cap), cap, problem.pattern.n_nodes,
+                  int(np.shape(problem.pattern.cells)[0]))
+
+
+class Compilations:
+    """Counts, while active, the programs JAX traced (jit cache misses) and compiled (backend
+    compilations not served by the persistent cache), from `jax.monitoring` events:
+
+        with Compilations() as seen:
+            ...
+        seen.traced, seen.compiled
+    """
+
+    _active: list = []
+    _installed = False
+
+    def __init__(self):
+        self.traced = self.compiled = self.cache_hits = 0
+
+    @classmethod
+    def _listen(cls, event: str, *_args, **_kwargs) -> None:
+        for c in cls._active:
+            if event == "/jax/core/compile/jaxpr_trace_duration":
+                c.traced += 1
+            elif event == "/jax/core/compile/backend_compile_duration":
+                c.compiled += 1
+            elif event == "/jax/compilation_cache/cache_hits":
+                c.cache_hits += 1
+                c.compiled -= 1  # its backend-compile event follows and counts the read
+
+    def __enter__(self) -> "Compilations":
+        if not Compilations._installed:
+            jax.monitoring.register_event_duration_secs_listener(Compilations._listen)
+            jax.monitoring.register_event_listener(Compilations._listen)
+            Compilations._installed = True
+        Compilations._active.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        Compilations._active.remove(self)
+
+
+__all__ = ["Compilations", "Capacity", "Padded", "bucket", "capacity_for", "choose_capacity", "demand", "fits",
+           "pad_cells", "pad_hyb", "pad_points", "pad_problem", "padded", "registry_path",
+           "unpad_fields"]
