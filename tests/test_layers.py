@@ -21,6 +21,7 @@ RANK = {
     "electrodes": 3,
     "simulate": 4,
     "heating": 5,
+    "padding": 5,
     "config": 6,
     "io": 6,
     "meshcache": 6,
