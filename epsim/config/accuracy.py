@@ -20,6 +20,7 @@ from epsim.mesh.sizing import (
     RefineCylinder,
     RefineSphere,
     needle_cell_size,
+    needle_edges,
     pair_refinement,
     pair_spacing,
     zone_cell_size,
@@ -93,6 +94,10 @@ def refinement(cfg, holes: Sequence) -> tuple:
     if accuracy is None or not thresholds:
         return regions
     e_rev = min(thresholds)
-    zones = tuple(pair_refinement(a, b, voltage, e_rev, accuracy)
-                  for a, b, voltage in firing_needles(cfg.protocol.pairs, holes))
-    return regions + zones
+    firing = firing_needles(cfg.protocol.pairs, holes)
+    zones = tuple(pair_refinement(a, b, voltage, e_rev, accuracy) for a, b, voltage in firing)
+    electrode = cfg.scene.mesh.electrode_size
+    fired = {n.name: n for a, b, _ in firing for n in (a, b)}
+    edges = tuple(s for n in fired.values() for s in needle_edges(n, electrode)) if electrode \
+        else ()
+    return regions + zones + edges

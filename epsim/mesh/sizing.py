@@ -195,9 +195,14 @@ def add_fields(field, regions, background: float, scale: float,
 # threshold extents within 0.5 mm of the Richardson-extrapolated values.
 
 REFERENCE_ACCURACY = 0.02
-ELECTRODE_PER_RADIUS = 0.5  # cell size on a needle's surface per needle radius
+ELECTRODE_PER_RADIUS = 0.35  # cell size on a needle's surface per needle radius
 ZONE_PER_SPACING = 1 / 12  # cell size between firing needles per needle spacing
 ZONE_MARGIN_FACTOR = 1.2  # the zone reaches this far beyond the estimated E_rev extent
+# The rim of a flat tip and the end of the active part are singular points of the field (the
+# current converged at first order without them): balls of EDGE_RADII radii around them, meshed
+# at the electrode size over EDGE_REFINEMENT.
+EDGE_RADII = 1.5
+EDGE_REFINEMENT = 2.0
 # Cells scale with sqrt(accuracy / REFERENCE_ACCURACY) (P1 errors fall like h^2), within:
 ACCURACY_SCALE = (0.35, 2.0)
 
@@ -249,3 +254,12 @@ def pair_refinement(a, b, voltage: float, e_threshold: float,
     cell = zone_cell_size(spacing, accuracy)
     margin = ZONE_MARGIN_FACTOR * threshold_reach(radius, spacing, voltage, e_threshold)
     return pair_zone(a, b, cell, max(margin, cell))
+
+
+def needle_edges(needle, electrode_size: float) -> tuple[RefineSphere, RefineSphere]:
+    """Balls around the two singular rims of a needle's active part (the flat tip and the start
+    of the insulation), meshed at `electrode_size / EDGE_REFINEMENT` (m)."""
+    cell = electrode_size / EDGE_REFINEMENT
+    radius = EDGE_RADII * needle.radius
+    junction = needle.tip + needle.active_length * needle.direction
+    return (RefineSphere(needle.tip, radius, cell), RefineSphere(junction, radius, cell))

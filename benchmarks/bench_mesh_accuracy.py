@@ -1,0 +1,249 @@
+"""Mesh accuracy study: the accurate-default rule (`epsim.mesh.sizing`, docs/accuracy.md)
+against Richardson-extrapolated values, for two needles in liver and every shipped config.
+
+    python benchmarks/bench_mesh_accuracy.py                 # all cases, markdown on stdout
+    python benchmarks/bench_mesh_accuracy.py --cases liver_15mm_2250V two_needles_liver
+    python benchmarks/bench_mesh_accuracy.py --levels 8 4 2 1   # accuracies in %, coarse first
+
+Every case is meshed at a sequence of levels: the config with its electrode and target sizes
+left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
+sizes (sqrt(accuracy / 2 %)), so that a level is the default mesh with every size times h; the
+default is 2 %. Per level: cells, the pair currents (A) and the threshold extents (mm) of the
+field (max over pairs, recovered at the nodes as volume-weighted means of the cells): the
+lowest E_rev and E_irr of the config's materials, along the first pair's axis and across it,
+through the pair's midpoint at mid active depth. The extrapolated value fits q(h) = q0 + C h^p
+to the three finest levels (p from them when it lies in [0.5, 4], else p = 2); the default's
+error is |q(1) - q0|. "shipped" adds the config as shipped (its own sizes) against the same q0.
+
+Only the field solve runs (no heating, no planner). Run from the repository root; opt-in, about
+half an hour on two cores for everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVELS = (16.0, 8.0, 4.0, 2.0)  # accuracy levels in %, coarse first; 2 % is the default
+DEFAULT = 2.0
+
+
+def liver_pair(spacing_mm: float, voltage: float) -> dict:
+    """Two 1.2 mm needles (20 mm active) in liver, `spacing_mm` apart at `voltage`, 70 pulses."""
+    half = spacing_mm / 2
+    return {
+        "name": f"liver {spacing_mm:g} mm {voltage:g} V",
+        "units": {"length": "mm", "voltage": "V", "field": "V/cm", "conductivity": "S/m",
+                  "time": "us"},
+        "scene": {"domain": {"shape": "box", "size": [80, 80, 70], "material": "liver"},
+                  "mesh": {"size": 8}},
+        "electrodes": [
+            {"name": "a", "type": "needle", "tip": [-half, 0, -10], "entry": [-half, 0, 35],
+             "diameter": 1.2, "active_length": 20},
+            {"name": "b", "type": "needle", "tip": [half, 0, -10], "entry": [half, 0, 35],
+             "diameter": 1.2, "active_length": 20},
+        ],
+        "protocol": {"pulses": {"count": 70, "width": 100, "rate": "1 Hz"},
+                     "pairs": [{"anode": "a", "cathode": "b", "voltage": voltage}]},
+        "physics": {"conductivity": "nonlinear"},
+    }
+
+
+SYNTHETIC = {"liver_15mm_2250V": (15.0, 2250.0), "liver_20mm_3000V": (20.0, 3000.0)}
+
+
+def case_data(name: str) -> tuple[dict, Path]:
+    """(config data, its folder) of a case: a synthetic liver pair or a shipped config."""
+    if name in SYNTHETIC:
+        return liver_pair(*SYNTHETIC[name]), ROOT / "configs"
+    path = ROOT / "configs" / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    for key in ("output", "heating", "sweep", "optimise"):
+        data.pop(key, None)
+    return data, path.parent
+
+
+def level_config(data: dict, folder: Path, accuracy: float | None):
+    """The case resolved at one level (accuracy in %), or as shipped (None)."""
+    from epsim.config import load_config_data
+
+    data = yaml.safe_load(yaml.safe_dump(data))
+    mesh = data["scene"]["mesh"]
+    if accuracy is not None:
+        scale = np.sqrt(accuracy / DEFAULT)
+        data["scene"]["mesh"] = {"size": float(mesh["size"]) * scale,
+                                 "accuracy": f"{accuracy:g} %"}
+    data.setdefault("output", {})["file"] = "/tmp/unused.h5"
+    return load_config_data(data, source=str(folder / "bench.yaml"), base_dir=folder)
+
+
+def node_field(mesh, e_cell: np.ndarray) -> np.ndarray:
+    """Volume-weighted mean of the cells' field at every node (V/m)."""
+    from epsim.outcomes import cell_volumes
+
+    w = cell_volumes(mesh)
+    total = np.zeros(mesh.n_nodes)
+    weight = np.zeros(mesh.n_nodes)
+    for k in range(4):
+        np.add.at(total, mesh.cells[:, k], w * e_cell)
+        np.add.at(weight, mesh.cells[:, k], w)
+    return total / np.maximum(weight, 1e-300)
+
+
+def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Midpoint (m), pair axis and across direction of the config's first pair."""
+    by_name = {h.name: h for h in holes}
+    pair = cfg.protocol.pairs[0]
+    a, b = by_name[pair.anode], by_name[pair.cathode]
+    ca = getattr(a, "active_center", None)
+    ca = np.asarray(a.center if ca is None else ca, dtype=float)
+    cb = getattr(b, "active_center", None)
+    cb = np.asarray(b.center if cb is None else cb, dtype=float)
+    axis = (cb - ca) / np.linalg.norm(cb - ca)
+    depth = np.asarray(getattr(a, "direction", (0.0, 0.0, 1.0)), dtype=float)
+    across = np.cross(axis, depth)
+    if np.linalg.norm(across) < 1e-9:
+        across = np.cross(axis, (0.0, 1.0, 0.0))
+    return 0.5 * (ca + cb), axis, across / np.linalg.norm(across)
+
+
+def extent(points, values, origin, direction, threshold, reach, step=2e-5) -> float:
+    """Length (mm) of the span of the line origin + t direction (|t| <= reach) where the field
+    interpolated linearly from `points` exceeds `threshold` (outermost crossings)."""
+    from scipy.interpolate import LinearNDInterpolator
+
+    t = np.arange(-reach, reach + step, step)
+    line = origin + t[:, None] * direction
+    near = np.linalg.norm(np.cross(points - origin, direction), axis=1) < 3e-3
+    f = LinearNDInterpolator(points[near], values[near], fill_value=0.0)(line)
+    above = np.nonzero(f > threshold)[0]
+    if len(above) == 0:
+        return 0.0
+
+    def crossing(i, j):  # between samples i (above) and j (below)
+        if j < 0 or j >= len(t):
+            return t[i]
+        return t[j] + (threshold - f[j]) / (f[i] - f[j]) * (t[i] - t[j])
+
+    return 1e3 * (crossing(above[-1], above[-1] + 1) - crossing(above[0], above[0] - 1))
+
+
+def measure(cfg) -> dict:
+    """Mesh and solve one level: cells, currents (A), extents (mm), seconds."""
+    from epsim.runner import setup_config, solve_config
+    from epsim.translate import electrode_layout, material_mesh, scene_mesh
+
+    start = time.perf_counter()
+    layout = electrode_layout(cfg)
+    parts = scene_mesh(cfg, layout)
+    mesh = material_mesh(cfg, parts)
+    setup = setup_config(cfg, mesh, layout.names)
+    fields, _ = solve_config(cfg, mesh, setup=setup)
+    if not np.all(np.asarray(fields.converged)):
+        raise RuntimeError("a pair did not converge")
+    values = node_field(mesh, np.asarray(fields.e_max))
+    points = np.asarray(mesh.points)
+    origin, axis, across = pair_frame(cfg, layout.holes)
+    reach = 0.5 * float(np.min(np.ptp(points, axis=0)))
+    thresholds = {"rev": min(m.e_rev for m in cfg.materials.values() if m.e_rev),
+                  "irr": min(m.e_irr for m in cfg.materials.values() if m.e_irr)}
+    extents = {f"{name}_{way}": extent(points, values, origin, d, thr, reach)
+               for name, thr in thresholds.items()
+               for way, d in (("along", axis), ("across", across))}
+    return {"cells": mesh.n_cells, "current": np.abs(np.asarray(fields.current)),
+            "extents": extents, "seconds": time.perf_counter() - start}
+
+
+def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
+    """(q0, p) of q = q0 + C h^p through the three finest levels (h descending order given)."""
+    (h1, h2, h3), (q1, q2, q3) = h[-3:], q[-3:]
+    r = h1 / h2
+    if abs(h2 / h3 - r) < 1e-9 and (q1 - q2) * (q2 - q3) > 0 and q2 != q3:
+        p = np.log(abs((q1 - q2) / (q2 - q3))) / np.log(r)
+        if 0.5 <= p <= 4.0:
+            return float(q3 - (q2 - q3) / (r**p - 1)), float(p)
+    a = np.vstack([np.ones(3), h[-3:] ** 2]).T  # p = 2 by least squares
+    return float(np.linalg.lstsq(a, q[-3:], rcond=None)[0][0]), 2.0
+
+
+def study(name: str, levels, shipped: bool, max_cells: int) -> list[str]:
+    """The markdown rows of one case."""
+    all_levels = list(levels)
+    data, folder = case_data(name)
+    runs = []
+    for a in levels:  # coarse to fine; a level predicted above max_cells is left out
+        previous = runs[-1][1]["cells"] * (runs[-1][0] / a) ** 1.5 if runs else 0
+        if previous > max_cells:
+            break
+        runs.append((a, measure(level_config(data, folder, a))))
+    if len(runs) < 3:
+        raise RuntimeError(f"fewer than three levels under {max_cells} cells")
+    levels = [a for a, _ in runs]
+    runs = [(f"{a:g} %", r) for a, r in runs]
+    if shipped and name not in SYNTHETIC:
+        runs.append(("shipped", measure(level_config(data, folder, None))))
+    graded = [r for label, r in runs if label != "shipped"]
+    h = np.sqrt(np.asarray(levels) / DEFAULT)
+    quantities = {f"I{k + 1} (A)": [r["current"][k] for r in graded]
+                  for k in range(len(graded[0]["current"]))}
+    quantities.update({f"{key} (mm)": [r["extents"][key] for r in graded]
+                       for key in graded[0]["extents"]})
+    rows = []
+    default = levels.index(DEFAULT) if DEFAULT in levels else None
+    for qname, values in quantities.items():
+        q0, p = extrapolate(h, np.asarray(values, dtype=float))
+        cells = " | ".join(f"{v:.4g}" for v in values) + " | -" * (len(all_levels) - len(values))
+        err = values[default] - q0 if default is not None else np.nan
+        rel = f"{100 * err / q0:+.2f} %" if qname.startswith("I") else f"{err:+.2f} mm"
+        extra = ""
+        if shipped and runs[-1][0] == "shipped":
+            r = runs[-1][1]
+            v = r["current"][int(qname[1:].split()[0]) - 1] if qname.startswith("I") else \
+                r["extents"][qname.split()[0]]
+            extra = (f"{100 * (v - q0) / q0:+.2f} %" if qname.startswith("I")
+                     else f"{v - q0:+.2f} mm")
+        rows.append(f"| {name} | {qname} | {cells} | {q0:.4g} | {p:.2f} | {rel} | {extra} |")
+    sizes = " / ".join(f"{r['cells']}" for _, r in runs)
+    secs = " / ".join(f"{r['seconds']:.0f}" for _, r in runs)
+    rows.append(f"| {name} | cells (s) | {sizes} ({secs} s) |" + " |" * (len(all_levels) + 3))
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    shipped_names = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
+    parser.add_argument("--cases", nargs="+", default=[*SYNTHETIC, *shipped_names])
+    parser.add_argument("--levels", nargs="+", type=float, default=list(LEVELS))
+    parser.add_argument("--max-cells", type=int, default=700_000,
+                        help="leave out finer levels predicted above this many cells")
+    parser.add_argument("--no-shipped", action="store_true",
+                        help="skip the run of each shipped config with its own sizes")
+    args = parser.parse_args(argv)
+    if DEFAULT not in args.levels:
+        parser.error(f"--levels must include the default, {DEFAULT:g}")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    levels = " | ".join(f"{a:g} %" for a in args.levels)
+    print(f"# mesh accuracy, {datetime.date.today()}, {platform.processor() or platform.machine()}")
+    print(f"\n`python benchmarks/bench_mesh_accuracy.py {' '.join(sys.argv[1:])}`\n")
+    print(f"| case | quantity | {levels} | extrapolated | p | default error | shipped error |")
+    print("|---|---|" + "---|" * len(args.levels) + "---|---|---|---|")
+    for name in args.cases:
+        try:
+            rows = study(name, args.levels, not args.no_shipped, args.max_cells)
+        except Exception as exc:  # noqa: BLE001 - one failing case must not end the table
+            rows = [f"| {name} | failed: {type(exc).__name__}: {exc} | |"]
+        print("\n".join(rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()

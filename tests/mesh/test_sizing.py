@@ -1,0 +1,169 @@
+"""Refinement regions and the accurate-default rule (epsim.mesh.sizing): cell sizes measured in
+gmsh meshes inside, near and far from the regions; distances; the rule's monotonicity and units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from epsim.errors import MeshError
+from epsim.mesh import Box, MeshSizes, Needle, build_mesh
+from epsim.mesh.sizing import (
+    GRADATION,
+    RefineBox,
+    RefineCylinder,
+    RefineSphere,
+    accuracy_scale,
+    distance,
+    graded_size,
+    needle_cell_size,
+    needle_edges,
+    pair_refinement,
+    pair_spacing,
+    pair_zone,
+    threshold_reach,
+    zone_cell_size,
+)
+
+BACKGROUND = 6e-3
+DOMAIN = Box(center=(0, 0, 0), size=(0.06, 0.06, 0.05))
+
+
+def mean_edges(mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centroids (m) and the mean length of each cell's six edges (m)."""
+    corners = np.asarray(mesh.points)[mesh.cells]
+    i, j = np.triu_indices(4, 1)
+    return corners.mean(axis=1), np.linalg.norm(corners[:, i] - corners[:, j], axis=2).mean(1)
+
+
+def needles(spacing=0.012):
+    half = spacing / 2
+    return (Needle("a", (-half, 0.0, -0.005), (-half, 0.0, 0.03), 5e-4, 0.01),
+            Needle("b", (half, 0.0, -0.005), (half, 0.0, 0.03), 5e-4, 0.01))
+
+
+@pytest.fixture(scope="module")
+def refined():
+    """One mesh: a sphere and a tilted cylinder at 1 mm in a 6 mm background."""
+    regions = (RefineSphere((-0.012, -0.012, 0.0), 4e-3, 1e-3),
+               RefineCylinder((0.012, 0.012, 0.0), (1, 1, 0), 2.5e-3, 8e-3, 1e-3))
+    mesh = build_mesh(DOMAIN, sizes=MeshSizes(size=BACKGROUND, refine=regions), isolate=False)
+    return regions, mesh
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_cells_inside_a_region_have_its_size_and_grow_at_the_gradation(refined, which):
+    regions, mesh = refined
+    region = regions[which]
+    centroids, edges = mean_edges(mesh)
+    d = distance(region, centroids)
+    inside = edges[d == 0]
+    assert len(inside) > 200
+    # gmsh's sizes are target edge lengths; in a small ball its cells came out ~35 % longer.
+    assert 0.8 * region.cell_size < inside.mean() < 1.5 * region.cell_size
+    ring = (d > 4e-3) & (d < 6e-3)  # sizes 2.2-2.8 mm asked for here
+    assert ring.sum() > 20
+    assert edges[ring].mean() < 1.5 * graded_size(region.cell_size, 6e-3, BACKGROUND)
+    assert edges[ring].mean() > 1.5 * inside.mean()
+    far = np.min([distance(r, centroids) for r in regions], axis=0) > (BACKGROUND - 1e-3) / 0.3
+    assert edges[far].mean() > 0.7 * BACKGROUND
+
+
+@pytest.fixture(scope="module")
+def pair_meshes():
+    """Two needles 12 mm apart, meshed plain and with their pair zone at 1.2 mm."""
+    a, b = needles()
+    zone = pair_zone(a, b, 1.2e-3, 2e-3)
+    sizes = dict(size=BACKGROUND, electrode_size=1e-3)
+    domain = Box(center=(0, 0, 0), size=(0.04, 0.04, 0.036))
+    plain = build_mesh(domain, holes=(a, b), sizes=MeshSizes(**sizes), isolate=False)
+    graded = build_mesh(domain, holes=(a, b), sizes=MeshSizes(**sizes, refine=(zone,)),
+                        isolate=False)
+    return zone, plain, graded
+
+
+def test_the_volume_between_firing_needles_is_refined(pair_meshes):
+    zone, plain, graded = pair_meshes
+    # around the midpoint, 4-6 mm from each needle (where their own grading asks for 2-3 mm)
+    c, e = mean_edges(graded)
+    cp, ep = mean_edges(plain)
+    middle = lambda c: (np.abs(c[:, 0]) < 2e-3) & (np.abs(c[:, 1]) < 1.5e-3) & (np.abs(c[:, 2]) < 3e-3)
+    assert e[middle(c)].mean() < 1.5 * zone.cell_size
+    assert ep[middle(cp)].mean() > 1.6 * e[middle(c)].mean()
+    assert graded.n_cells > plain.n_cells
+    # as far from the needles on the other side (x > 6 mm + 3 mm), beyond the zone's reach
+    outside = lambda c: (np.abs(c[:, 1]) > 0.012) & (np.abs(c[:, 2]) < 3e-3)
+    assert e[outside(c)].mean() > 2.0 * zone.cell_size
+
+
+def test_pair_zone_spans_both_active_parts():
+    a, b = needles()
+    zone = pair_zone(a, b, 1e-3, 2e-3)
+    on_axes = np.array([n.tip + t * n.active_length * n.direction
+                        for n in (a, b) for t in np.linspace(0, 1, 11)])
+    assert np.all(distance(zone, on_axes) == 0)
+    assert np.allclose(sorted(zone.size), [0.004, 0.01 + 0.004, 0.012 + 0.004])
+    beyond = np.array([[0.0, 0.0, 0.005 + 0.002 + 0.003]])  # 3 mm above the box
+    assert distance(zone, beyond)[0] == pytest.approx(0.003)
+    assert pair_spacing(a, b) == pytest.approx(0.012)
+
+
+def test_distances_against_closed_forms():
+    p = np.array([[3.0, 4.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 5.0], [2.0, 0.0, 3.0]])
+    assert np.allclose(distance(RefineSphere((0, 0, 0), 1.0, 0.1), p),
+                       [4.0, 0.0, 4.0, np.sqrt(13) - 1])
+    cyl = RefineCylinder((0, 0, 0), (0, 0, 2), 1.0, 4.0, 0.1)
+    assert np.allclose(distance(cyl, p), [4.0, 0.0, 3.0, np.hypot(1.0, 1.0)])
+    box = RefineBox((0, 0, 0), (2, 2, 2), 0.1)
+    assert np.allclose(distance(box, p), [np.hypot(2, 3), 0.0, 4.0, np.hypot(1, 2)])
+    turned = RefineBox((0, 0, 0), (2, 2, 2), 0.1, axes=((0, 0, 1), (1, 0, 0), (0, 1, 0)))
+    assert np.allclose(distance(turned, p), distance(box, p))  # a cube turned onto itself
+    with pytest.raises(MeshError, match="orthonormal"):
+        RefineBox((0, 0, 0), (1, 1, 1), 0.1, axes=((1, 0, 0), (1, 0, 0), (0, 0, 1)))
+    with pytest.raises(MeshError, match="positive length"):
+        RefineSphere((0, 0, 0), -1.0, 0.1)
+
+
+def two_line_field(point, spacing, radius, voltage):
+    """|E| (V/m) of two line charges +-q at x = -+spacing/2 holding the needles at -+V/2."""
+    k = voltage / (2 * np.log(spacing / radius))
+    field = np.zeros(2)
+    for x0, sign in ((-spacing / 2, 1.0), (spacing / 2, -1.0)):
+        r = np.asarray(point) - (x0, 0.0)
+        field += sign * k * r / np.dot(r, r)
+    return np.linalg.norm(field)
+
+
+def test_threshold_reach_is_where_the_line_charge_field_falls_to_the_threshold():
+    spacing, radius, voltage, e = 0.015, 6e-4, 2250.0, 35000.0
+    reach = threshold_reach(radius, spacing, voltage, e)
+    across = two_line_field((0.0, reach), spacing, radius, voltage)
+    along = two_line_field((spacing / 2 + reach, 0.0), spacing, radius, voltage)
+    assert max(across, along) == pytest.approx(e, rel=1e-9)
+    # dimensional analysis: lengths x 2 with the field / 2 doubles the reach
+    assert threshold_reach(2 * radius, 2 * spacing, voltage, e / 2) == pytest.approx(2 * reach)
+    assert threshold_reach(radius, spacing, 2 * voltage, e) > reach
+    assert threshold_reach(radius, spacing, voltage, 2 * e) < reach
+
+
+def test_rule_sizes_are_monotone_and_scale_with_the_geometry():
+    assert needle_cell_size(6e-4) == pytest.approx(2 * needle_cell_size(3e-4))
+    assert zone_cell_size(0.02) == pytest.approx(2 * zone_cell_size(0.01))
+    accuracies = [0.005, 0.01, 0.02, 0.04, 0.08]
+    for f in (lambda a: needle_cell_size(6e-4, a), lambda a: zone_cell_size(0.015, a)):
+        sizes = [f(a) for a in accuracies]
+        assert all(x < y for x, y in zip(sizes, sizes[1:]))
+    assert accuracy_scale(0.02) == 1.0 and accuracy_scale(0.08) == pytest.approx(2.0)
+    assert accuracy_scale(1e-6) == accuracy_scale(1e-5)  # bounded below
+    a, b = needles()
+    low, high = (pair_refinement(a, b, v, 35000.0) for v in (1000.0, 3000.0))
+    assert low.cell_size == high.cell_size
+    assert np.prod(high.size) > np.prod(low.size)  # a higher voltage reaches further
+
+
+def test_needle_edges_sit_on_the_singular_rims():
+    a, _ = needles()
+    tip, junction = needle_edges(a, 3e-4)
+    assert np.allclose(tip.center, a.tip) and tip.cell_size == pytest.approx(1e-4)
+    assert np.allclose(junction.center, a.tip + a.active_length * a.direction)
+    assert GRADATION < 0.5  # neighbouring cells within a factor of 1.5
