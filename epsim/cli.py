@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from epsim import __version__, interrupts
-from epsim.errors import EpsimError, InputError
+from epsim.errors import EpsimError, IncompleteRunError, InputError
 
 EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
@@ -103,7 +103,15 @@ def cmd_run(args) -> int:
     uncertainty = _uncertainty(cfg, args, paths)  # --scenarios: checked before any work
     publication = Publication(paths.values(), overwrite=args.overwrite)  # before any work
     _watch(args, *paths.values())
-    results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
+    if args.converge is not None:  # levels of refinement; the last one's results written
+        from epsim.budget import limits_of
+        from epsim.converge import converge
+
+        levels = converge(cfg, args.converge, limits_of(args), progress=_progress,
+                          use_cache=not args.no_cache)
+        cfg, results = levels.cfg, levels.results
+    else:
+        results = run_config(cfg, progress=_progress, use_cache=not args.no_cache)
     scenarios = None
     if uncertainty is not None:
         from epsim.optimise.scenarios import run_scenarios
@@ -127,6 +135,10 @@ def cmd_run(args) -> int:
         print(scenarios.text())
     for path in publication.published:
         print(f"wrote {path}")
+    if args.converge is not None:
+        print(levels.text())
+        if not levels.converged:
+            raise IncompleteRunError(f"--converge: not converged ({levels.reason})")
     return EXIT_OK
 
 
@@ -384,6 +396,7 @@ def cmd_info(args) -> int:
 def parser() -> argparse.ArgumentParser:
     from epsim.budget import add_limit_options
     from epsim.calibrate.command import add_calibrate_parser
+    from epsim.converge import tolerance_argument
 
     p = argparse.ArgumentParser(prog="epsim", description="Electroporation simulator and planner.")
     p.add_argument("--version", action="version", version=f"epsim {__version__}")
@@ -412,6 +425,9 @@ def parser() -> argparse.ArgumentParser:
     scenarios.add_argument("--posterior", metavar="posterior.h5",
                            help="conductivity from epsim calibrate's samples instead of --cv")
     scenarios.add_argument("--scenario-seed", type=int, default=0)
+    run.add_argument("--converge", metavar="TOL", type=tolerance_argument,
+                     help="refine the mesh (sizes x0.7 per level) until currents and target "
+                          "coverage change less than TOL, e.g. '1 %%'; prints the sequence")
     add_limit_options(run)
     run.set_defaults(handler=cmd_run)
 

@@ -20,6 +20,9 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
+from epsim.accuracy import ACCEPTABLE_COVERAGE_ERROR, ACCEPTABLE_CURRENT_ERROR
 from epsim.config.display import DisplayUnits, report_units
 from epsim.config.schema import ResolvedConfig
 from epsim.io.atomic import atomic_output
@@ -36,6 +39,7 @@ REGION_COLUMNS = (
     ("e_max_mean", "field", None), ("e_max_max", "field", "max |E|"),
     ("permeabilised_fraction", "fraction", "permeab."), ("killed_fraction", "fraction", "killed"),
     ("temperature_max", "temperature", "T max"), ("damaged_fraction", "fraction", "Arrhen."),
+    ("fraction_rev_error", "fraction", None), ("fraction_irr_error", "fraction", None),
 )
 
 
@@ -72,6 +76,29 @@ def current_lines(results: Results, cfg: ResolvedConfig, units: DisplayUnits) ->
     if over:
         return ["WARNING: current above device.max_current: " + "; ".join(over)]
     return [f"currents within device.max_current ({units.text(limit, 'current')})"]
+
+
+def accuracy_lines(results: Results) -> list[str]:
+    """The mesh's estimated error (`epsim.accuracy`): the largest pair current error and target
+    coverage uncertainty, a WARNING when either is above its acceptable level."""
+    errors = results.pair_fields.get("current_error")
+    if errors is None:
+        return []
+    worst = int(np.argmax(errors))
+    text = (f"estimated mesh error: currents up to {100 * errors[worst]:.1f} % high "
+            f"(pair {worst + 1})")
+    cover = [(getattr(m, f"fraction_{k}_error"), m.name, k) for m in results.metrics
+             for k in ("rev", "irr") if m.role == "target"
+             and getattr(m, f"fraction_{k}_error") is not None]
+    if cover:
+        value, name, k = max(cover)
+        text += f", target coverage uncertain by {100 * value:.1f} points ({name}, >= E_{k})"
+    coarse = (errors[worst] > ACCEPTABLE_CURRENT_ERROR
+              or any(c[0] > ACCEPTABLE_COVERAGE_ERROR for c in cover))
+    if coarse:
+        return [f"WARNING: the mesh is too coarse: {text}; use smaller scene.mesh sizes or "
+                "epsim run --converge 1 %"]
+    return [text]
 
 
 def _number(value: float) -> str:
@@ -111,8 +138,10 @@ def _region_table(results: Results, units: DisplayUnits) -> list[str]:
 def _pair_table(results: Results, units: DisplayUnits) -> list[str]:
     pulses = results.pair_fields.get("pulse_current")
     v, a = units.unit("voltage"), units.unit("current")
+    errors = results.pair_fields.get("current_error")
     lines = [f"{'pair':<22}{'voltage ' + v:>12}{'current ' + a:>12}{'Newton':>8}"
-             + (f"{'last pulse ' + a:>16}" if pulses is not None else "")]
+             + (f"{'last pulse ' + a:>16}" if pulses is not None else "")
+             + (f"{'est. error':>12}" if errors is not None else "")]
     for k in range(len(results.anode)):
         row = (f"{f'{k + 1}. {results.anode[k]} -> {results.cathode[k]}':<22}"
                f"{units.value(results.voltage[k], 'voltage'):>12.1f}"
@@ -120,6 +149,8 @@ def _pair_table(results: Results, units: DisplayUnits) -> list[str]:
                f"{int(results.iterations[k]):>8}")
         if pulses is not None:
             row += f"{units.value(pulses[k, -1], 'current'):>16.3f}"
+        if errors is not None:
+            row += f"{100 * errors[k]:>10.1f} %"
         lines.append(row)
     return lines
 
@@ -138,6 +169,10 @@ def _legend(results: Results, cfg: ResolvedConfig) -> list[str]:
     if any(m.temperature_max is not None for m in results.metrics):
         text += (" T max: peak temperature. Arrhen.: volume fraction with an Arrhenius damage "
                  "integral of at least 1.")
+    if "current_error" in results.pair_fields:
+        text += (" est. error: the pair current's relative error estimated from the mesh (a "
+                 "posteriori; the computed current is the higher); coverage uncertain: volume "
+                 "whose field lies within its estimated error of the threshold.")
     return textwrap.wrap(text, width=100)
 
 
@@ -148,6 +183,7 @@ def summary_text(results: Results, cfg: ResolvedConfig) -> str:
     lines += _region_table(results, units)
     lines += _pair_table(results, units)
     lines += current_lines(results, cfg, units)
+    lines += accuracy_lines(results)
     lines += spared_lines(results, units)
     lines += _legend(results, cfg)
     return "\n".join(lines)
@@ -179,9 +215,12 @@ def summary_data(results: Results, cfg: ResolvedConfig) -> dict:
                 "iterations": int(results.iterations[k])}
         if pulses is not None:
             pair["last_pulse_current"] = units.value(pulses[k, -1], "current")
+        if "current_error" in results.pair_fields:  # a fraction, like the coverages
+            pair["current_error"] = float(results.pair_fields["current_error"][k])
         pairs.append(pair)
     limit = cfg.device.max_current
-    notes = current_lines(results, cfg, units) + spared_lines(results, units)
+    notes = (current_lines(results, cfg, units) + accuracy_lines(results)
+             + spared_lines(results, units))
     return {
         "format": SUMMARY_FORMAT, "version": SUMMARY_VERSION, "name": results.name,
         "cells": int(len(results.cells)), "pulses_per_pair": cfg.protocol.pulses.count,
@@ -228,7 +267,8 @@ def write_summary(json_path, csv_path, results: Results, cfg: ResolvedConfig, *,
 
 
 __all__ = [
-    "KILL_SURVIVAL", "REGION_COLUMNS", "SUMMARY_FORMAT", "above_e_irr", "current_lines",
+    "KILL_SURVIVAL", "REGION_COLUMNS", "SUMMARY_FORMAT", "above_e_irr", "accuracy_lines",
+    "current_lines",
     "region_csv", "region_record", "spared_lines", "summary_data", "summary_text",
     "write_summary",
 ]

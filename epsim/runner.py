@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from epsim.accuracy import with_error_estimate
 from epsim.config.image import label_image
 from epsim.config.schema import ResolvedConfig
 from epsim.errors import SolverError
@@ -138,7 +139,8 @@ def run_config(cfg: ResolvedConfig, *, progress: Progress | None = None, use_cac
         heated, per_pair = heating_outcomes(cfg, mesh, setup, progress=progress)
         cells.update(heated)
     metrics = region_metrics(cfg, parts, cell_volumes(mesh), fields.e_max, cells)
-    return build_results(cfg, parts, fields, electrodes, metrics, cells, per_pair)
+    results = build_results(cfg, parts, fields, electrodes, metrics, cells, per_pair)
+    return with_error_estimate(results)  # the mesh's accuracy, in every run
 
 
 NIFTI = "nifti:"  # output keys of the image-grid files

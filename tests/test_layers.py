@@ -29,11 +29,13 @@ RANK = {
     "translate": 7,
     "outcomes": 8,
     "budget": 8,
+    "accuracy": 8,
     "runner": 9,
     "report": 9,
     "optimise": 10,
     "calibrate": 10,
     "sweep": 10,
+    "converge": 10,
     "cli": 11,
 }
 

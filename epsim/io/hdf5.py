@@ -12,10 +12,12 @@ Layout (every dataset carries a `units` attribute: "m", "V", "V/m", "S/m", "A", 
     /fields/<extra> (n_cells,) for `Results.extra_fields` (permeabilisation, survival: 1;
         temperature_max: K)
     /pairs/anode, /pairs/cathode (utf-8 strings), /pairs/voltage V, /pairs/current A,
-    /pairs/converged, /pairs/iterations, /pairs/linear_iterations
+    /pairs/converged, /pairs/iterations, /pairs/linear_iterations, /pairs/<extra> for
+        `Results.pair_fields` (pulse_current A; current_error 1: estimated relative error)
     /electrodes/<name> (n, 3) node triples; group attribute `names` keeps their order
     /metrics/<region>/{volume m^3, e_rev, e_irr, e_max_mean, e_max_max V/m,
-        fraction_rev, fraction_irr 1} as scalar datasets, attributes name, material, role;
+        fraction_rev, fraction_irr 1; estimated uncertainties fraction_rev_error,
+        fraction_irr_error 1} as scalar datasets, attributes name, material, role;
         group attribute `names` keeps their order (one group per named part; version 1
         files: per material)
     root attributes: format ("epsim-results"), format_version, epsim_version, config (the
@@ -45,7 +47,7 @@ FORMAT_VERSION = 2  # 2: regions per named part, with /mesh/cell_region attribut
 CORE_FIELDS = {"potential": "V", "e_mag": "V/m", "sigma": "S/m", "e_max": "V/m"}
 # Units of the extra per-cell fields epsim knows; others default to "1" unless given.
 EXTRA_FIELD_UNITS = {"permeabilisation": "1", "survival": "1", "temperature_max": "K"}
-PAIR_FIELD_UNITS = {"pulse_current": "A"}
+PAIR_FIELD_UNITS = {"pulse_current": "A", "current_error": "1"}
 PAIR_CORE = ("anode", "cathode", "voltage", "current", "converged", "iterations",
              "linear_iterations")
 METRIC_UNITS = {
@@ -62,6 +64,8 @@ OPTIONAL_METRIC_UNITS = {
     "killed_fraction": "1",
     "temperature_max": "K",
     "damaged_fraction": "1",
+    "fraction_rev_error": "1",
+    "fraction_irr_error": "1",
 }
 _COMPRESS_MIN_SIZE = 4096  # arrays at least this big are gzip-compressed (portable filter)
 

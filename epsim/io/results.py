@@ -22,6 +22,8 @@ class RegionMetrics:
     permeabilised_fraction: volume-weighted mean permeabilisation probability.
     killed_fraction: volume fraction with Peleg-Fermi survival below 0.5.
     temperature_max (K) and damaged_fraction (Arrhenius omega >= 1): only with heating, else None.
+    fraction_rev_error / fraction_irr_error: the estimated uncertainty of fraction_rev /
+    fraction_irr from the mesh (`epsim.accuracy`), None where not estimated.
     """
 
     name: str
@@ -38,6 +40,8 @@ class RegionMetrics:
     killed_fraction: float | None = None
     temperature_max: float | None = None
     damaged_fraction: float | None = None
+    fraction_rev_error: float | None = None
+    fraction_irr_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,4 +128,6 @@ def material_metrics(metrics, material: str) -> RegionMetrics:
         killed_fraction=mean("killed_fraction"),
         temperature_max=None if None in temperature else max(temperature),
         damaged_fraction=mean("damaged_fraction"),
+        fraction_rev_error=mean("fraction_rev_error"),
+        fraction_irr_error=mean("fraction_irr_error"),
     )

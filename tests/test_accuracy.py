@@ -1,0 +1,67 @@
+"""The error estimate of a run (epsim.accuracy) on a synthetic `Results`: the coverage
+uncertainty recomputed independently, the estimates in the results file with units, and
+nothing else changed."""
+
+import dataclasses
+
+import h5py
+import numpy as np
+import pytest
+
+from epsim.accuracy import error_estimate, with_error_estimate
+from epsim.io import read_results, write_results
+from epsim.io.results import material_metrics
+from tests.helpers.synthetic_results import make_results
+
+
+@pytest.fixture(scope="module")
+def estimated():
+    results = make_results()
+    return results, with_error_estimate(results)
+
+
+def test_coverage_uncertainty_matches_independent_count(estimated):
+    """fraction_*_error: volume share of the region whose e_max lies within the field error
+    (of the pair giving that e_max) of the threshold, counted here in numpy."""
+    results, out = estimated
+    field = error_estimate(results).field_error
+    strongest = np.argmax(results.e_mag, axis=0)
+    e_error = field[strongest, np.arange(len(results.cells))]
+    x = results.points[results.cells]
+    volumes = np.abs(np.linalg.det(x[:, 1:] - x[:, :1])) / 6.0
+    for k, m in enumerate(out.metrics):
+        inside = results.cell_region == k
+        for key in ("rev", "irr"):
+            near = np.abs(results.e_max - getattr(m, f"e_{key}")) < e_error
+            expected = volumes[inside & near].sum() / volumes[inside].sum()
+            assert getattr(m, f"fraction_{key}_error") == pytest.approx(expected, rel=1e-12)
+    assert any(m.fraction_irr_error > 0 for m in out.metrics)  # the case is not trivial
+
+
+def test_only_the_estimates_are_added(estimated):
+    results, out = estimated
+    errors = out.pair_fields["current_error"]
+    assert errors.shape == (2,) and np.all((errors > 0) & (errors < 1))
+    plain = [dataclasses.replace(m, fraction_rev_error=None, fraction_irr_error=None)
+             for m in out.metrics]
+    assert tuple(plain) == results.metrics
+    assert np.array_equal(out.e_max, results.e_max) and np.array_equal(out.current, results.current)
+
+
+def test_written_with_units_and_read_back(estimated, tmp_path):
+    _, out = estimated
+    path = write_results(tmp_path / "run.h5", out)
+    with h5py.File(path) as f:
+        assert f["pairs/current_error"].attrs["units"] == "1"
+        assert f["metrics/tumour/fraction_irr_error"].attrs["units"] == "1"
+    back = read_results(path)
+    assert back.metrics == out.metrics
+    assert np.array_equal(back.pair_fields["current_error"], out.pair_fields["current_error"])
+
+
+def test_material_metrics_weigh_the_uncertainty_by_volume(estimated):
+    _, out = estimated
+    halves = [dataclasses.replace(m, name=f"{m.name}_{k}", volume=m.volume / 2,
+                                  fraction_irr_error=float(k))
+              for m in out.metrics if m.material == "tumour" for k in (0, 1)]
+    assert material_metrics(halves, "tumour").fraction_irr_error == pytest.approx(0.5)
