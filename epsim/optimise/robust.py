@@ -12,12 +12,23 @@ distribution; the boundary sample enters with its fractional weight). With every
 zero and w_mean + w_cvar = 1, value and gradient are the nominal objective's.
 
 Pure JAX, differentiable in every leaf of the plan. `robust_planning_objective` adds the
-conductivity draws (per-material factors on the mesh's materials) and the nominal scenario's
-diagnostics, which is what `epsim optimise` with an `optimise: robust:` block minimises
+conductivity draws (per-material factors on the mesh's materials), the common part of each
+scenario's placement error as a rigid motion of the anatomy (`moved_anatomy`) and the nominal
+scenario's diagnostics, which is what `epsim optimise` with an `optimise: robust:` block minimises
 (`epsim.optimise.robust_plan`).
+
+Why the anatomy moves: the node motion follows a needle only within its halo (about a
+millimetre on small scenes), while a whole needle array displaced or tilted together is
+exactly the same problem as the array in place and every structure moved the other way. So a
+scenario's error is split (`epsim.optimise.scenarios.split_common`) into a rigid motion of the
+array, applied to the analytic structures (target, spared structures, the materials' inclusions:
+level sets evaluated at the cell centroids, smooth and exact on one mesh), and each needle's
+remainder, applied by the node motion.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from functools import partial
 
@@ -73,6 +84,53 @@ def robust_objective(
     return value, {**aux, "values": values}
 
 
+def frame_rotation(omega: jax.Array) -> jax.Array:
+    """(3, 3) rotation by the rotation vector omega (3,) (axis times angle, rad), Rodrigues'
+    formula; the identity for omega = 0 (not differentiated: scenario frames are constants)."""
+    theta = jnp.linalg.norm(omega)
+    small = theta < 1e-12
+    safe = jnp.where(small, 1.0, theta)
+    a = jnp.where(small, 1.0, jnp.sin(safe) / safe)
+    b = jnp.where(small, 0.5, (1.0 - jnp.cos(safe)) / safe**2)
+    k = jnp.array([[0.0, -omega[2], omega[1]], [omega[2], 0.0, -omega[0]],
+                   [-omega[1], omega[0], 0.0]])
+    return jnp.eye(3) + a * k + b * (k @ k)
+
+
+def frame_map(frame: jax.Array, pivot: jax.Array):
+    """The array's common motion x -> pivot + R (x - pivot) + t of frame (omega (3), t (3)) m:
+    where a point of the needles' frame lies in the anatomy."""
+    rot, t = frame_rotation(frame[:3]), frame[3:]
+    turn = (rot - jnp.eye(3)).T  # written as x + change: frame 0 gives x bit for bit
+    return lambda x: x + (x - pivot) @ turn + t
+
+
+def movable(data: MeshData, goals: Goals) -> bool:
+    """Whether the structures can move relative to the needles on this mesh: every structure
+    and every material inclusion has an analytic (JAX) signed distance."""
+    structures = (*goals.targets, *goals.spares)
+    return bool(data.materials.shapes) and all(s.distance is not None for s in structures)
+
+
+def moved_anatomy(goals: Goals, data: MeshData, frame: jax.Array, pivot: jax.Array):
+    """(goals, data) with every structure and material inclusion moved by the inverse of the
+    needle array's common motion `frame` about `pivot` (`frame_map`): each signed distance d
+    becomes d(pivot + R (x - pivot) + t). Needs `movable(data, goals)`."""
+    to_anatomy = frame_map(frame, pivot)
+
+    def moved(distance):
+        return lambda x: distance(to_anatomy(x))
+
+    def structure(s):
+        return dataclasses.replace(s, distance=moved(s.distance))
+
+    goals = dataclasses.replace(goals, targets=tuple(map(structure, goals.targets)),
+                                spares=tuple(map(structure, goals.spares)))
+    shapes = tuple((moved(d), i) for d, i in data.materials.shapes)
+    materials = dataclasses.replace(data.materials, shapes=shapes)
+    return goals, eqx.tree_at(lambda d: d.materials, data, materials)
+
+
 def scaled_data(data: MeshData, factors: jax.Array) -> MeshData:
     """The mesh data with every material's conductivity and thresholds scaled by its row
     (f_sigma, f_ratio, f_field) of `factors` (n_materials, 3)."""
@@ -87,21 +145,32 @@ def robust_planning_objective(
     plan: Plan, needles: Needles, data: MeshData, goals: Goals, current_scale: jax.Array,
     shifts: jax.Array, tilts: jax.Array, factors: jax.Array,
     weights: RobustWeights = RobustWeights(), nonlinear: bool = False,
-    solver: Newton = Newton(rtol=1e-10),
+    solver: Newton = Newton(rtol=1e-10), frames: jax.Array | None = None,
+    pivot: jax.Array | None = None,
 ):
-    """The robust objective over scenarios of placement (shifts (S, k, 3) m, tilts (S, k, 2))
-    and conductivity (factors (S, n_materials, 3)), vmapped with the nominal case in front.
-    Returns (value, aux): aux is the nominal case's `planning_objective` aux (what the planner
-    checks against the goal and the limits), except `min_volume_ratio` and `converged`, taken
-    over every scenario, plus `scenario_values` and `scenario_coverage` (S,)."""
-    one = partial(planning_objective, needles=needles, goals=goals,
-                  current_scale=current_scale, nonlinear=nonlinear, solver=solver)
+    """The robust objective over scenarios of placement (shifts (S, k, 3) m, tilts (S, k, 2)
+    of each needle; frames (S, 6), the array's common motion about pivot (3,) m, applied to the
+    anatomy, or None) and conductivity (factors (S, n_materials, 3)), vmapped with the nominal
+    case in front. Returns (value, aux): aux is the nominal case's `planning_objective` aux
+    (what the planner checks against the goal and the limits), except `min_volume_ratio` and
+    `converged`, taken over every scenario, plus `scenario_values` and `scenario_coverage`
+    (S,)."""
+    one = partial(planning_objective, needles=needles, current_scale=current_scale,
+                  nonlinear=nonlinear, solver=solver)
     k = shifts.shape[1]
     shifts = jnp.concatenate([jnp.zeros((1, k, 3)), shifts])
     tilts = jnp.concatenate([jnp.zeros((1, k, 2)), tilts])
     factors = jnp.concatenate([jnp.ones((1, *factors.shape[1:])), factors])
-    values, aux = jax.vmap(lambda s, t, f: one(perturbed(plan, s, t), data=scaled_data(data, f)))(
-        shifts, tilts, factors)
+
+    moving = frames is not None
+    frames = (jnp.concatenate([jnp.zeros((1, 6)), frames]) if moving
+              else jnp.zeros((shifts.shape[0], 6)))
+
+    def scenario(s, t, f, frame):
+        g, d = moved_anatomy(goals, data, frame, pivot) if moving else (goals, data)
+        return one(perturbed(plan, s, t), data=scaled_data(d, f), goals=g)
+
+    values, aux = jax.vmap(scenario)(shifts, tilts, factors, frames)
     value = weights.mean * jnp.mean(values[1:]) + weights.cvar * cvar(values[1:], weights.alpha)
     nominal = jax.tree.map(lambda x: x[0], aux)
     return value, {**nominal, "min_volume_ratio": jnp.min(aux["min_volume_ratio"]),
@@ -113,10 +182,11 @@ def robust_planning_objective(
 def robust_evaluate_batch(plans, needles, data, goals, current_scale, nonlinear, solver,
                           with_grad, scenarios, weights):
     """`epsim.optimise.evaluate.evaluate_batch` of the robust objective; `scenarios` is
-    (shifts, tilts, factors)."""
+    (shifts, tilts, factors, frames, pivot), the last two None when the anatomy stays."""
     f = partial(robust_planning_objective, needles=needles, data=data, goals=goals,
                 current_scale=current_scale, shifts=scenarios[0], tilts=scenarios[1],
-                factors=scenarios[2], weights=weights, nonlinear=nonlinear, solver=solver)
+                factors=scenarios[2], weights=weights, nonlinear=nonlinear, solver=solver,
+                frames=scenarios[3], pivot=scenarios[4])
     if with_grad:
         return jax.vmap(jax.value_and_grad(f, has_aux=True))(plans)
     return jax.vmap(f)(plans), None

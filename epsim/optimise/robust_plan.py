@@ -6,10 +6,13 @@ the same scenarios on its fresh mesh (`epsim.optimise.scenarios`).
     session = Session(..., robust=robust)              # evaluations use the robust objective
     report = robust.verify(kept_config)                # coverage quantiles, per-cell P(E >= ...)
 
-The draws (`scenarios.draw`, seed `robust.seed`) are made once. On each reference mesh a
-scenario's needle perturbation is scaled back to the mesh motion's limits (`within_limits`, as
-`epsim run --scenarios` does), so every scenario is evaluated on the plan's one mesh, vmapped.
-Conductivity factors are drawn per material of the config and applied to the mesh's materials.
+The draws (`scenarios.draw`, seed `robust.seed`) are made once. Each scenario's placement
+error is split into the needle array's common rigid motion, carried by the anatomy (exact on
+one mesh where every structure has an analytic shape: `scenarios.split_common`,
+`robust.moved_anatomy`), and each needle's remainder; on each reference mesh the remainder is
+scaled back to the mesh motion's limits (`within_limits`, as `epsim run --scenarios` does), so
+every scenario is evaluated on the plan's one mesh, vmapped. Conductivity factors are drawn
+per material of the config and applied to the mesh's materials.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from epsim.optimise.scenarios import (
     ScenarioReport,
     Uncertainty,
     check_uncertainty,
+    common_allowed,
     draw,
     run_scenarios,
+    split_common,
     within_limits,
 )
 
@@ -66,22 +71,31 @@ class RobustPlanning:
     _per_mesh: dict = field(default_factory=dict)
 
     def scenarios(self, ref, needles) -> tuple:
-        """(shifts, tilts, factors) of the scenarios on the mesh `ref` (a `MeshRef`)."""
+        """(shifts, tilts, factors, frames, pivot) of the scenarios on the mesh `ref` (a
+        `MeshRef`); frames and pivot None where the anatomy cannot move."""
         if ref.id not in self._per_mesh:
             data, mesh = ref.data, ref.mesh
             cells = data.problem.pattern.cells
-            shifts, tilts, kept = [], [], []
+            common = common_allowed(self.cfg) and bool(data.materials.shapes)
+            shifts, tilts, frames, kept = [], [], [], []
+            pivot = None
             for s in range(self.n):
+                shift, tilt = self.draws.shift[s], self.draws.tilt[s]
+                if common:
+                    frame, shift, tilt, pivot = split_common(needles, shift, tilt)
+                    frames.append(frame)
                 shift, tilt, share = within_limits(data.motion, needles, cells, data.ref_volumes,
-                                                   self.draws.shift[s], self.draws.tilt[s])
+                                                   shift, tilt)
                 shifts.append(shift)
                 tilts.append(tilt)
                 kept.append(share)
             rows = [self.materials.index(r) for r in mesh.region_names]
             factors = self.draws.factors[:, rows, :]
             self.kept[ref.id] = np.asarray(kept)
-            self._per_mesh[ref.id] = (jnp.asarray(np.stack(shifts)), jnp.asarray(np.stack(tilts)),
-                                      jnp.asarray(factors))
+            self._per_mesh[ref.id] = (
+                jnp.asarray(np.stack(shifts)), jnp.asarray(np.stack(tilts)), jnp.asarray(factors),
+                jnp.asarray(np.stack(frames)) if common else None,
+                jnp.asarray(pivot) if common else None)
         return self._per_mesh[ref.id]
 
     def evaluators(self, ref, needles):
@@ -116,8 +130,9 @@ class RobustPlanning:
         return "\n".join([
             f"robust plan: {w.mean:g} x mean + {w.cvar:g} x CVaR_{w.alpha:g} of the objective "
             f"over {self.n} scenarios (seed {self.uncertainty.seed})"
-            + (f"; on {len(clipped)} planning mesh(es) needle perturbations were pulled back "
-               f"within the mesh motion's limits (median share kept {min(clipped):.0%})"
+            + (f"; on {len(clipped)} planning mesh(es) the needles' own perturbations (beyond "
+               f"the array's common motion) were pulled back within the mesh motion's limits "
+               f"(median share kept {min(clipped):.0%})"
                if clipped else ""),
             "verification under the same scenarios (fresh mesh, nonlinear model):",
             report.text()])

@@ -12,15 +12,21 @@ The uncertainty model (`Uncertainty`), per needle and independent:
     posterior      or the conductivity parameters of a random draw of `epsim calibrate`'s
                    posterior samples (names MATERIAL.KIND) in place of the cv factors
 
-Every scenario is solved on the config's own mesh with its nodes moved with the needles
-(`epsim.optimise.motion`, docs/design.md, section 4): one mesh, one compiled program for every
-scenario. The field of a scenario is read at the reference cell centroids (the cell of the
-moved mesh whose centroid is nearest), so the target stays where the scene puts it while the
-needles move; tissue labels inside a needle's halo move with it, an approximation of the
-conductivity field within a few millimetres of the needle. A needle moved further than its
-mesh motion allows (`LIMIT_FRACTION` of the halo width, or a cell shrinking below
-`MIN_VOLUME_RATIO` of its volume: where the planner would remesh) is pulled back until inside,
-and the report says how much of the drawn displacement the scenarios kept.
+Every scenario is solved on the config's own mesh: one mesh, one compiled program for every
+scenario. A scenario's placement error is split (`split_common`) into the needle array's common
+rigid motion (mean displacement, mean tilt, about the mean tip) and each needle's remainder.
+Where every structure has an analytic shape, the common motion is applied, inverted, to the
+anatomy (the target and the tissue labels of the cells are those of the structures moved the
+other way, exact on one mesh: the same problem seen from the needles); the remainder moves the
+mesh nodes with the needles (`epsim.optimise.motion`, docs/design.md, section 4). Otherwise
+(imported meshes, STL or image structures) the whole error moves the nodes. The field of a
+scenario is read at the reference cell centroids (the cell of the moved mesh whose centroid is
+nearest), so the target stays where it is while the needles move; tissue labels inside a
+needle's halo move with it, an approximation of the conductivity field within a few
+millimetres of the needle. A needle moved further than its mesh motion allows
+(`LIMIT_FRACTION` of the halo width, or a cell shrinking below `MIN_VOLUME_RATIO` of its
+volume: where the planner would remesh) is pulled back until inside, and the report says how
+much of the drawn displacement the scenarios kept.
 """
 
 from __future__ import annotations
@@ -44,14 +50,15 @@ from epsim.optimise.motion import (
     moved_points,
     shift_ratio,
 )
-from epsim.optimise.plan import Plan, axes, make_needles, tips
+from epsim.optimise.geometry import signed_distance_function
+from epsim.optimise.plan import Needles, Plan, axes, make_needles, tips
+from epsim.optimise.robust import frame_map, frame_rotation
 from epsim.physics.scaled import scaled_regions
 from epsim.runner import setup_config
 from epsim.simulate import simulate
 from epsim.translate import (
     electrode_layout,
     material_mesh,
-    per_cell,
     scene_mesh,
     scene_regions,
     scene_spec,
@@ -121,6 +128,60 @@ def draw(u: Uncertainty, n: int, n_needles: int, cfg: ResolvedConfig, regions) -
         factors = np.ones((n, len(regions), 3))
         factors[:, :, 0] = np.exp(s * rng.standard_normal((n, len(regions))))
     return Draws(shift, tilt, factors)
+
+
+def _frames(needles: Needles) -> np.ndarray:
+    """(k, 3, 3) rows e1, e2, axis of each needle's frame."""
+    return np.stack([np.asarray(needles.e1), np.asarray(needles.e2), np.asarray(needles.axis)],
+                    axis=1)
+
+
+def drawn_poses(needles: Needles, shift: np.ndarray, tilt: np.ndarray):
+    """Tips (k, 3) m and unit axes (k, 3) of the needles moved by a scenario's shift (k, 3) m
+    and tilt (k, 2) in each needle's frame (as `Plan` applies them)."""
+    basis = _frames(needles)
+    tip = np.asarray(needles.tip) + np.einsum("kj,kji->ki", shift, basis)
+    axis = np.asarray(needles.axis) + np.einsum("kj,kji->ki", tilt, basis[:, :2])
+    return tip, axis / np.linalg.norm(axis, axis=1, keepdims=True)
+
+
+def split_common(needles: Needles, shift: np.ndarray, tilt: np.ndarray):
+    """A scenario's placement error, shift (k, 3) m and tilt (k, 2) in each needle's frame,
+    as the array's common rigid motion and each needle's remainder.
+
+    The common motion maps x to pivot + R (x - pivot) + t: t the mean displacement, R the
+    rotation about the mean of axis x (new axis), by the arcsine of its length (a tilt shared
+    by parallel needles exactly), pivot the mean tip. The remainder is each drawn
+    pose seen from the moved array (the inverse motion applied to it), as a shift and tilt in
+    the needle's frame: needles at their remainders and the anatomy moved by the inverse of
+    the common motion are exactly the drawn scenario.
+
+    Returns:
+        frame (6,) (rotation vector rad, t m), remainder shift (k, 3) m and tilt (k, 2), pivot
+        (3,) m.
+    """
+    basis = _frames(needles)
+    tip, axis = np.asarray(needles.tip), np.asarray(needles.axis)
+    moved_tip, moved_axis = drawn_poses(needles, shift, tilt)
+    m = np.mean(np.cross(axis, moved_axis - axis), axis=0)
+    length = np.linalg.norm(m)
+    omega = m * (math.asin(min(length, 1.0)) / length) if length > 0 else np.zeros(3)
+    pivot = tip.mean(axis=0)
+    frame = np.concatenate([omega, (moved_tip - tip).mean(axis=0)])
+    rot = np.asarray(frame_rotation(jnp.asarray(omega)))
+    seen_tip = pivot + (moved_tip - pivot - frame[3:]) @ rot  # R^T applied to row vectors
+    seen_axis = moved_axis @ rot
+    rest_shift = np.einsum("ki,kji->kj", seen_tip - tip, basis)
+    along = np.einsum("ki,kji->kj", seen_axis, basis)
+    return frame, rest_shift, along[:, :2] / along[:, 2:], pivot
+
+
+def common_allowed(cfg: ResolvedConfig) -> bool:
+    """Whether the config's structures can carry the common motion: a generated scene whose
+    inclusions all have analytic shapes."""
+    if cfg.scene.mesh.file is not None or cfg.scene.image is not None:
+        return False
+    return all(signed_distance_function(i) is not None for i in scene_spec(cfg).inclusions)
 
 
 @eqx.filter_jit
@@ -262,8 +323,10 @@ def check_uncertainty(cfg: ResolvedConfig, n: int, u: Uncertainty) -> None:
 
 
 def run_scenarios(cfg: ResolvedConfig, n: int, u: Uncertainty = Uncertainty(), *,
-                  use_cache: bool = True, progress=None) -> ScenarioReport:
-    """The config's plan under `n` scenarios of `u` (module docstring).
+                  draws: Draws | None = None, use_cache: bool = True,
+                  progress=None) -> ScenarioReport:
+    """The config's plan under `n` scenarios of `u` (module docstring); `draws` in place of
+    drawing them (n of them, factors in the order of the mesh's materials).
 
     Raises:
         InputError: as `check_uncertainty`; SolverError: a scenario's solve did not converge.
@@ -275,7 +338,8 @@ def run_scenarios(cfg: ResolvedConfig, n: int, u: Uncertainty = Uncertainty(), *
     roles = [r.role for r in scene_regions(cfg, parts.region_names)]
     target = np.isin(np.asarray(parts.cell_region),
                      [k for k, role in enumerate(roles) if role == "target"])
-    draws = draw(u, n, len(layout.needles), cfg, mesh.region_names)
+    if draws is None:
+        draws = draw(u, n, len(layout.needles), cfg, mesh.region_names)
     setup = setup_config(cfg, mesh, layout.names)
     needles, motion = _needles_and_motion(cfg, mesh, layout)
     points, cells = np.asarray(mesh.points), np.asarray(mesh.cells)
@@ -283,7 +347,9 @@ def run_scenarios(cfg: ResolvedConfig, n: int, u: Uncertainty = Uncertainty(), *
     volumes = np.abs(signed_volumes(points, cells))
     ref_volumes = jnp.asarray(signed_volumes(points, cells))
     region = np.asarray(mesh.cell_region)
-    e_rev, e_irr = (np.asarray(per_cell(cfg, mesh, key)) for key in ("e_rev", "e_irr"))
+    e_rev, e_irr = (np.array([getattr(cfg.materials[r], key) for r in mesh.region_names])
+                    for key in ("e_rev", "e_irr"))
+    anatomy = _Anatomy(cfg, mesh, centroids, region, target) if common_allowed(cfg) else None
     memory = cfg.physics.pair_mode == "max_field_memory"
     cov_rev, cov_irr = np.zeros(n), np.zeros(n)
     p_rev, p_irr = np.zeros(mesh.n_cells), np.zeros(mesh.n_cells)
@@ -291,30 +357,85 @@ def run_scenarios(cfg: ResolvedConfig, n: int, u: Uncertainty = Uncertainty(), *
     for s in range(n):
         if progress:
             progress(f"scenario {s + 1} of {n}")
-        shift, tilt, kept[s] = within_limits(motion, needles, jnp.asarray(cells), ref_volumes,
-                                                 draws.shift[s], draws.tilt[s])
+        shift, tilt = draws.shift[s], draws.tilt[s]
+        cell_region, in_target = region, target
+        if anatomy is not None:
+            frame, shift, tilt, pivot = split_common(needles, shift, tilt)
+            cell_region, in_target = anatomy.moved(frame, pivot)
+        kept_shift, kept_tilt, share = within_limits(motion, needles, jnp.asarray(cells),
+                                                     ref_volumes, shift, tilt)
+        drawn = np.linalg.norm(draws.shift[s]) + np.linalg.norm(draws.tilt[s])
+        rest = np.linalg.norm(shift) + np.linalg.norm(tilt)
+        kept[s] = 1.0 - (1.0 - share) * rest / drawn if drawn > 0 else 1.0
+        model = eqx.tree_at(lambda m: m.cell_region, setup.model, jnp.asarray(cell_region))
         e_max, moved, ok = jax.device_get(scenario_field(
-            setup.problem, motion, needles, setup.model, setup.solver, setup.pairs, memory,
-            jnp.asarray(cells), jnp.asarray(shift), jnp.asarray(tilt),
+            setup.problem, motion, needles, model, setup.solver, setup.pairs, memory,
+            jnp.asarray(cells), jnp.asarray(kept_shift), jnp.asarray(kept_tilt),
             jnp.asarray(draws.factors[s])))
         if not (ok and np.all(np.isfinite(e_max))):
             raise SolverError(f"scenario {s + 1}: a pair did not converge")
         e = nearest_values(np.asarray(moved), np.asarray(e_max), centroids)
-        field = draws.factors[s, region, 2]
-        above_rev, above_irr = e >= e_rev * field, e >= e_irr * field
-        cov_rev[s] = volumes[target & above_rev].sum() / volumes[target].sum()
-        cov_irr[s] = volumes[target & above_irr].sum() / volumes[target].sum()
+        field = draws.factors[s, cell_region, 2]
+        above_rev, above_irr = e >= e_rev[cell_region] * field, e >= e_irr[cell_region] * field
+        cov_rev[s] = volumes[in_target & above_rev].sum() / volumes[in_target].sum()
+        cov_irr[s] = volumes[in_target & above_irr].sum() / volumes[in_target].sum()
         p_rev += above_rev / n
         p_irr += above_irr / n
     return ScenarioReport(cov_rev, cov_irr, p_rev, p_irr, kept)
+
+
+class _Anatomy:
+    """The cells' materials and target membership with the scene's structures moved by the
+    inverse of a needle array's common motion (`split_common`): a cell whose centroid's
+    classification by the analytic shapes changes takes the moved one, every other cell keeps
+    its mesh label (so the unmoved scene is exactly the mesh's)."""
+
+    def __init__(self, cfg, mesh, centroids, region, target):
+        spec = scene_spec(cfg)
+        names = list(mesh.region_names)
+        self.domain = names.index(spec.domain.material)
+        self.shapes = [(signed_distance_function(i), names.index(i.material))
+                       for i in spec.inclusions]
+        targets = {s.name for s in (*cfg.scene.structures, *cfg.scene.vessels)
+                   if s.role == "target"}
+        self.targets = [signed_distance_function(i) for i in spec.inclusions
+                        if i.name in targets]
+        self.centroids, self.region, self.target = centroids, region, target
+        self.base = self.classify(centroids)
+
+    def classify(self, points):
+        """(material index, in a target) of each point, inclusions overriding in mesh order."""
+        material = np.full(len(points), self.domain)
+        for distance, index in self.shapes:
+            material = np.where(np.asarray(distance(points)) <= 0.0, index, material)
+        inside = np.zeros(len(points), dtype=bool)
+        for distance in self.targets:
+            inside |= np.asarray(distance(points)) <= 0.0
+        return material, inside
+
+    def moved(self, frame, pivot):
+        """(cell materials, target mask) for the common motion `frame` about `pivot`."""
+        query = np.asarray(frame_map(jnp.asarray(frame), jnp.asarray(pivot))(
+            jnp.asarray(self.centroids)))
+        material, inside = self.classify(query)
+        region = np.where(material != self.base[0], material, self.region)
+        target = np.where(inside != self.base[1], inside, self.target)
+        return region, target
+
+
+def config_needles(layout) -> Needles:
+    """The needles (`Needles`) of a config's electrode layout (`translate.electrode_layout`)."""
+    hole = layout.needles
+    return make_needles(tuple(h.name for h in hole), [h.tip for h in hole],
+                        [h.entry for h in hole], [h.radius for h in hole],
+                        [h.active_length for h in hole])
 
 
 def _needles_and_motion(cfg: ResolvedConfig, mesh: TetMesh, layout):
     """The config's needles (`Needles`) and the node motion of its mesh."""
     hole = layout.needles
     names = tuple(h.name for h in hole)
-    needles = make_needles(names, [h.tip for h in hole], [h.entry for h in hole],
-                           [h.radius for h in hole], [h.active_length for h in hole])
+    needles = config_needles(layout)
     rigid = cfg.scene.mesh.electrode_size or min(h.radius for h in hole)
     motion = build_motion(mesh, scene_spec(cfg, layout).domain, names, np.asarray(needles.tip),
                           np.asarray(needles.axis), [h.radius for h in hole],
