@@ -3,8 +3,8 @@
 1. Linear stage: every start (the given plan and jittered copies) takes `linear_steps` projected
    Adam steps on a mesh coarsened by `coarse_factor` with the superposition model; the
    current-correction factors are refreshed with a nonlinear solve every `check_every` steps.
-2. Nonlinear stage: the best plan so far takes `nonlinear_steps` steps with the full nonlinear
-   model on a mesh at the full resolution.
+2. Nonlinear stage: the best plan so far (the given plan when `linear_steps` is 0) takes
+   `nonlinear_steps` steps with the full nonlinear model on a mesh at the full resolution.
 3. Baseline (optional): CMA-ES from the same start on the stage-1 model with as many forward
    evaluations as stage 1 used (and as many nonlinear checks), to show what gradients buy.
 
@@ -253,7 +253,8 @@ def plan_treatment(session: Session, plan: Plan, settings: Settings, *, checkpoi
     final = linear_best
     best_plan = linear_best.plan if linear_best is not None else plan
     line = []
-    if settings.nonlinear_steps > 0 and linear_best is not None:
+    # no linear stage asked for (linear_steps 0): the nonlinear stage starts from the plan
+    if settings.nonlinear_steps > 0 and (linear_best is not None or not settings.linear_steps):
         fine_rates = jax.tree.map(lambda r: r * settings.nonlinear_rate_factor, rates)
         if schedule["fine"] is None:
             schedule["fine"] = Track(0, best_plan)

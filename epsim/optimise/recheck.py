@@ -19,11 +19,16 @@ block the plan was made with, from DIR/plan.json, with every position frozen: `d
 report.txt; its initial.h5 is the U/d start). Started from the plan's own voltages instead, a
 layout whose coverage fell to nothing gives the optimiser no coverage gradient to climb, and the
 spared-tissue terms walked the voltage down (two needles 3 mm out each: 550 V -> 56 V, 0 %).
-The planner's objective also weighs healthy tissue above E_irr against coverage, and its linear
-stage (sigma0) underestimates coverage, so it may lower even a start that covers the target on
-the fresh mesh; recheck.txt and recheck.json therefore compare planned, as placed, the U/d start
-and the re-optimised voltages, all verified on fresh meshes, and recommend the better of the
-last two.
+The positions being frozen, the planner skips its linear stage (`linear_steps: 0`: the
+nonlinear stage starts from the U/d start). That stage's model (sigma0 on every cell) is what
+disagreed with the fresh mesh: with the two needles 15 mm apart across a 3 mm tumour it gave 0 %
+at 917 V where the nonlinear model on the same planning mesh gave 100 % (and 91 % at 767 V, the
+fresh mesh 92 %): sigma rising near the needles (the current doubles, 1.06 -> 2.26 A) moves
+voltage drop into the gap, so the superposition model sees no coverage gradient and the
+healthy-tissue term walks the voltage down. The mesh, the structures and the materials agreed
+(positions are frozen: the planning mesh is made at the placed layout). recheck.txt and
+recheck.json compare planned, as placed, the U/d start and the re-optimised voltages, all
+verified on fresh meshes, and recommend the better of the last two.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from epsim.optimise.sheet import SCHEMA
 from epsim.runner import run_config
 
 FROZEN = {"depth": False, "lateral": False, "tilt": False, "starts": 1, "baseline": False,
-          "min_voltage": "0 V"}
+          "min_voltage": "0 V", "linear_steps": 0}
 SEARCH_KEYS = ("needles",)  # the count search: the needles are already in
 OUTPUTS = ("actual.yaml", "placed.h5", "recheck.txt", "recheck.json")
 NAMES = {"replanned": "re-optimised", "same_field": "planned U/d at the actual spacing"}
