@@ -147,11 +147,12 @@ def _uncertainty(cfg, args, paths):
     among the outputs (None without --scenarios)."""
     if args.scenarios is None:
         return None
-    from epsim.optimise.scenarios import check_uncertainty, uncertainty_from_options
+    from epsim.optimise import scenarios as sc
 
-    uncertainty = uncertainty_from_options(args.placement, args.cv, args.posterior,
-                                           args.scenario_seed)
-    check_uncertainty(cfg, args.scenarios, uncertainty)
+    base = sc.config_uncertainty(args.config)  # the model of optimise.robust, if any
+    uncertainty = sc.uncertainty_from_options(args.placement, args.cv, args.posterior,
+                                              args.scenario_seed, base)
+    sc.check_uncertainty(cfg, args.scenarios, uncertainty)
     paths["scenarios"] = paths["hdf5"].with_suffix(".scenarios.csv")
     return uncertainty
 
@@ -418,13 +419,15 @@ def parser() -> argparse.ArgumentParser:
     scenarios.add_argument("--scenarios", type=int, metavar="N",
                            help="evaluate the plan under N scenarios of the uncertainty model")
     scenarios.add_argument("--placement", metavar="LAT,DEPTH,ANGLE",
-                           help="placement standard deviations in mm, mm, degrees (default 2,2,3)")
+                           help="placement standard deviations in mm, mm, degrees (default: "
+                                "the config's optimise.robust block, else 2,2,3)")
     scenarios.add_argument("--cv", type=float,
                            help="coefficient of variation of each material's conductivity "
-                                "(default 0.25)")
+                                "(default: optimise.robust's, else 0.25)")
     scenarios.add_argument("--posterior", metavar="posterior.h5",
                            help="conductivity from epsim calibrate's samples instead of --cv")
-    scenarios.add_argument("--scenario-seed", type=int, default=0)
+    scenarios.add_argument("--scenario-seed", type=int,
+                           help="seed of the draws (default: optimise.robust's, else 0)")
     run.add_argument("--converge", metavar="TOL", type=tolerance_argument,
                      help="refine the mesh (sizes x0.7 per level) until currents and target "
                           "coverage change less than TOL, e.g. '1 %%'; prints the sequence")

@@ -18,7 +18,6 @@ per material of the config and applied to the mesh's materials.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -31,6 +30,7 @@ from epsim.optimise.scenarios import (
     Draws,
     ScenarioReport,
     Uncertainty,
+    block_uncertainty,
     check_uncertainty,
     common_allowed,
     draw,
@@ -38,17 +38,6 @@ from epsim.optimise.scenarios import (
     split_common,
     within_limits,
 )
-
-
-def block_uncertainty(block, config_dir) -> Uncertainty:
-    """The `Uncertainty` of a `RobustBlock` (SI already); a posterior path relative to the
-    config's folder."""
-    posterior = block.conductivity.posterior
-    if posterior is not None and not Path(posterior).is_absolute():
-        posterior = Path(config_dir) / posterior
-    return Uncertainty(lateral=block.placement.lateral, depth=block.placement.depth,
-                       angle=block.placement.angle, cv=block.conductivity.cv or 0.0,
-                       posterior=None if posterior is None else str(posterior), seed=block.seed)
 
 
 @dataclass

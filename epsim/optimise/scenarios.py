@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -53,6 +54,7 @@ from epsim.optimise.motion import (
 from epsim.optimise.geometry import signed_distance_function
 from epsim.optimise.plan import Needles, Plan, axes, make_needles, tips
 from epsim.optimise.robust import frame_map, frame_rotation
+from epsim.optimise.setup import read_request
 from epsim.physics.scaled import scaled_regions
 from epsim.runner import setup_config
 from epsim.simulate import simulate
@@ -282,11 +284,34 @@ class ScenarioReport:
         return "\n".join(lines)
 
 
+def block_uncertainty(block, config_dir) -> Uncertainty:
+    """The `Uncertainty` of a `RobustBlock` (SI already); a posterior path relative to the
+    config's folder."""
+    posterior = block.conductivity.posterior
+    if posterior is not None and not Path(posterior).is_absolute():
+        posterior = Path(config_dir) / posterior
+    return Uncertainty(lateral=block.placement.lateral, depth=block.placement.depth,
+                       angle=block.placement.angle, cv=block.conductivity.cv or 0.0,
+                       posterior=None if posterior is None else str(posterior), seed=block.seed)
+
+
+def config_uncertainty(path) -> Uncertainty:
+    """The model of the `optimise: robust:` block of the config file `path`, or the defaults
+    without one."""
+    robust = read_request(path)[1].robust
+    return Uncertainty() if robust is None else block_uncertainty(robust, Path(path).parent)
+
+
 def uncertainty_from_options(placement: str | None, cv: float | None, posterior: str | None,
-                             seed: int) -> Uncertainty:
+                             seed: int | None, base: Uncertainty = Uncertainty()) -> Uncertainty:
     """The model `epsim run --scenarios` asks for: --placement LATERAL,DEPTH,ANGLE (mm, mm,
-    degrees; default 2,2,3), --cv (default 0.25) or --posterior FILE, --scenario-seed."""
-    u = Uncertainty(seed=seed, posterior=posterior, cv=Uncertainty.cv if cv is None else cv)
+    degrees), --cv or --posterior FILE, --scenario-seed, each in place of its part of `base`
+    (the config's `optimise.robust` model, `config_uncertainty`; default 2,2,3, cv 0.25)."""
+    u = base if seed is None else replace(base, seed=seed)
+    if cv is not None:
+        u = replace(u, cv=cv, posterior=None)
+    if posterior is not None:
+        u = replace(u, posterior=posterior)
     if placement is not None:
         try:
             lateral, depth, angle = (float(v) for v in placement.split(","))

@@ -5,12 +5,19 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 from epsim.cli import main
 from epsim.config import load_config
 from epsim.io import read_results
-from epsim.optimise.scenarios import Uncertainty, draw
+from epsim.optimise.scenarios import (
+    Uncertainty,
+    config_uncertainty,
+    draw,
+    uncertainty_from_options,
+)
 from tests.helpers.cli_configs import write_config
+from tests.helpers.plans import tiny_plan_config
 from tests.helpers.outputs import listing
 
 
@@ -86,3 +93,23 @@ def test_scenarios_need_a_target(tmp_path, capsys):
     config = write_config(tmp_path, edit=no_target)
     assert main(["run", str(config), "--scenarios", "2"]) == 2
     assert "role: target" in capsys.readouterr().err
+
+
+def test_the_config_robust_block_is_the_default_model(tmp_path):
+    """`epsim run --scenarios` takes the model of the config's optimise.robust block; each
+    option replaces its own part only (--cv drops the block's posterior)."""
+    data = yaml.safe_load(tiny_plan_config())
+    data["optimise"]["robust"] = {"placement": {"lateral": "1 mm", "depth": "3 mm",
+                                                "angle": "2 deg"},
+                                  "conductivity": {"posterior": "fit/posterior.h5"}, "seed": 7}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    base = config_uncertainty(path)
+    assert base == Uncertainty(1e-3, 3e-3, math.radians(2), 0.0,
+                               str(tmp_path / "fit" / "posterior.h5"), 7)
+    assert uncertainty_from_options(None, None, None, None, base) == base
+    u = uncertainty_from_options("2,2,3", 0.1, None, 3, base)
+    assert u == Uncertainty(2e-3, 2e-3, math.radians(3), 0.1, None, 3)
+    del data["optimise"]["robust"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert config_uncertainty(path) == Uncertainty()
