@@ -33,6 +33,7 @@ from epsim.fem.elements import elements
 from epsim.fem.estimator import current_error, recovery_groups, zz_indicator
 from epsim.io.results import Results
 from epsim.metrics import fraction_uncertain
+from epsim.padding import ANCHORS, bucket, pad_points
 
 # Estimates above these call a mesh too coarse. The current estimate errs high on needles
 # (1.4-3.6x), so 5 % flags meshes whose current is more than about 2-3 % off; the coverage
@@ -83,18 +84,40 @@ def cell_materials(results: Results) -> np.ndarray:
 
 
 def error_estimate(results: Results) -> Estimate:
-    """The estimates of a run's solution (thresholds of regions without metrics: 0)."""
+    """The estimates of a run's solution (thresholds of regions without metrics: 0).
+
+    The arrays are padded to size buckets (`epsim.padding.bucket`) so that meshes of similar
+    size share one compiled program: padded cells sit on the four anchor nodes of
+    `epsim.padding.pad_points` at 0 V (no flux, no error) in a region past the last (left out
+    of every region sum)."""
+    n_nodes, n_cells = len(results.points), len(results.cells)
     groups, n_groups = recovery_groups(results.cells, cell_materials(results))
+    nodes, cells, slots = bucket(n_nodes + ANCHORS), bucket(n_cells), bucket(n_groups + ANCHORS)
+    extra = cells - n_cells
+    corners = np.concatenate([np.asarray(results.cells).T, np.repeat(
+        np.arange(n_nodes, n_nodes + ANCHORS)[:, None], extra, axis=1)], axis=1)
+    groups = np.concatenate([groups, np.repeat(
+        np.arange(n_groups, n_groups + ANCHORS)[:, None], extra, axis=1)], axis=1)
+
+    def per_cell(x, value):  # (..., n_cells) -> (..., cells)
+        x = np.asarray(x)
+        return np.concatenate([x, np.full(x.shape[:-1] + (extra,), value, x.dtype)], axis=-1)
+
+    potential = np.asarray(results.potential)
+    potential = np.concatenate([potential, np.zeros((len(potential), nodes - n_nodes))], axis=1)
     by_name = {m.name: m for m in results.metrics}
     thresholds = [[getattr(by_name[n], key) if n in by_name else 0.0
                    for n in results.region_names] for key in ("e_rev", "e_irr")]
     out = _estimate(
-        jnp.asarray(results.points), jnp.asarray(np.asarray(results.cells).T),
-        jnp.asarray(groups), n_groups, jnp.asarray(results.potential),
-        jnp.asarray(results.sigma), jnp.asarray(results.e_mag), jnp.asarray(results.e_max),
-        jnp.asarray(results.voltage), jnp.asarray(results.current),
-        jnp.asarray(results.cell_region), jnp.asarray(thresholds))
-    return Estimate(*(np.asarray(a) for a in jax.device_get(out)))
+        jnp.asarray(pad_points(results.points, nodes)), jnp.asarray(corners),
+        jnp.asarray(groups), slots, jnp.asarray(potential),
+        jnp.asarray(per_cell(results.sigma, 1.0)), jnp.asarray(per_cell(results.e_mag, 0.0)),
+        jnp.asarray(per_cell(results.e_max, 0.0)), jnp.asarray(results.voltage),
+        jnp.asarray(results.current),
+        jnp.asarray(per_cell(results.cell_region, len(results.region_names))),
+        jnp.asarray(thresholds))
+    current, field, uncertain = (np.asarray(a) for a in jax.device_get(out))
+    return Estimate(current, field[:, :n_cells], uncertain)
 
 
 def with_error_estimate(results: Results) -> Results:

@@ -1,14 +1,19 @@
 """The error estimate of a run (epsim.accuracy) on a synthetic `Results`: the coverage
-uncertainty recomputed independently, the estimates in the results file with units, and
-nothing else changed."""
+uncertainty recomputed independently, the estimates in the results file with units, nothing
+else changed, the padded program equal to the bare indicator and shared by similar meshes."""
 
 import dataclasses
 
 import h5py
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from epsim.accuracy import error_estimate, with_error_estimate
+from epsim.accuracy import cell_materials, error_estimate, with_error_estimate
+from epsim.fem.elements import elements
+from epsim.fem.estimator import current_error, recovery_groups, zz_indicator
+from epsim.padding import Compilations, bucket
 from epsim.io import read_results, write_results
 from epsim.io.results import material_metrics
 from tests.helpers.synthetic_results import make_results
@@ -65,3 +70,26 @@ def test_material_metrics_weigh_the_uncertainty_by_volume(estimated):
                                   fraction_irr_error=float(k))
               for m in out.metrics if m.material == "tumour" for k in (0, 1)]
     assert material_metrics(halves, "tumour").fraction_irr_error == pytest.approx(0.5)
+
+
+def test_padded_program_equals_unpadded_and_is_shared(estimated):
+    """The padded estimate equals the indicator on the bare mesh to 1e-12, and a second mesh of
+    another size in the same bucket runs without tracing or compiling anything."""
+    results, out = estimated
+    groups, n_groups = recovery_groups(results.cells, cell_materials(results))
+    geometry = elements(jnp.asarray(results.points), jnp.asarray(results.cells.T))
+    bare_indicator = jax.jit(zz_indicator, static_argnums=(2,))
+    for k in range(len(results.anode)):
+        ind = bare_indicator(geometry, jnp.asarray(groups), n_groups,
+                             jnp.asarray(results.potential[k]), jnp.asarray(results.sigma[k]))
+        bare = current_error(jnp.sum(ind.eta_sq), results.voltage[k], results.current[k])
+        assert out.pair_fields["current_error"][k] == pytest.approx(float(bare), rel=1e-12)
+        assert np.allclose(error_estimate(results).field_error[k], ind.field_error,
+                           rtol=1e-12, atol=0)
+    fewer = dataclasses.replace(results, cells=results.cells[:-6], cell_region=
+                                results.cell_region[:-6], e_mag=results.e_mag[:, :-6],
+                                sigma=results.sigma[:, :-6], e_max=results.e_max[:-6])
+    assert bucket(len(fewer.cells)) == bucket(len(results.cells))
+    with Compilations() as seen:
+        with_error_estimate(fewer)
+    assert seen.traced == 0 and seen.compiled == 0

@@ -86,9 +86,10 @@ def zz_indicator(geometry: Elements, groups: jax.Array, n_groups: int, phi: jax.
     d = recovered_corners(geometry, groups, n_groups, flux) - flux[None]  # (4, 3, n_cells)
     squares = jnp.sum(d * d, axis=(0, 1)) + jnp.sum(jnp.sum(d, axis=0) ** 2, axis=0)
     mean_sq = squares / 20.0  # (A/m^2)^2, mean of |J* - J_h|^2 over the cell
+    resistivity = jnp.where(sigma > 0, 1.0 / jnp.where(sigma > 0, sigma, 1.0), 0.0)
     return Indicator(
-        eta_sq=jnp.abs(geometry.volumes) * mean_sq / sigma,
-        field_error=jnp.sqrt(mean_sq) / sigma,
+        eta_sq=jnp.abs(geometry.volumes) * mean_sq * resistivity,
+        field_error=jnp.sqrt(mean_sq) * resistivity,
     )
 
 
