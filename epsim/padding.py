@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim.fem.assembly import StiffnessPattern
-from epsim.fem.sparse import HybMatrix
+from epsim.fem.sparse import HybMatrix, hyb_from_scipy, hyb_to_scipy
 from epsim.simulate import Fields, Problem
 from epsim.solve.amg import AmgLevel, AmgPreconditioner, JacobiPreconditioner
 from epsim.solve.lumped import LumpedCoupling
@@ -80,17 +80,30 @@ class Capacity(NamedTuple):
     coarse: int
 
 
-def _hyb_sizes(a: HybMatrix) -> tuple[int, int]:
-    return int(np.shape(a.ell_cols)[0]), int(np.shape(a.ovf_rows)[0])
+def _row_lengths(a: HybMatrix) -> np.ndarray:
+    return np.diff(hyb_to_scipy(a).indptr)
 
 
-def demand(problem: Problem) -> Capacity:
-    """The sizes of an unpadded problem."""
+def _hyb_sizes(a: HybMatrix, width: int | None = None) -> tuple[int, int]:
+    """(ELL width, overflow length) of `a`, or of `a` re-split at a narrower `width` (the rows'
+    entries beyond it move to the overflow)."""
+    natural, overflow = int(np.shape(a.ell_cols)[0]), int(np.shape(a.ovf_rows)[0])
+    if width is None or width >= natural:
+        return natural, overflow
+    return width, int(np.maximum(_row_lengths(a) - width, 0).sum())
+
+
+def demand(problem: Problem, widths: Capacity | None = None) -> Capacity:
+    """The sizes of an unpadded problem; with `widths`, those of its AMG matrices re-split at
+    that capacity's ELL widths where they are wider (same number of levels required)."""
     pattern, amg = problem.pattern, problem.precondition
     levels, coarse = (), 0
     if isinstance(amg, AmgPreconditioner):
-        levels = tuple((lv.a.n_rows, *_hyb_sizes(lv.a), *_hyb_sizes(lv.prolong),
-                        *_hyb_sizes(lv.restrict)) for lv in amg.levels)
+        caps = widths.levels if widths and len(widths.levels) == len(amg.levels) else None
+        for k, lv in enumerate(amg.levels):
+            w = caps[k] if caps else (None,) * 7
+            levels += ((lv.a.n_rows, *_hyb_sizes(lv.a, w[1]), *_hyb_sizes(lv.prolong, w[3]),
+                        *_hyb_sizes(lv.restrict, w[5])),)
         coarse = int(np.shape(amg.coarse_inverse)[0])
     return Capacity(
         nodes=pattern.n_nodes, cells=int(np.shape(pattern.cells)[0]),
@@ -101,8 +114,8 @@ def demand(problem: Problem) -> Capacity:
 
 
 def fits(need: Capacity, cap: Capacity) -> bool:
-    """Whether a problem of sizes `need` pads into `cap` (ELL widths equal or wider, nothing
-    spilled, same number of levels) without more than MAX_WASTE times its nodes and cells."""
+    """Whether a problem of sizes `need` (`demand(problem, cap)`) pads into `cap` (same number of
+    levels) without more than MAX_WASTE times its nodes and cells."""
     small = (need.nodes + ANCHORS <= cap.nodes and need.cells < cap.cells
              and cap.nodes <= MAX_WASTE * need.nodes and cap.cells <= MAX_WASTE * need.cells)
     slots = len(need.slots) <= len(cap.slots) and all(
@@ -119,13 +132,14 @@ def _room(n: int) -> int:
 
 def capacity_for(need: Capacity) -> Capacity:
     """A new capacity for a problem of sizes `need`: counts rounded up to buckets with HEADROOM,
-    one spare edge slot, ELL widths as they are (a wider one would add zero slots to every row)."""
+    one spare edge slot, ELL widths of A and P as they are (a wider one adds zero slots to every
+    row), those of the restriction (long rows, few of them) with 10 % room."""
     slots, previous = [], math.inf
     for n in (*need.slots, 0):
         previous = min(previous, _room(n))
         slots.append(previous)
-    levels = tuple((_room(lv[0]), lv[1], _room(lv[2]), lv[3], _room(lv[4]), lv[5], _room(lv[6]))
-                   for lv in need.levels)
+    levels = tuple((_room(lv[0]), lv[1], _room(lv[2]), lv[3], _room(lv[4]),
+                    math.ceil(1.1 * lv[5]), _room(lv[6])) for lv in need.levels)
     return Capacity(
         nodes=_room(need.nodes + ANCHORS), cells=_room(need.cells + 1), slots=tuple(slots),
         overflow=_room(need.overflow), electrode_nodes=_room(need.electrode_nodes),
@@ -165,17 +179,18 @@ def _write(path: Path, known: list[Capacity]) -> None:
         pass  # a read-only cache: this process still reuses its own capacities
 
 
-def choose_capacity(need: Capacity, path: Path | None = None) -> Capacity:
-    """The smallest known capacity that `need` fits (this process's, then the file's), else a
-    new one, remembered in both."""
+def choose_capacity(problem: Problem, path: Path | None = None) -> Capacity:
+    """The smallest known capacity that `problem` fits (this process's, then the file's), else
+    a new one, remembered in both."""
     path = registry_path() if path is None else path
     on_file = _read(path)
     known = _KNOWN + [c for c in on_file if c not in _KNOWN]
-    fitting = [c for c in known if fits(need, c)]
+    fitting = [c for c in sorted(known, key=lambda c: (c.nodes, c.cells))
+               if fits(demand(problem, c), c)]
     if fitting:
-        chosen = min(fitting, key=lambda c: (c.nodes, c.cells))
+        chosen = fitting[0]
     else:
-        chosen = capacity_for(need)
+        chosen = capacity_for(demand(problem))
         if path is not None:
             _write(path, [*on_file, chosen])
     if chosen not in _KNOWN:
@@ -201,7 +216,12 @@ def _pad_slots(x, width: int, value) -> np.ndarray:
 def pad_hyb(a: HybMatrix, rows: int, cols: int, width: int, overflow: int,
             identity: bool) -> HybMatrix:
     """`a` as a (rows, cols) matrix: new rows with a unit diagonal (`identity`) or empty, zero
-    ELL slots up to `width`, zero overflow entries at the last row up to `overflow`."""
+    ELL slots up to `width`, zero overflow entries at the last row up to `overflow`. Rows wider
+    than `width` move their excess into the overflow: the same matrix, its products summed in
+    another order (answers then agree with the unpadded ones to the solver's tolerance, not to
+    rounding)."""
+    if width < np.shape(a.ell_cols)[0]:  # re-split: the same entries, the excess in the overflow
+        a = hyb_from_scipy(hyb_to_scipy(a), width=width, dtype=np.asarray(a.ell_vals).dtype)
     n = a.n_rows
     ell_cols = _pad_slots(_pad(a.ell_cols, rows, 0), width, 0)
     ell_vals = _pad_slots(_pad(a.ell_vals, rows, 0), width, 0)
@@ -266,7 +286,7 @@ def _pad_lumped(c: LumpedCoupling | None, nodes: int) -> LumpedCoupling | None:
 
 
 def pad_problem(problem: Problem, cap: Capacity) -> Problem:
-    """`problem` padded to `cap` (host side; `fits(demand(problem), cap)` must hold)."""
+    """`problem` padded to `cap` (host side; `fits(demand(problem, cap), cap)` must hold)."""
     pre = problem.precondition
     if isinstance(pre, AmgPreconditioner):
         pre = _pad_amg(pre, cap)
@@ -344,7 +364,7 @@ class Padded(NamedTuple):
 
 def padded(problem: Problem, path: Path | None = None) -> Padded:
     """`problem` padded to the capacity `choose_capacity` picks for it."""
-    cap = choose_capacity(demand(problem), path)
+    cap = choose_capacity(problem, path)
     return Padded(pad_problem(problem, cap), cap, problem.pattern.n_nodes,
                   int(np.shape(problem.pattern.cells)[0]))
 
@@ -363,14 +383,17 @@ class Compilations:
 
     def __init__(self):
         self.traced = self.compiled = self.cache_hits = 0
+        self.seconds: dict[str, float] = {}  # backend compile (or cache read) time per program
 
     @classmethod
-    def _listen(cls, event: str, *_args, **_kwargs) -> None:
+    def _listen(cls, event: str, *args, **kwargs) -> None:
         for c in cls._active:
             if event == "/jax/core/compile/jaxpr_trace_duration":
                 c.traced += 1
             elif event == "/jax/core/compile/backend_compile_duration":
                 c.compiled += 1
+                name = kwargs.get("fun_name", "?")
+                c.seconds[name] = c.seconds.get(name, 0.0) + (args[0] if args else 0.0)
             elif event == "/jax/compilation_cache/cache_hits":
                 c.cache_hits += 1
                 c.compiled -= 1  # its backend-compile event follows and counts the read

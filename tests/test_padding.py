@@ -8,11 +8,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from epsim import padding
+from epsim.fem.assembly import stiffness
+from epsim.fem.host import stiffness_host
+from epsim.fem.sparse import hyb_to_scipy
 from epsim.mesh import make_mesh
 from epsim.mesh.structured import structured_box_mesh
-from epsim.padding import Compilations, bucket, capacity_for, choose_capacity, demand, fits
+from epsim.padding import (
+    Compilations, bucket, capacity_for, choose_capacity, demand, fits, pad_hyb,
+)
 from epsim.physics import RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Amg, Newton
@@ -142,4 +148,23 @@ def test_capacities_are_shared_through_the_file(case, monkeypatch):
                                              tuple(map(tuple, row[5])), row[6])
                             for row in json.loads(path.read_text())]
     monkeypatch.setattr(padding, "_KNOWN", [])
-    assert choose_capacity(demand(case[1]), path) == pad.capacity
+    assert choose_capacity(case[1], path) == pad.capacity
+
+
+def test_host_stiffness_equals_the_jax_one(case):
+    """prepare's numpy stiffness (no compilation per mesh) against the jitted JAX assembly."""
+    mesh, problem, *_ = case
+    sigma = np.random.default_rng(0).uniform(0.1, 0.7, mesh.n_cells)
+    host = hyb_to_scipy(stiffness_host(problem.pattern, mesh.points, sigma))
+    device = hyb_to_scipy(stiffness(problem.pattern, jnp.asarray(mesh.points), jnp.asarray(sigma)))
+    assert abs(host - device).max() <= 1e-12 * abs(device).max()
+
+
+def test_narrower_width_moves_entries_to_the_overflow(case):
+    """A matrix padded to fewer ELL slots than its rows need is the same matrix."""
+    restrict = case[1].precondition.levels[0].restrict
+    width, n = np.shape(restrict.ell_cols)
+    narrow = pad_hyb(restrict, n + 5, restrict.n_cols + 3, width - 2, 10 ** 5, identity=False)
+    assert np.shape(narrow.ell_cols)[0] == width - 2
+    expected = sp.block_diag([hyb_to_scipy(restrict), sp.csr_matrix((5, 3))]).tocsr()
+    assert abs(hyb_to_scipy(narrow) - expected).max() == 0.0
