@@ -6,9 +6,9 @@ From the Zienkiewicz-Zhu indicator of each pair's potential (`epsim.fem.estimato
 
 - per pair, `pair_fields["current_error"]` (1): the estimated relative error of the pair
   current, eta^2 / (V I). The computed current is the higher one (a P1 solution is too stiff).
-  On the coaxial case the estimate is 0.95-1.08 of the true error; on two needles in liver it
-  is 1.4-3.6 times the error extrapolated from three refinement levels, so it errs high
-  (docs/physics.md, section 7);
+  On the coaxial case the estimate is 1.04-1.08 times the true error (linear; 1.03-1.32 with
+  the liver ramp sigma(E)); on two needles in liver it is 1.4-3.6 times the error extrapolated
+  from three refinement levels, so it errs high (docs/physics.md, section 7);
 - per region, `fraction_rev_error` and `fraction_irr_error` (1): the volume fraction whose
   largest field lies within its estimated field error of the threshold, the coverage the mesh
   cannot decide (`epsim.metrics.fraction_uncertain`); the field error of a cell is the one of

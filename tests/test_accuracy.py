@@ -14,6 +14,7 @@ from epsim.accuracy import cell_materials, error_estimate, with_error_estimate
 from epsim.fem.elements import elements
 from epsim.fem.estimator import current_error, recovery_groups, zz_indicator
 from epsim.padding import Compilations, bucket
+from epsim.report import accuracy_lines
 from epsim.io import read_results, write_results
 from epsim.io.results import material_metrics
 from tests.helpers.synthetic_results import make_results
@@ -93,3 +94,17 @@ def test_padded_program_equals_unpadded_and_is_shared(estimated):
     with Compilations() as seen:
         with_error_estimate(fewer)
     assert seen.traced == 0 and seen.compiled == 0
+
+
+@pytest.mark.parametrize("current, coverage, coarse", [
+    (0.01, 0.05, False), (0.06, 0.05, True), (0.01, 0.25, True)])
+def test_summary_line_flags_a_coarse_mesh(estimated, current, coverage, coarse):
+    _, out = estimated
+    metrics = tuple(dataclasses.replace(m, fraction_rev_error=coverage / 2,
+                                        fraction_irr_error=coverage) for m in out.metrics)
+    results = dataclasses.replace(out, metrics=metrics, pair_fields={
+        "current_error": np.array([current / 2, current])})
+    (line,) = accuracy_lines(results)
+    assert line.startswith("WARNING: the mesh is too coarse") == coarse
+    assert f"currents up to {100 * current:.1f} % high (pair 2)" in line
+    assert f"target coverage uncertain by {100 * coverage:.1f} points (tumour, >= E_irr)" in line
