@@ -204,7 +204,7 @@ ZONE_MARGIN_FACTOR = 1.2  # the zone reaches this far beyond the estimated E_rev
 EDGE_RADII = 1.5
 EDGE_REFINEMENT = 2.0
 # Cells scale with sqrt(accuracy / REFERENCE_ACCURACY) (P1 errors fall like h^2), within:
-ACCURACY_SCALE = (0.35, 2.0)
+ACCURACY_SCALE = (0.35, 3.0)
 
 
 def accuracy_scale(accuracy: float) -> float:
@@ -263,3 +263,37 @@ def needle_edges(needle, electrode_size: float) -> tuple[RefineSphere, RefineSph
     radius = EDGE_RADII * needle.radius
     junction = needle.tip + needle.active_length * needle.direction
     return (RefineSphere(needle.tip, radius, cell), RefineSphere(junction, radius, cell))
+
+
+# ---------------------------------------------------------------- cell counts
+
+def _volume_and_area(region: RefineRegion, t: np.ndarray) -> tuple[float, np.ndarray]:
+    """The region's volume (m^3) and the area (m^2) of its parallel surfaces at distances `t`
+    (m), by Steiner's formula (convex shapes)."""
+    if isinstance(region, RefineSphere):
+        r = region.radius
+        return 4 / 3 * np.pi * r**3, 4 * np.pi * (r + t) ** 2
+    if isinstance(region, RefineCylinder):
+        r, h = region.radius, region.height
+        area = 2 * np.pi * r * (r + h) + 2 * np.pi * (np.pi * r + h) * t + 4 * np.pi * t**2
+        return np.pi * r**2 * h, area
+    a, b, c = region.size
+    area = 2 * (a * b + b * c + c * a) + 2 * np.pi * (a + b + c) * t + 4 * np.pi * t**2
+    return a * b * c, area
+
+
+def excess_cells(region: RefineRegion, background: float, gradation: float = GRADATION,
+                 quadrature: int = 32) -> float:
+    """The integral (dimensionless) of h^-3 - background^-3 over the region and its graded
+    shell, h being the size the region asks for: what it adds to a cell count of
+    `CELLS_PER_SIZE_CUBED` times that integral (`epsim.mesh.estimate`). Overlaps with other
+    regions, holes and the domain's boundary are not taken off (an upper bound)."""
+    cell = min(region.cell_size, background)
+    volume, _ = _volume_and_area(region, np.zeros(1))
+    reach = (background - cell) / gradation
+    x, w = np.polynomial.legendre.leggauss(quadrature)
+    t = 0.5 * reach * (x + 1)
+    _, area = _volume_and_area(region, t)
+    shell = 0.5 * reach * np.sum(w * area * (graded_size(cell, t, background, gradation) ** -3.0
+                                             - background**-3.0))
+    return float(volume * (cell**-3.0 - background**-3.0) + shell)

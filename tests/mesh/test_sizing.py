@@ -9,6 +9,7 @@ import pytest
 from epsim.errors import MeshError
 from epsim.mesh import Box, MeshSizes, Needle, build_mesh
 from epsim.mesh.sizing import (
+    EDGE_REFINEMENT,
     GRADATION,
     RefineBox,
     RefineCylinder,
@@ -164,6 +165,7 @@ def test_rule_sizes_are_monotone_and_scale_with_the_geometry():
 def test_needle_edges_sit_on_the_singular_rims():
     a, _ = needles()
     tip, junction = needle_edges(a, 3e-4)
-    assert np.allclose(tip.center, a.tip) and tip.cell_size == pytest.approx(1e-4)
+    assert np.allclose(tip.center, a.tip) and tip.cell_size == pytest.approx(3e-4 / EDGE_REFINEMENT)
+    assert tip.radius > a.radius  # the rim lies inside the ball
     assert np.allclose(junction.center, a.tip + a.active_length * a.direction)
     assert GRADATION < 0.5  # neighbouring cells within a factor of 1.5
