@@ -8,6 +8,7 @@ import pytest
 
 from epsim.errors import MeshError
 from epsim.mesh import Box, MeshSizes, Needle, build_mesh
+from epsim.mesh.estimate import estimate_cells
 from epsim.mesh.sizing import (
     EDGE_REFINEMENT,
     GRADATION,
@@ -169,3 +170,11 @@ def test_needle_edges_sit_on_the_singular_rims():
     assert tip.radius > a.radius  # the rim lies inside the ball
     assert np.allclose(junction.center, a.tip + a.active_length * a.direction)
     assert GRADATION < 0.5  # neighbouring cells within a factor of 1.5
+
+
+def test_the_cell_estimate_counts_the_regions(refined):
+    regions, mesh = refined
+    sizes = MeshSizes(size=BACKGROUND, refine=regions)
+    ratio = estimate_cells(DOMAIN, sizes=sizes).cells / mesh.n_cells
+    plain = estimate_cells(DOMAIN, sizes=MeshSizes(size=BACKGROUND)).cells / mesh.n_cells
+    assert 0.7 < ratio < 1.6 and plain < 0.5  # an upper bound, but not a wild one
