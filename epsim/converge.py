@@ -68,7 +68,7 @@ def refined(cfg: ResolvedConfig, factor: float) -> ResolvedConfig:
     if holes:
         spec = scene_spec(cfg)
         update["electrode_size"] = electrode_size(spec.sizes, holes) * factor
-    if getattr(m, "accuracy", None) is not None:
+    if m.accuracy is not None:  # the rule's zone between needles (its scale stops at 0.35)
         update["accuracy"] = m.accuracy * factor**2
     scene = cfg.scene.model_copy(update={"mesh": m.model_copy(update=update)})
     return cfg.model_copy(update={"scene": scene})
@@ -76,12 +76,13 @@ def refined(cfg: ResolvedConfig, factor: float) -> ResolvedConfig:
 
 @dataclass(frozen=True)
 class Level:
-    """One level: its cells, pair currents (A), target coverages (fractions at E_rev and
-    E_irr, by region name) and wall seconds."""
+    """One level: its cells, pair currents (A) and their estimated errors (1), target
+    coverages (fractions at E_rev and E_irr, by region name) and wall seconds."""
 
     factor: float
     cells: int
     currents: np.ndarray
+    current_error: np.ndarray
     coverage: dict[str, tuple[float, float]]
     seconds: float
 
@@ -89,8 +90,9 @@ class Level:
 def level_of(results: Results, factor: float, seconds: float) -> Level:
     coverage = {m.name: (m.fraction_rev, m.fraction_irr) for m in results.metrics
                 if m.role == "target"}
+    errors = results.pair_fields.get("current_error", np.zeros(len(results.current)))
     return Level(factor, len(results.cells), np.asarray(results.current, dtype=float),
-                 coverage, seconds)
+                 np.asarray(errors, dtype=float), coverage, seconds)
 
 
 def change(new: Level, old: Level) -> tuple[float, float]:
@@ -121,7 +123,8 @@ class Outcome:
         lines = [f"mesh convergence (--converge {100 * self.tolerance:g} %): cell sizes x"
                  f"{FACTOR:g} per level"]
         for k, lev in enumerate(self.levels):
-            currents = ", ".join(f"{i:.4g} A" for i in lev.currents)
+            currents = ", ".join(f"{i:.4g} A (est. error {100 * e:.1f} %)"
+                                 for i, e in zip(lev.currents, lev.current_error))
             cover = "; ".join(f"{name} {100 * r:.1f} / {100 * i:.1f} %"
                               for name, (r, i) in lev.coverage.items())
             line = (f"  level {k}: sizes x{lev.factor:.3g}, {lev.cells} cells, "
