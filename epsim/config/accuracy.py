@@ -1,12 +1,13 @@
 """Accurate mesh defaults and refinement regions of a config (docs/accuracy.md).
 
-    data["scene"]["mesh"] = accurate_mesh(config, needles)   # at resolve time
+    data["scene"]["mesh"] = accurate_mesh(config, needles, pairs)   # at resolve time
     regions = refinement(cfg, holes)                          # MeshSizes.refine of the scene
 
 A config that leaves out `scene.mesh.electrode_size`, or gives `scene.mesh.accuracy`, is meshed
 by the rule of `epsim.mesh.sizing`: sizes it left out are filled in at resolve time (so the
 resolved config, and every results file, states them), and the volume between each firing pair
-of needles becomes a refinement region. Sizes the config gives are used as given.
+of needles and the rims of their active parts become refinement regions. Sizes the config gives
+are used as given.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def user_regions(mesh) -> tuple:
 def refinement(cfg, holes: Sequence) -> tuple:
     """The refinement regions of a resolved config's scene: its `scene.mesh.refine`, and with
     an `accuracy` the zone between each firing pair of needles (`pair_refinement`, reaching past
-    the lowest E_rev of its materials)."""
+    the lowest E_rev of its materials) and balls around the rims of the firing needles' active
+    parts (`needle_edges`)."""
     regions = user_regions(cfg.scene.mesh)
     accuracy = cfg.scene.mesh.accuracy
     thresholds = [getattr(m, "e_rev", None) for m in cfg.materials.values()]
