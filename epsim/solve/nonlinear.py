@@ -23,6 +23,12 @@ from epsim.solve.pcg import pcg
 from epsim.solve.settings import Newton, Picard
 
 
+TANGENT_DTYPE = jnp.float32
+"""Precision of the Newton tangent's values in the inner solves (see `_newton`): float32 made
+the whole Newton solve of the solver benchmark 13-19 % faster than float64, with the same
+iteration counts and the converged potential equal to 1.5e-14 (benchmarks/RESULTS.md)."""
+
+
 class Solution(eqx.Module):
     """Result of a potential solve.
 
@@ -113,10 +119,22 @@ class Operators(eqx.Module):
     def residual_and_gradient(self, phi):
         """Reduced residual of K(sigma(phi)) phi, zero on fixed nodes, (n,) A, element by element
         (a scatter of 4 values per cell costs less than assembling K(sigma) to multiply by it),
-        and grad(phi) (3, n_cells), which the next tangent reuses."""
+        and grad(phi) (3, n_cells)."""
         grad = self.elements.gradient(phi)
-        force = self.elements.force(self.model(_norm(grad)), grad)
-        return self.reduce(jnp.where(self.free, force, 0.0)), grad
+        return self._residual(self.model(_norm(grad)), grad), grad
+
+    def _residual(self, sigma, grad):
+        force = self.elements.force(sigma, grad)
+        return self.reduce(jnp.where(self.free, force, 0.0))
+
+    def residual_and_linearisation(self, phi):
+        """The residual of `residual_and_gradient` and the per-cell state the tangent at phi
+        needs, (grad (3, n_cells), sigma and weight (2, n_cells)): a Newton trial that is
+        accepted hands it to the next tangent, which then evaluates neither the field nor the
+        conductivity again (sigma and its slope come from one jvp)."""
+        grad = self.elements.gradient(phi)
+        sigma, weight = _tangent_coefficients(self.model, grad)
+        return self._residual(sigma, grad), (grad, sigma, weight)
 
     def residual(self, phi):
         return self.residual_and_gradient(phi)[0]
@@ -134,17 +152,16 @@ class Operators(eqx.Module):
         """x -> E^T A E x for a Dirichlet-eliminated matrix A."""
         return lambda x: self.reduce(a @ self.expand(x))
 
-    def tangent_matrix(self, phi, grad=None):
+    def tangent_matrix(self, phi, linearisation=None, geometry=None):
         """Newton tangent sigma I + sigma'(|E|) / |E| E E^T, Dirichlet rows and columns
-        eliminated; grad: grad(phi) if known."""
-        grad = self.elements.gradient(phi) if grad is None else grad
-        e_mag = _norm(grad)
-        sigma, dsigma = conductivity_and_slope(self.model, e_mag)
-        weight = jnp.where(e_mag > 0, dsigma / jnp.where(e_mag > 0, e_mag, 1.0), 0.0)
-        # A buffer for (sigma, weight): fused into the six edge values instead, they were
-        # recomputed for each (twice the time on CPU).
-        sigma, weight = materialise(jnp.stack([sigma, weight]))
-        return self.eliminated(self.elements.edge_values(sigma, weight, grad))
+        eliminated; linearisation: `residual_and_linearisation(phi)[1]` if known; geometry:
+        `self.elements` in the precision wanted for the matrix (see `_newton`)."""
+        if linearisation is None:
+            grad = self.elements.gradient(phi)
+            linearisation = (grad, *_tangent_coefficients(self.model, grad))
+        geometry = self.elements if geometry is None else geometry
+        grad, sigma, weight = cast_floats(linearisation, geometry.volumes.dtype)
+        return self.eliminated(geometry.edge_values(sigma, weight, grad))
 
     def tangent(self, phi):
         """Newton tangent in the reduced space (a matvec function)."""
@@ -154,6 +171,23 @@ class Operators(eqx.Module):
 def _norm(v):
     """|v| of per-cell vectors (3, n_cells), zero-safe."""
     return safe_norm(v.T)
+
+
+def _tangent_coefficients(model: Conductivity, grad):
+    """sigma(|E|) and the tangent's weight sigma'(|E|) / |E| per cell, (2, n_cells)."""
+    e_mag = _norm(grad)
+    sigma, dsigma = conductivity_and_slope(model, e_mag)
+    weight = jnp.where(e_mag > 0, dsigma / jnp.where(e_mag > 0, e_mag, 1.0), 0.0)
+    # A buffer for (sigma, weight): fused into the six edge values instead, they were
+    # recomputed for each (twice the time on CPU).
+    return materialise(jnp.stack([sigma, weight]))
+
+
+def cast_floats(tree, dtype):
+    """The floating-point arrays of a pytree in `dtype` (indices untouched)."""
+    def cast(x):
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    return jax.tree.map(cast, tree)
 
 
 def _masked(precondition, unknown):
@@ -178,17 +212,21 @@ def _newton(ops: Operators, g, precondition, s: Newton) -> Solution:
     start_rtol = s.rtol if linear else s.forcing_max
     phi, start, r_ref = _linear_start(ops, g, precondition, start_rtol, s.linear_max_iterations)
     tol = s.rtol * r_ref
-    r, grad = ops.residual_and_gradient(phi)
+    r, lin_state = ops.residual_and_linearisation(phi)
     rnorm = jnp.linalg.norm(r)
     rnorm0 = jnp.maximum(rnorm, tol)
+    # The tangent only steers the inner solves (relative tolerance >= 0.1 tol / |r|, far above
+    # float32 rounding); the residual that decides convergence stays float64. A float32 copy
+    # of the geometry, made once, halves the bytes of every assembly and tangent product.
+    geometry = cast_floats(ops.elements, TANGENT_DTYPE)
 
     def cond(state):
         _, _, _, rnorm, k, _, _ = state
         return (rnorm > tol) & (k < s.max_iterations) & jnp.isfinite(rnorm)
 
     def body(state):
-        phi, grad, r, rnorm, k, lin, hist = state
-        tangent = ops.reduced(ops.tangent_matrix(phi, grad))
+        phi, lin_state, r, rnorm, k, lin, hist = state
+        tangent = ops.reduced(ops.tangent_matrix(phi, lin_state, geometry))
         eta = jnp.clip(rnorm / rnorm0, 0.0, s.forcing_max)
         eta = jnp.maximum(eta, 0.1 * tol / rnorm)  # do not oversolve the last step
         step = pcg(
@@ -201,20 +239,20 @@ def _newton(ops: Operators, g, precondition, s: Newton) -> Solution:
 
         def trial_at(alpha, j):
             trial = phi + alpha * ops.expand(step.x)
-            r_t, grad_t = ops.residual_and_gradient(trial)
-            return alpha, trial, grad_t, r_t, jnp.linalg.norm(r_t), j
+            r_t, state_t = ops.residual_and_linearisation(trial)
+            return alpha, trial, state_t, r_t, jnp.linalg.norm(r_t), j
 
         def ls_body(ls):
             alpha, *_, j = ls
             return trial_at(0.5 * alpha, j + 1)
 
         ls = trial_at(jnp.asarray(1.0), jnp.asarray(0))
-        _, phi, grad, r, rnorm, _ = jax.lax.while_loop(ls_cond, ls_body, ls)
+        _, phi, lin_state, r, rnorm, _ = jax.lax.while_loop(ls_cond, ls_body, ls)
         lin = lin + step.iterations
-        return phi, grad, r, rnorm, k + 1, lin, hist.at[k + 1].set(rnorm / r_ref)
+        return phi, lin_state, r, rnorm, k + 1, lin, hist.at[k + 1].set(rnorm / r_ref)
 
     history = _history(s.max_iterations, rnorm / r_ref)
-    state = (phi, grad, r, rnorm, jnp.asarray(0), start.iterations, history)
+    state = (phi, lin_state, r, rnorm, jnp.asarray(0), start.iterations, history)
     if not linear:
         state = jax.lax.while_loop(cond, body, state)
     phi, _, _, rnorm, k, lin, hist = state
