@@ -11,7 +11,10 @@ interleaved repetitions (the order rotates every repetition):
 - one by one: B calls of the same function with B = 1 (same prepared problem, same compiled code
   path: the difference is what vmap buys);
 - runner: B calls of `epsim.runner.solve_config` plus the coverage metrics, what `epsim run`
-  does per point (including its own preconditioner set-up for each point's sigma0).
+  does per point (including its own preconditioner set-up for each point's sigma0);
+- sweep runner (with --sweep-chunk C): `epsim.sweep.run_sweep` in this process on the first B
+  points, chunk_size C (chunk files, table, CSV and summary written; no plot): the sweep's own
+  overhead per point over the bare solve (its problem is padded to a capacity, epsim.padding).
 
 Single-threaded: the process is pinned to one CPU core before JAX starts (Eigen single-threaded
 too), and its CPU time (`time.process_time`) is measured next to the wall time. Compile times are reported separately (first calls).
@@ -56,7 +59,7 @@ from epsim.physics import RegionConductivity  # noqa: E402
 from epsim.runner import solve_config  # noqa: E402
 from epsim.translate import material_model, region_roles, scene_spec, solver_settings  # noqa: E402
 from epsim.simulate import make_pairs, prepare  # noqa: E402
-from epsim.sweep import batched_metrics, load_plan, mesh_for  # noqa: E402
+from epsim.sweep import batched_metrics, load_plan, mesh_for, run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "two_needles_sweep.yaml"
@@ -98,6 +101,19 @@ def timed(fn):
 
 def run_batched(shared, batch, solver):
     return jax.block_until_ready(batched_metrics(*shared, *batch, solver, memory=False))
+
+
+def run_sweep_points(plan, b: int, chunk: int):
+    """The sweep runner (`epsim sweep` in this process) on the first b points: chunk files,
+    table, CSV and summary written into a new folder, coverage plot off."""
+    import dataclasses
+    import tempfile
+
+    part = dataclasses.replace(plan, points=plan.points[:b], chunk_size=chunk)
+    with tempfile.TemporaryDirectory(prefix="epsim-bench-sweep-") as folder:
+        report = run_sweep(part, Path(folder) / "sweep", workers=0, plot=False)
+    assert report.complete, report.failed_chunks
+    return report
 
 
 def run_runner(cfg, mesh):
@@ -154,6 +170,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "SWEEP_RESULTS.md"))
     parser.add_argument("--no-runner", action="store_true", help="skip the runner column")
+    parser.add_argument("--sweep-chunk", type=int, default=0,
+                        help="also time the sweep runner with this chunk_size (0: skip)")
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes))
     command = "python benchmarks/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -193,6 +211,10 @@ def main(argv=None) -> int:
 
     # interleaved timing
     methods = ["batched", "one by one"] + ([] if args.no_runner else ["runner"])
+    if args.sweep_chunk:
+        plan = load_plan(CONFIG, samples=max(sizes))
+        methods += ["sweep runner"]
+        _, compile_s["sweep runner"], _ = timed(lambda: run_sweep_points(plan, 1, 1))
     times = {(m, b): [] for m in methods for b in sizes}
     for rep in range(args.reps):
         order = [(m, b) for b in sizes for m in methods]
@@ -202,8 +224,10 @@ def main(argv=None) -> int:
                 fn = lambda: run_batched(shared, batches[b], solver)  # noqa: E731
             elif m == "one by one":
                 fn = lambda: [run_batched(shared, s, solver) for s in singles[:b]]  # noqa: E731
-            else:
+            elif m == "runner":
                 fn = lambda: [run_runner(c, mesh) for c in configs[:b]]  # noqa: E731
+            else:
+                fn = lambda: run_sweep_points(plan, b, args.sweep_chunk)  # noqa: E731
             _, wall, cpu = timed(fn)
             times[(m, b)].append((wall, cpu))
         print(f"repetition {rep + 1}/{args.reps} done", flush=True)

@@ -27,6 +27,7 @@ from epsim.imaging.outputs import image_output_paths, write_cell_images
 from epsim.io.results import Results
 from epsim.meshcache import Progress
 from epsim.mesh.tetmesh import TetMesh
+from epsim.padding import padded
 from epsim.outcomes import (
     build_results,
     cell_outcomes,
@@ -91,9 +92,10 @@ def solve_config(
     if progress:
         progress(f"solving {len(cfg.protocol.pairs)} pair(s)")
     memory = cfg.physics.pair_mode == "max_field_memory"
-    fields = _simulate(setup.problem, jnp.asarray(mesh.points), setup.model, setup.pairs,
-                       setup.solver, memory)
-    return jax.device_get(fields), setup.problem.electrode_names
+    pad = padded(setup.problem)  # one compiled program for meshes of similar size
+    fields = _simulate(pad.problem, pad.points(mesh.points), pad.model(setup.model),
+                       setup.pairs, setup.solver, memory)
+    return pad.fields(jax.device_get(fields)), setup.problem.electrode_names
 
 
 @partial(jax.jit, static_argnums=(6, 7))

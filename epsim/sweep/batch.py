@@ -16,11 +16,12 @@ reference's sigma0.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections import OrderedDict
 from functools import lru_cache, partial
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import equinox as eqx
 import jax
@@ -28,8 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim.config.schema import ResolvedConfig
-from epsim.mesh.tetmesh import TetMesh, cell_geometry
+from epsim.fem.host import corner_gradients
+from epsim.mesh.tetmesh import TetMesh
 from epsim.metrics import fraction_above
+from epsim.padding import Padded, padded
 from epsim.physics import RegionConductivity
 from epsim.simulate import Pairs, Problem, make_pairs, prepare, simulate
 from epsim.translate import (
@@ -39,6 +42,8 @@ from epsim.translate import (
     region_roles,
     solver_settings,
 )
+
+log = logging.getLogger(__name__)
 
 
 class PointMetrics(eqx.Module):
@@ -171,11 +176,32 @@ def _pad(tree, size: int):
     return jax.tree.map(pad, tree)
 
 
+def _one_by_one(shared, batched, solver, memory):
+    """The points of a batch in turn, each a batch of one: on a CPU a vmapped chunk ran slower
+    than its points one by one (0.57x at 16 points, benchmarks/SWEEP_RESULTS.md: a vmapped while
+    loop waits for its slowest point), so a CPU sweep keeps its chunks (files, tasks) but solves
+    their points one at a time."""
+    size = jax.tree.leaves(batched)[0].shape[0]
+    if size > 1 and not _said:
+        log.warning("on a CPU the points of a chunk are solved one by one (vmap batching is slower "
+                 "there); chunk_size only groups them into files and tasks")
+        _said.append(True)
+    outs = [batched_metrics(*shared, *jax.tree.map(lambda x: x[i:i + 1], batched), solver,
+                            memory=memory) for i in range(size)]
+    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *outs)
+
+
+_said: list = []
+
+
 def _run(shared, batched, solver, devices, memory):
     """Evaluate on one device, or split over several (NamedSharding on the batch axis)."""
     if len(devices) == 1:
-        shared, batched = jax.device_put((shared, batched), devices[0])
-        return batched_metrics(*shared, *batched, solver, memory=memory)
+        shared = jax.device_put(shared, devices[0])  # no copy when already there
+        if devices[0].platform == "cpu":
+            return _one_by_one(shared, batched, solver, memory)
+        return batched_metrics(*shared, *jax.device_put(batched, devices[0]), solver,
+                               memory=memory)
     mesh = jax.sharding.Mesh(np.asarray(devices), ("batch",))
     spec = jax.sharding.PartitionSpec
     shared = jax.device_put(shared, jax.sharding.NamedSharding(mesh, spec()))
@@ -187,8 +213,18 @@ _PROBLEMS: OrderedDict = OrderedDict()
 _PROBLEM_CACHE_SIZE = 4
 
 
-def _prepared(mesh: TetMesh, mesh_id: str, cfg: ResolvedConfig, model, electrodes) -> Problem:
-    """`prepare` for this mesh and the sigma0 of `cfg`, reused across chunks of one process."""
+class _MeshData(NamedTuple):
+    """What the chunks of one mesh share: the padded problem and the padded mesh arrays, on the
+    device (put there once: per chunk it cost a quarter of a point's solve), and the volumes."""
+
+    pad: Padded
+    shared: tuple  # problem, points, volumes, cell_region (padded, on the default device)
+    volumes: np.ndarray
+
+
+def _prepared(mesh: TetMesh, mesh_id: str, cfg: ResolvedConfig, model, electrodes) -> _MeshData:
+    """`prepare` for this mesh and the sigma0 of `cfg`, padded to a capacity (geometry sweeps:
+    meshes of similar size share the compiled program), reused across chunks of one process."""
     sigma0 = np.asarray(model(jnp.zeros(mesh.n_cells)))
     _, preconditioner = solver_settings(cfg)
     floating = cfg.physics.idle_electrodes == "floating"
@@ -197,11 +233,21 @@ def _prepared(mesh: TetMesh, mesh_id: str, cfg: ResolvedConfig, model, electrode
     if key in _PROBLEMS:
         _PROBLEMS.move_to_end(key)
         return _PROBLEMS[key]
-    problem = prepare(mesh, electrodes, sigma0, preconditioner=preconditioner, floating_idle=floating)
-    _PROBLEMS[key] = problem
+    pad = padded(prepare(mesh, electrodes, sigma0, preconditioner=preconditioner,
+                         floating_idle=floating))
+    volumes = corner_gradients(mesh.points, mesh.cells)[1]  # numpy: eager JAX cost 0.1 s
+    shared = jax.device_put((pad.problem, pad.points(mesh.points), _pad_cells(volumes, pad, 0.0),
+                             _pad_cells(mesh.cell_region, pad, 0)))
+    _PROBLEMS[key] = data = _MeshData(pad, shared, volumes)
     while len(_PROBLEMS) > _PROBLEM_CACHE_SIZE:
         _PROBLEMS.popitem(last=False)
-    return problem
+    return data
+
+
+def _pad_cells(values, pad: Padded, fill) -> np.ndarray:
+    """Per-cell values padded to the capacity (padded cells: zero volume, region 0)."""
+    values = np.asarray(values)
+    return np.concatenate([values, np.full(pad.capacity.cells - len(values), fill, values.dtype)])
 
 
 def _status(cfg: ResolvedConfig, converged, residual, iterations, finite) -> str:
@@ -246,24 +292,24 @@ def evaluate_chunk(
     cfg0 = configs[0]
     names = mesh.region_names
     check_materials(cfg0, mesh)
-    cell_region = jnp.asarray(mesh.cell_region)
+    cell_region = np.asarray(mesh.cell_region)
     electrodes = electrode_names(cfg0)
     models = [tuple(material_model(cfg, r) for r in names) for cfg in configs]
     ref = reference or cfg0
     ref_model = RegionConductivity(tuple(material_model(ref, r) for r in names), cell_region)
-    problem = _prepared(mesh, mesh_id, ref, ref_model, electrodes)
-    pairs = [make_pairs(problem, [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
+    data = _prepared(mesh, mesh_id, ref, ref_model, electrodes)
+    pairs = [make_pairs(data.pad.problem, [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
              for cfg in configs]
     e_rev = np.array([[cfg.materials[r].e_rev for r in names] for cfg in configs])
     e_irr = np.array([[cfg.materials[r].e_irr for r in names] for cfg in configs])
     target = np.array([role == "target" for role in region_roles(cfg0, names)])
-    _, volumes = cell_geometry(mesh.points, mesh.cells)
+    volumes = data.volumes
     solver, _ = solver_settings(cfg0)
 
     n = len(configs)
     size = -(-n // len(devices)) * len(devices)
     batched = _pad((_stack(models), _stack(pairs), e_rev, e_irr), size)
-    shared = (problem, jnp.asarray(mesh.points), jnp.asarray(volumes), cell_region, jnp.asarray(target))
+    shared = (*data.shared, target)
     out = _run(shared, batched, solver, devices, cfg0.physics.pair_mode == "max_field_memory")
     out = jax.tree.map(lambda x: np.asarray(x)[:n], jax.device_get(out))
 
@@ -289,9 +335,7 @@ def evaluate_chunk(
         "iterations": np.asarray(out.iterations, dtype=np.int64),
         "linear_iterations": np.asarray(out.linear_iterations, dtype=np.int64),
         "region_names": np.array(names, dtype=str),
-        "region_volume": np.asarray(
-            jax.ops.segment_sum(jnp.asarray(volumes), cell_region, len(names)), dtype=float
-        ),
+        "region_volume": np.bincount(mesh.cell_region, volumes, minlength=len(names)),
         "n_cells": np.asarray(mesh.n_cells),
         "n_devices": np.asarray(len(devices)),
         "pid": np.asarray(os.getpid()),

@@ -75,10 +75,11 @@ def failed_result(n: int, message: str) -> dict[str, np.ndarray]:
     }
 
 
-def _read_chunk(path: Path) -> dict[str, np.ndarray] | None:
+def _read_chunk(path: Path, keys=None) -> dict[str, np.ndarray] | None:
+    """The chunk file's arrays (only those in `keys` if given: each array costs a header parse)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files if keys is None or k in keys}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         return None  # unreadable: its points count as not done and are evaluated again
 
@@ -90,7 +91,7 @@ def finished_points(out_dir: Path) -> dict[str, tuple[Path, int]]:
     if not folder.is_dir():
         return found
     for path in sorted(folder.glob("chunk_*.npz")):
-        data = _read_chunk(path)
+        data = _read_chunk(path, ("point_key",))
         if data is None or "point_key" not in data:
             continue
         for row, key in enumerate(data["point_key"]):
