@@ -25,13 +25,16 @@ active_lengths: [20, 30, 40]}`. For each count n, in increasing order:
    coverage on the pelvic scene). Such a count is listed as screened out, not verified.
 
 Counts are tried in increasing order and the search stops at the first that succeeds: that is
-the smallest count that meets the goals (larger counts are not planned). `DIR/plan.yaml` is its
-plan; `DIR/report.txt` lists every count tried (verified coverage, largest current, pulses,
-time) and the chosen plan's report. With no count succeeding, the best (highest verified
-coverage) is written, marked with a warning. With a template, the needles stay in their guide
-holes (lateral moves frozen; depth and voltages are optimised).
+the smallest count that meets the goals (larger counts are not planned). Its firing pairs that
+add no coverage on its verification are then left out (`needles.prune`; `redundant_pairs`: exact,
+since each pair fires on its own) and the plan is verified again without them (`_prune`).
+`DIR/plan.yaml` is its plan; `DIR/report.txt` lists every count tried (verified coverage,
+largest current, pulses, time) and the chosen plan's report. With no count succeeding, the
+best (highest verified coverage) is written, marked with a warning. With a template, the needles
+stay in their guide holes (lateral moves frozen; depth and voltages are optimised).
 
-The config's own electrodes and pairs are not used (they must still make a valid config).
+The config needs no electrodes or pairs (placeholders stand in, epsim.config.schema); any it
+has are not used.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import numpy as np
 import yaml
 
 from epsim.errors import InputError
+from epsim.io import material_metrics
 from epsim.io.errors import OutputExistsError
 from epsim.io.atomic import atomic_output, check_writable
 from epsim.mesh.scene import Box
@@ -62,9 +66,10 @@ from epsim.optimise.layouts import (
     target_frame,
     target_samples,
 )
-from epsim.optimise.pairs import candidate_pairs, fired
+from epsim.optimise.pairs import candidate_pairs, fired, redundant_pairs
 from epsim.optimise.setup import absolute_inputs, planning_setup, read_request
 from epsim.translate import scene_spec
+from epsim.viz.common import cell_volumes
 
 DEFAULT_U_OVER_D = 1000e2
 """V/m: the starting U/d of every pair without a catalogue model (8 x 100 us at 1000 V/cm, the
@@ -98,8 +103,8 @@ class CountRow:
     failure: str | None = None
     screened: float | None = None  # best nonlinear check of a count screened out (fraction)
     folder: Path | None = None  # where the plan of `report` is
-    sparse: object = None  # the plan before the polish stage, and after it, when there was one
-    polished: object = None
+    unpruned: object = None  # the plan before and after leaving out redundant pairs, if any
+    pruned: object = None
 
     @property
     def ok(self) -> bool:
@@ -126,11 +131,13 @@ class CountRow:
         verdict = "meets every goal and limit" if not broken else "VIOLATED: " + "; ".join(broken)
         line = (f"{head}{self.candidates:>7}{on:>7}{cover:>10.2f}{current:>9.2f}"
                 f"{on * setup.pulses:>8}{self.seconds:>8.0f}  {verdict}")
-        if self.polished is not None:
-            kept = "polished" if self.report is self.polished else "sparse"
-            line += (f"\n{'':>5}  polish (the firing pairs' voltages re-optimised, needles "
-                     f"held): {coverage(self.sparse):.2f} % -> {coverage(self.polished):.2f} %; "
-                     f"the {kept} plan kept")
+        if self.pruned is not None:
+            before = int(fired(self.unpruned.outcome.plan.voltage, setup.block.drop_voltage).sum())
+            after = len(self.pruned.setup.pair_labels)
+            kept = "pruned" if self.report is self.pruned else "full"
+            line += (f"\n{'':>5}  pairs that add no coverage left out: {before} -> {after} "
+                     f"pairs, {coverage(self.unpruned):.2f} % -> {coverage(self.pruned):.2f} % "
+                     f"verified; the {kept} plan kept")
         return line
 
 
@@ -143,17 +150,33 @@ def _violations(report) -> int:
     return sum(r.status == "VIOLATED" for r in report.rows)
 
 
-def polish_data(plan_text: str, optimise: dict) -> dict:
-    """The polish stage's config: the sparse plan (plan.yaml: the firing pairs only, at their
-    planned voltages and positions) with the count's optimise block, the sparsity term off and
-    the needles held (lateral, depth and tilt off): only the kept pairs' voltages move, by the
-    nonlinear stage alone (the linear stage's sigma0 model misjudges coverage where the gap
-    between needles matters, epsim.optimise.recheck; with positions held it buys nothing)."""
+def pruned_data(plan_text: str, optimise: dict, drop: list[str]) -> dict:
+    """The pruned plan's config: plan.yaml without the pairs `drop` ("anode -> cathode"), the
+    needles and the other voltages as planned, no optimisation steps (the planner verifies it
+    as it is)."""
     data = yaml.safe_load(plan_text)
-    data["optimise"] = {**optimise, "pair_sparsity": 0.0, "lateral": False, "depth": False,
-                        "tilt": False, "baseline": False, "linear_steps": 0}
+    protocol = dict(data["protocol"])
+    protocol["pairs"] = [p for p in protocol["pairs"]
+                         if f"{p['anode']} -> {p['cathode']}" not in drop]
+    data["protocol"] = protocol
+    data["optimise"] = {**optimise, "linear_steps": 0, "nonlinear_steps": 0, "baseline": False}
     data["output"] = {**dict(data.get("output") or {}), "file": "start.h5"}
     return data
+
+
+def covered_cells(results, materials, therapy: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n_pairs, n_target_cells) whether each pair's field reaches the target material's E_rev
+    (E_irr for ire) in each cell of the target materials, and those cells' volumes (m^3)."""
+    key = "e_irr" if therapy == "ire" else "e_rev"
+    cells, threshold = [], []
+    for m in materials:
+        regions = [k for k in range(len(results.region_names)) if results.material_of(k) == m]
+        inside = np.flatnonzero(np.isin(results.cell_region, regions))
+        cells.append(inside)
+        threshold.append(np.full(len(inside), getattr(material_metrics(results.metrics, m), key)))
+    cells, threshold = np.concatenate(cells), np.concatenate(threshold)
+    volumes = cell_volumes(results.points, results.cells[cells])
+    return np.asarray(results.e_mag)[:, cells] >= threshold, volumes
 
 
 HEADER = (f"{'count':>5}{'active':>8}{'cand.':>7}{'fired':>7}{'cover %':>10}{'max A':>9}"
@@ -376,11 +399,9 @@ def run_count_search(config, out_dir, *, overwrite=False, render=True, progress=
         except Exception as exc:  # a count that stopped (exit 4 in a plain plan): try the next
             row.failure = str(exc).splitlines()[0]
         row.folder = folder
-        if row.report is not None and block.pair_sparsity > 0 and len(
-                row.report.setup.pair_labels) > int(fired(row.report.outcome.plan.voltage,
-                                                          block.drop_voltage).sum()):
-            _polish(row, folder, start.data["optimise"], overwrite=overwrite, render=render,
-                    progress=progress, **overrides)
+        if row.ok and block.needles.prune:
+            _prune(row, folder, start.data["optimise"], overwrite=overwrite, render=render,
+                   progress=progress, **overrides)
         row.seconds = time.perf_counter() - t0
         rows.append(row)
         if row.ok:
@@ -389,28 +410,35 @@ def run_count_search(config, out_dir, *, overwrite=False, render=True, progress=
     return _finish(out, rows, chosen, [s for s in starts if s.problem], overwrite)
 
 
-def _polish(row: CountRow, folder: Path, optimise: dict, *, overwrite, **options) -> None:
-    """The polish stage of a count whose sparsity term dropped pairs: the firing pairs'
-    voltages re-optimised without the term (`polish_data`), planned and verified in
-    `count_<n>/polish/`; the polished plan replaces the sparse one when it violates no more
-    limits and covers at least as much on its fresh-mesh verification."""
+def _prune(row: CountRow, folder: Path, optimise: dict, *, overwrite, **options) -> None:
+    """Leave out the firing pairs that add no coverage on the count's verification
+    (`redundant_pairs`) and verify the plan without them (`DIR/count_<n>/pruned/`); it replaces
+    the count's plan when it violates no more limits and covers at least as much (the same
+    layout meshes alike, so the kept pairs' fields and the coverage are the same)."""
     from epsim.optimise.planner import run_planning
 
+    report = row.report
+    fires = fired(report.outcome.plan.voltage, report.setup.block.drop_voltage)
+    labels = list(np.asarray(report.setup.pair_labels)[fires])
+    covered, volumes = covered_cells(report.verification, report.setup.target_materials,
+                                     report.setup.block.therapy)
+    drop = [labels[k] for k in redundant_pairs(covered, volumes, report.verification.voltage)]
+    if not drop:
+        return
     text = (folder / "plan.yaml").read_text(encoding="utf-8")
-    path = _write_text(folder / "polish" / "start.yaml", yaml.safe_dump(
-        polish_data(text, optimise), sort_keys=False, default_flow_style=None, width=110),
+    path = _write_text(folder / "pruned" / "start.yaml", yaml.safe_dump(
+        pruned_data(text, optimise, drop), sort_keys=False, default_flow_style=None, width=110),
         overwrite)
     try:
-        polished = run_planning(path, folder / "polish", overwrite=overwrite,
-                                verify_start=False, **options)
+        pruned = run_planning(path, folder / "pruned", overwrite=overwrite, verify_start=False,
+                              **options)
     except OutputExistsError:
         raise
-    except Exception:  # the sparse plan stands (the polish's own report says why)
+    except Exception:  # the full plan stands (the pruned folder's report says why)
         return
-    row.sparse, row.polished = row.report, polished
-    if (_violations(polished), -coverage(polished)) <= (_violations(row.report),
-                                                         -coverage(row.report)):
-        row.report, row.folder = polished, folder / "polish"
+    row.unpruned, row.pruned = report, pruned
+    if (_violations(pruned), -coverage(pruned)) <= (_violations(report), -coverage(report)):
+        row.report, row.folder = pruned, folder / "pruned"
 
 
 def _finish(out: Path, rows, chosen, skipped, overwrite) -> CountReport:
@@ -432,11 +460,11 @@ def _finish(out: Path, rows, chosen, skipped, overwrite) -> CountReport:
     text = "\n".join(lines)
     written.append(_write_text(out / "report.txt", text + "\n", overwrite))
     for r in rows:
-        others = [x for x in (r.sparse, r.polished) if x is not None and x is not r.report]
+        others = [x for x in (r.unpruned, r.pruned) if x is not None and x is not r.report]
         for report in [r.report, *others] if r.report is not None else []:
             written += report.written
     return CountReport(rows, chosen, skipped, text, written)
 
 
 __all__ = ["CountReport", "CountRow", "CountStart", "check_counts", "count_starts", "coverage",
-           "needle_model", "polish_data", "run_count_search"]
+           "covered_cells", "needle_model", "pruned_data", "run_count_search"]

@@ -179,11 +179,12 @@ class ScreenedOut(Exception):
         self.coverage = coverage
 
 
-def checked_coverage(session: Session) -> float | None:
-    """The best coverage of the nonlinear checks made during the gradient stages (coarse mesh,
-    full model at the plan of the moment), or None without checks. On the pelvic count search
-    it lay 0.01-0.9 points above the verified coverage of the final plan (docs/planning.md)."""
-    checks = [float(r["coverage"]) for r in session.audit.rows
+def checked_coverage(audit) -> float | None:
+    """The best coverage of the nonlinear checks an `Audit` recorded during the gradient stages
+    (coarse mesh, full model at the plan of the moment), or None without checks. On the pelvic
+    count search it lay 0.01-0.9 points above the final plan's verified coverage
+    (docs/planning.md)."""
+    checks = [float(r["coverage"]) for r in audit.rows
               if r["optimiser"] == "check" and r["nonlinear"] and r["phase"] == "adam"]
     return max(checks) if checks else None
 
@@ -225,7 +226,7 @@ def plan_treatment(session: Session, plan: Plan, settings: Settings, *, checkpoi
         adam_stage(session, tracks, settings.linear_steps, rates, factor=coarse, nonlinear=False,
                    stage="linear", check_every=settings.check_every,
                    first_step=schedule["step"], on_step=finished_step("linear"))
-        best_check = checked_coverage(session)
+        best_check = checked_coverage(session.audit)
         if settings.screen_below is not None and best_check is not None \
                 and best_check < settings.screen_below:
             raise ScreenedOut(best_check)

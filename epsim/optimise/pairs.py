@@ -59,4 +59,31 @@ def sequence_lines(labels, voltage, drop_voltage: float, pulses: int) -> list[st
     return lines
 
 
-__all__ = ["SPARSITY_EPS", "candidate_pairs", "fired", "pair_sparsity", "sequence_lines"]
+def redundant_pairs(covered, volumes, voltage) -> list[int]:
+    """Pairs that can be left out without losing any coverage, lowest voltage first.
+
+    `covered` (n_pairs, n_cells) says which target cells each pair's field reaches at the
+    threshold, `volumes` (n_cells,) the cells' volumes. Coverage is the volume reached by at
+    least one firing pair, and the pairs fire one after the other (a pair's field does not
+    depend on which other pairs fire), so a pair whose covered cells are all covered by the
+    other firing pairs adds nothing: leaving it out changes no covered cell. Greedy: while
+    such pairs remain, the one of lowest voltage goes (and the test starts again without it).
+    Returns the indices left out, in that order.
+    """
+    covered = np.asarray(covered, dtype=bool)
+    volumes, voltage = np.asarray(volumes, dtype=float), np.asarray(voltage, dtype=float)
+    keep, out = list(range(len(covered))), []
+    while len(keep) > 1:
+        count = covered[keep].sum(axis=0)  # firing pairs reaching each cell
+        alone = [(covered[p] & (count == 1)) @ volumes for p in keep]
+        free = [p for p, v in zip(keep, alone) if v == 0.0]
+        if not free:
+            break
+        drop = min(free, key=lambda p: voltage[p])
+        keep.remove(drop)
+        out.append(drop)
+    return out
+
+
+__all__ = ["SPARSITY_EPS", "candidate_pairs", "fired", "pair_sparsity", "redundant_pairs",
+           "sequence_lines"]

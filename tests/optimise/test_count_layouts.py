@@ -9,7 +9,7 @@ import yaml
 
 from epsim.cli import main
 from epsim.optimise.clearance import segment_distance
-from epsim.optimise.count import count_starts, polish_data
+from epsim.optimise.count import count_starts, pruned_data
 from epsim.optimise.layouts import grid_offsets, ring_offsets, snap, target_frame
 from epsim.optimise.setup import plan_yaml, planning_setup, read_request
 from tests.helpers.plans import tiny_count_config, tiny_plan_config
@@ -170,19 +170,17 @@ def test_plan_yaml_keeps_the_catalogue_model(tmp_path):
     assert plan.electrodes[0].diameter == pytest.approx(1.8 * MM)
 
 
-def test_polish_holds_the_needles_and_frees_the_kept_voltages(tmp_path):
-    """The polish stage's config: the sparse plan's needles and firing pairs at their voltages,
-    the sparsity term off, every position frozen, the nonlinear stage only."""
+def test_pruned_plan_leaves_out_the_pairs_and_takes_no_steps(tmp_path):
+    """The pruned plan's config: the plan's needles and the other pairs at their voltages, no
+    optimisation steps (the planner verifies it as it is)."""
     data = yaml.safe_load(tiny_plan_config())
-    optimise = {**data.pop("optimise"), "pair_sparsity": 0.02, "linear_steps": 7}
-    polished = polish_data(yaml.safe_dump(data), optimise)
-    path = tmp_path / "polish.yaml"
-    path.write_text(yaml.safe_dump(polished))
+    data["protocol"]["pairs"].append({"anode": "b", "cathode": "a", "voltage": 250})
+    optimise = {**data.pop("optimise"), "linear_steps": 7}
+    path = tmp_path / "pruned.yaml"
+    path.write_text(yaml.safe_dump(pruned_data(yaml.safe_dump(data), optimise, ["a -> b"])))
     cfg, block, _ = read_request(path)
     setup = planning_setup(cfg, block)
-    assert block.pair_sparsity == 0.0 and block.linear_steps == 0
-    assert not (block.lateral or block.depth or block.tilt)
-    assert np.allclose(setup.start.voltage, [300.0]) and np.allclose(setup.start.shift, 0.0)
-    assert setup.settings.nonlinear_steps == optimise["nonlinear_steps"]
+    assert block.linear_steps == 0 and block.nonlinear_steps == 0
+    assert setup.pair_labels == ("b -> a",) and np.allclose(setup.start.voltage, [250.0])
     assert [e.tip for e in cfg.electrodes] == [tuple(np.array(t) * MM) for t in
                                                ([-3, 0, -7], [3, 0, -7])]

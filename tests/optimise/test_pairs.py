@@ -12,7 +12,13 @@ import yaml
 from epsim.optimise.count import count_starts
 from epsim.optimise.evaluate import planning_objective
 from epsim.optimise.objective import Weights
-from epsim.optimise.pairs import SPARSITY_EPS, candidate_pairs, pair_sparsity, sequence_lines
+from epsim.optimise.pairs import (
+    SPARSITY_EPS,
+    candidate_pairs,
+    pair_sparsity,
+    redundant_pairs,
+    sequence_lines,
+)
 from epsim.optimise.plan import Plan
 from epsim.optimise.setup import plan_yaml, planning_setup, read_request
 from tests.helpers.plans import tiny_count_config
@@ -96,3 +102,29 @@ def test_dropped_pairs_are_not_written(tmp_path):
                                                                        ("n2", "n3")]
     assert "total: 2 pairs x 8 pulses = 16 pulses" in text
     assert "dropped (voltage <= 50 V): n1 -> n3" in text
+
+
+def test_redundant_pairs_by_hand():
+    """A covers cells {0, 1}, B {1, 2}, C {0, 1, 2}: A and B are each covered by C (and C by
+    A and B together); the lowest voltage goes first (A), then B, which C still covers; C
+    alone reaches a cell then and stays."""
+    covered = np.array([[1, 1, 0], [0, 1, 1], [1, 1, 1]], dtype=bool)
+    assert redundant_pairs(covered, np.ones(3), [100.0, 200.0, 300.0]) == [0, 1]
+    assert redundant_pairs(covered, np.ones(3), [300.0, 200.0, 100.0]) == [2]  # C first: then
+    # A alone reaches cell 0 and B cell 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_redundant_pairs_keep_every_covered_cell(seed):
+    """Random coverage of 12 pairs over 300 cells (60 % each): leaving out the returned pairs
+    covers the same cells, and every pair left reaches some volume no other pair left reaches."""
+    rng = np.random.default_rng(seed)
+    covered = rng.random((12, 300)) < 0.6
+    volumes = rng.uniform(0.5, 2.0, 300)
+    drop = redundant_pairs(covered, volumes, rng.uniform(100, 3000, 12))
+    keep = [p for p in range(12) if p not in drop]
+    assert len(set(drop)) == len(drop) and drop  # 12 pairs at 60 % each overlap a lot
+    assert np.array_equal(covered[keep].any(axis=0), covered.any(axis=0))
+    for p in keep:
+        others = covered[[q for q in keep if q != p]].any(axis=0)
+        assert volumes @ (covered[p] & ~others) > 0

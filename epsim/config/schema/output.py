@@ -83,7 +83,9 @@ class NeedleSearch(Section):
     model's choices); the smallest count whose verified plan meets every goal and limit is the
     plan. `template`: parallel needles on a guide grid (positions fixed, depth and voltages
     optimised). `screen_margin`: a count whose linear stage's nonlinear checks stay more than
-    this below the coverage goal is not planned further nor verified (null: every count is)."""
+    this below the coverage goal is not planned further nor verified (null: every count is).
+    `prune`: the chosen count's firing pairs that add no coverage on its verification are left
+    out (and the plan verified without them)."""
 
     model: Optional[str] = None
     diameter: Optional[PositiveLength] = None
@@ -93,6 +95,7 @@ class NeedleSearch(Section):
     spread: Annotated[Real, Gt(0), Le(1)] = 0.65
     template: Optional[GuideTemplate] = None
     screen_margin: Optional[Annotated[Real, Ge(0), Le(1)]] = 0.01  # coverage fraction
+    prune: bool = True
 
 
 class OptimiseBlock(Section):
