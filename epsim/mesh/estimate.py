@@ -10,8 +10,8 @@ linearly from the electrode size on its surface to `size` at the grading distanc
 
 - background: the domain's volume at `size`;
 - inclusions: each inclusion's excess over the background, on its volume inside the domain and
-  not covered by later inclusions (sampled points inside it); and each refinement region's
-  (`epsim.mesh.sizing.excess_cells`, an upper bound);
+  not covered by later inclusions (sampled points inside it); and the refinement regions'
+  (`epsim.mesh.sizing`: balls one by one, the rest together from sampled points);
 - electrodes: each hole's shell, by quadrature in the distance d from the hole. A level set of a
   capsule (needle), ball or box (plate) has a known area (Steiner's formula); points sampled on
   it cut it to the domain, to where this hole is the nearest one (the shells of close needles
@@ -57,7 +57,7 @@ from epsim.mesh.scene import (
     signed_distances,
 )
 from epsim.mesh.scene.spatial import BoxIndex
-from epsim.mesh.sizing import excess_cells
+from epsim.mesh.sizing import RefineSphere, excess_cells, union_excess_cells
 
 CELLS_PER_SIZE_CUBED = 6.4  # calibrated: cells per h^3 of volume (regular tetrahedra: 8.5)
 NODES_PER_CELL = 0.19  # calibrated: nodes per cell
@@ -100,7 +100,10 @@ def estimate_cells(
     background = volume / sizes.size**3
     extra = sum(_inclusion_excess(domain, inclusions, i, sizes, rng)
                 for i in range(len(inclusions)))
-    extra += sum(excess_cells(region, sizes.size) for region in sizes.refine)
+    balls = [r for r in sizes.refine if isinstance(r, RefineSphere)]  # small, apart: summed
+    extra += sum(excess_cells(r, sizes.size) for r in balls)
+    extra += union_excess_cells([r for r in sizes.refine if r not in balls], sizes.size,
+                                bounds(domain), rng)
     shells = _electrode_excess(domain, inclusions, holes, sizes, rng)
     scale = CELLS_PER_SIZE_CUBED
     cells = scale * (background + extra + shells)
