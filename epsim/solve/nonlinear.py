@@ -1,8 +1,8 @@
 """Nonlinear potential solve div(sigma(|E|) grad phi) = 0 with Dirichlet electrodes.
 
 Newton on the convex energy (the tangent sigma I + sigma' |E| e e^T is SPD; docs/physics.md,
-section 1), started from the sigma0 solution, with inexact AMG-PCG inner solves and a
-backtracking line search on the residual norm; damped Picard as the fallback. Gradients come
+section 1), started from the sigma0 solution, with inexact AMG-PCG inner solves (the tangent's
+values in float32, the residual in float64) and a backtracking line search on the residual norm; damped Picard as the fallback. Gradients come
 from the implicit function theorem at the converged state: one adjoint solve with the same
 tangent and preconditioner (`equinox.filter_custom_vjp`), never from differentiating the
 iterations.
