@@ -189,7 +189,8 @@ def study(name: str, levels, shipped: bool, max_cells: int) -> list[str]:
             break
         runs.append((a, measure(level_config(data, folder, a))))
     if len(runs) < 2:
-        raise RuntimeError(f"fewer than two levels under {max_cells} cells")
+        cells = ", ".join(f"{a:g} %: {r['cells']} cells" for a, r in runs)
+        raise RuntimeError(f"fewer than two levels under {max_cells} cells ({cells})")
     levels = [a for a, _ in runs]
     runs = [(f"{a:g} %", r) for a, r in runs]
     if shipped and name not in SYNTHETIC:
