@@ -1,18 +1,20 @@
 """Robust against nominal plan on held-out scenarios (issue 14, must-show 4 and 6b).
 
-    python benchmarks/bench_robust_plan.py [--held-out 256] [--scenarios 8] [--steps 8]
-                                           [--truth 8]
+    python benchmarks/bench_robust_plan.py [--therapy ire|ect] [--held-out 256]
+        [--scenarios 8] [--steps 8] [--truth 8] [--plans nominal,robust]
 
-Plans the tiny two-needle scene of the planner tests (tests/helpers/plans.py) as an IRE plan
-(coverage at E_irr, voltage up to 3000 V, so that margins are a choice and not the device's
-limit) twice with the same budget (linear and nonlinear steps): nominal, and with an
-`optimise: robust:` block (placement 1 mm, 1 mm, 2 deg; conductivity cv 0.2). Both verified plans are then evaluated under `--held-out` scenarios of the same model
-drawn from another seed (`epsim run --scenarios`'s machinery: full nonlinear model on the plan's
-fresh mesh, the array's common motion carried by the anatomy, each needle's remainder by the
-mesh motion). The first `--truth` held-out scenarios of each plan are also solved on fresh
-meshes made with the needles at their drawn poses (the reference), to measure the one-mesh
-model's error. Prints the nominal coverage (the verification), P10 and P50 of the held-out
-coverage, the wall time of each planning run and their ratio.
+Plans the tiny two-needle scene of the planner tests (tests/helpers/plans.py), voltage up to
+3000 V (margins are the plan's choice, not the device's limit), twice with the same budget
+(linear and nonlinear steps): nominal, and with an `optimise: robust:` block. `--therapy ire`:
+coverage at E_irr, placement 1 mm, 1 mm, 2 deg, conductivity cv 0.2, from 1200 V; `ect`:
+coverage at E_rev, the issue's model 2 mm, 2 mm, 3 deg, cv 0.25, from 600 V. Both verified
+plans are then evaluated under `--held-out` scenarios of the same model drawn from another seed
+(`epsim run --scenarios`'s machinery: full nonlinear model on the plan's fresh mesh, the array's
+common motion carried by the anatomy, each needle's remainder by the mesh motion). The first
+`--truth` held-out scenarios of each plan are also solved on fresh meshes made with the needles
+at their drawn poses (the reference), to measure the one-mesh model's error. Prints the nominal
+coverage (the verification), P10 and P50 of the held-out coverage, the median share of the
+drawn displacement kept, the wall time of each planning run and their ratio.
 """
 
 from __future__ import annotations
@@ -47,32 +49,43 @@ from epsim.optimise.scenarios import (  # noqa: E402
 )
 from epsim.translate import electrode_layout, material_mesh, scene_mesh  # noqa: E402
 
-ROBUST = {"placement": {"lateral": "1 mm", "depth": "1 mm", "angle": "2 deg"},
-          "conductivity": {"cv": 0.2}, "objective": {"mean": 0.5, "cvar": 0.5, "alpha": 0.9},
-          "seed": 0}
-HELD_OUT = Uncertainty(lateral=1e-3, depth=1e-3, angle=math.radians(2.0), cv=0.2, seed=12345)
-START_VOLTAGE = 1200.0  # V
+OBJECTIVE = {"mean": 0.5, "cvar": 0.5, "alpha": 0.9}
+MODELS = {  # therapy: (placement mm, mm, deg; cv), start voltage V, coverage at
+    "ire": ((1.0, 1.0, 2.0, 0.2), 1200.0, "irr"),
+    "ect": ((2.0, 2.0, 3.0, 0.25), 600.0, "rev"),  # the issue's example model
+}
 
 
-def plan(folder: Path, steps: int, scenarios: int | None):
+def models(therapy: str):
+    """(the robust block, the held-out `Uncertainty`, start voltage, 'irr' or 'rev')."""
+    (lateral, depth, angle, cv), start, which = MODELS[therapy]
+    block = {"placement": {"lateral": f"{lateral} mm", "depth": f"{depth} mm",
+                           "angle": f"{angle} deg"}, "conductivity": {"cv": cv},
+             "objective": OBJECTIVE, "seed": 0}
+    held = Uncertainty(lateral * 1e-3, depth * 1e-3, math.radians(angle), cv, seed=12345)
+    return block, held, start, which
+
+
+def plan(folder: Path, steps: int, scenarios: int | None, therapy: str):
+    block, _, start, which = models(therapy)
     data = yaml.safe_load(tiny_plan_config())
-    data["optimise"].update(linear_steps=steps, nonlinear_steps=1, therapy="ire",
+    data["optimise"].update(linear_steps=steps, nonlinear_steps=1, therapy=therapy,
                             max_voltage=3000, step_voltage=150)
-    data["protocol"]["pairs"][0]["voltage"] = START_VOLTAGE
+    data["protocol"]["pairs"][0]["voltage"] = start
     if scenarios:
-        data["optimise"]["robust"] = {**ROBUST, "scenarios": scenarios}
+        data["optimise"]["robust"] = {**block, "scenarios": scenarios}
     folder.mkdir(parents=True)
     (folder / "plan.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     t0 = time.perf_counter()
     report = run_planning(folder / "plan.yaml", folder / "out", render=False)
     wall = time.perf_counter() - t0
-    nominal = min(material_metrics(report.verification.metrics, m).fraction_irr
+    nominal = min(getattr(material_metrics(report.verification.metrics, m), f"fraction_{which}")
                   for m in report.setup.target_materials)
     return folder / "out" / "plan.yaml", nominal, wall, report
 
 
-def fresh_mesh_coverage(path: Path, draws: Draws, count: int) -> np.ndarray:
-    """Coverage at E_irr of the first `count` scenarios of `draws`, each on a fresh mesh made
+def fresh_mesh_coverage(path: Path, draws: Draws, count: int, which: str) -> np.ndarray:
+    """Coverage at E_irr or E_rev (`which`) of the first `count` scenarios of `draws`, each on a fresh mesh made
     with the needles at their drawn poses (no mesh motion, no anatomy motion); NaN where gmsh
     cannot mesh the pose."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -89,21 +102,23 @@ def fresh_mesh_coverage(path: Path, draws: Draws, count: int) -> np.ndarray:
         k = len(data["electrodes"])
         one = Draws(np.zeros((1, k, 3)), np.zeros((1, k, 2)), draws.factors[s:s + 1])
         try:
-            out[s] = run_scenarios(load_config(moved), 1, Uncertainty(0, 0, 0, 0), draws=one,
-                                   use_cache=False).coverage_irr[0]
+            report = run_scenarios(load_config(moved), 1, Uncertainty(0, 0, 0, 0), draws=one,
+                                   use_cache=False)
+            out[s] = getattr(report, f"coverage_{which}")[0]
         except (MeshError, ElectrodeError):  # gmsh cannot mesh this pose: left out
             out[s] = np.nan
     return out
 
 
-def held_out(path: Path, n: int, truth: int):
+def held_out(path: Path, n: int, truth: int, therapy: str):
+    _, model, _, which = models(therapy)
     cfg = load_config(path)
     layout = electrode_layout(cfg)
     regions = material_mesh(cfg, scene_mesh(cfg, layout)).region_names
-    draws = draw(HELD_OUT, n, len(layout.needles), cfg, regions)
-    report = run_scenarios(cfg, n, HELD_OUT, draws=draws)
-    reference = fresh_mesh_coverage(path, draws, truth) if truth else np.zeros(0)
-    return report, reference
+    draws = draw(model, n, len(layout.needles), cfg, regions)
+    report = run_scenarios(cfg, n, model, draws=draws)
+    reference = fresh_mesh_coverage(path, draws, truth, which) if truth else np.zeros(0)
+    return getattr(report, f"coverage_{which}"), float(np.median(report.kept)), reference
 
 
 def main() -> None:
@@ -112,19 +127,23 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=8)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--truth", type=int, default=8)
+    parser.add_argument("--plans", default="nominal,robust",
+                        help="which plans to make (the held-out draws do not depend on it)")
+    parser.add_argument("--therapy", choices=sorted(MODELS), default="ire")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = {}
         for label, n in (("nominal", None), ("robust", args.scenarios)):
-            path, nominal, wall, report = plan(Path(tmp) / label, args.steps, n)
+            if label not in args.plans.split(","):
+                continue
+            path, nominal, wall, report = plan(Path(tmp) / label, args.steps, n, args.therapy)
             print("\n".join(report.text.splitlines()[-4:]) if n else "", flush=True)
             print(f"{label} plan: pairs {report.text.split('pairs (plan): ')[1].splitlines()[0]}")
             t0 = time.perf_counter()
-            held, reference = held_out(path, args.held_out, args.truth)
-            cover = held.coverage_irr
+            cover, kept, reference = held_out(path, args.held_out, args.truth, args.therapy)
             error = (cover[:args.truth] - reference)[np.isfinite(reference)]
             rows[label] = (nominal, np.percentile(cover, 10), np.percentile(cover, 50), wall,
-                           float(np.median(held.kept)))
+                           kept)
             print(f"{label}: planned in {wall:.0f} s, {args.held_out} held-out scenarios and "
                   f"{args.truth} fresh meshes ({len(error)} meshed) in "
                   f"{time.perf_counter() - t0:.0f} s; one-mesh model minus fresh mesh: mean {100 * np.mean(error):+.2f} pp, largest |.| "
@@ -133,6 +152,8 @@ def main() -> None:
     for label, (nominal, p10, p50, wall, kept) in rows.items():
         print(f"{label:<10}{100 * nominal:>11.2f}{100 * p10:>9.2f}{100 * p50:>9.2f}"
               f"{wall:>9.0f}{kept:>7.2f}")
+    if len(rows) < 2:
+        return
     (n0, p0, _, w0, _), (n1, p1, _, w1, _) = rows["nominal"], rows["robust"]
     print(f"robust - nominal: P10 {100 * (p1 - p0):+.2f} pp, nominal coverage "
           f"{100 * (n1 - n0):+.2f} pp; wall cost ratio {w1 / w0:.2f}")

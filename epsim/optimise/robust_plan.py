@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
@@ -66,6 +67,9 @@ class RobustPlanning:
             data, mesh = ref.data, ref.mesh
             cells = data.problem.pattern.cells
             common = common_allowed(self.cfg) and bool(data.materials.shapes)
+            # the remainders' limits are those of this mesh's own layout (a remesh moved it)
+            at_mesh = eqx.tree_at(lambda n: (n.tip, n.axis), needles,
+                                  (data.motion.tip0, data.motion.axis0))
             shifts, tilts, frames, kept = [], [], [], []
             pivot = None
             for s in range(self.n):
@@ -73,7 +77,7 @@ class RobustPlanning:
                 if common:
                     frame, shift, tilt, pivot = split_common(needles, shift, tilt)
                     frames.append(frame)
-                shift, tilt, share = within_limits(data.motion, needles, cells, data.ref_volumes,
+                shift, tilt, share = within_limits(data.motion, at_mesh, cells, data.ref_volumes,
                                                    shift, tilt)
                 shifts.append(shift)
                 tilts.append(tilt)
