@@ -272,7 +272,8 @@ def _pad_pattern(p: StiffnessPattern, cap: Capacity) -> StiffnessPattern:
     return StiffnessPattern(
         cells=cells, corners=np.ascontiguousarray(cells.T), edge_slots=tuple(slots),
         ell_cols=ell_cols, ell_edge=_pad(ell_edge, cap.nodes, edges).astype(np.int32),
-        ovf_rows=_pad(p.ovf_rows, cap.overflow, last), ovf_cols=_pad(p.ovf_cols, cap.overflow, last),
+        ovf_rows=_pad(p.ovf_rows, cap.overflow, last),
+        ovf_cols=_pad(p.ovf_cols, cap.overflow, last),
         ovf_edge=_pad(np.where(np.asarray(p.ovf_edge) == n_edges, edges, p.ovf_edge),
                       cap.overflow, edges).astype(np.int32),
     )
@@ -292,7 +293,8 @@ def pad_problem(problem: Problem, cap: Capacity) -> Problem:
         pre = _pad_amg(pre, cap)
     elif isinstance(pre, JacobiPreconditioner):
         pre = JacobiPreconditioner(_pad(pre.inv_diag, cap.nodes, 1))
-    n, extra = problem.pattern.n_nodes, cap.electrode_nodes - int(np.shape(problem.electrode_nodes)[0])
+    n = problem.pattern.n_nodes
+    extra = cap.electrode_nodes - int(np.shape(problem.electrode_nodes)[0])
     rep0 = int(np.asarray(problem.electrode_rep)[0])
     # padded electrode entries repeat electrode 0's representative: as its own representative
     # it is never a slave, so it adds nothing anywhere (simulate.floating_conductors)
@@ -410,6 +412,6 @@ class Compilations:
         Compilations._active.remove(self)
 
 
-__all__ = ["Compilations", "Capacity", "Padded", "bucket", "capacity_for", "choose_capacity", "demand", "fits",
-           "pad_cells", "pad_hyb", "pad_points", "pad_problem", "padded", "registry_path",
-           "unpad_fields"]
+__all__ = ["Capacity", "Compilations", "Padded", "bucket", "capacity_for", "choose_capacity",
+           "demand", "fits", "pad_cells", "pad_hyb", "pad_points", "pad_problem", "padded",
+           "registry_path", "unpad_fields"]

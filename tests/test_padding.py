@@ -41,11 +41,13 @@ def box(n, seed):
     points = points + np.where(boundary[:, None], 0.0, jitter)
     tri = mesh.facets["ymax"]
     patch = tri[np.all(np.abs(points[tri][:, :, 0]) < 0.0031, axis=1)]
-    return make_mesh(points, mesh.cells, region, ("liver", "tumour"), dict(mesh.facets, patch=patch))
+    facets = dict(mesh.facets, patch=patch)
+    return make_mesh(points, mesh.cells, region, ("liver", "tumour"), facets)
 
 
 def problem_of(mesh):
-    problem = prepare(mesh, ["xmin", "xmax", "patch"], np.full(mesh.n_cells, 0.1), preconditioner=AMG)
+    problem = prepare(mesh, ["xmin", "xmax", "patch"], np.full(mesh.n_cells, 0.1),
+                      preconditioner=AMG)
     model = RegionConductivity(
         (SmoothStep(0.08, 0.32, 350e2, 700e2), SmoothStep(0.2, 0.7, 400e2, 800e2)),
         jnp.asarray(mesh.cell_region),

@@ -298,7 +298,8 @@ def evaluate_chunk(
     ref = reference or cfg0
     ref_model = RegionConductivity(tuple(material_model(ref, r) for r in names), cell_region)
     data = _prepared(mesh, mesh_id, ref, ref_model, electrodes)
-    pairs = [make_pairs(data.pad.problem, [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
+    pairs = [make_pairs(data.pad.problem,
+                        [(p.anode, p.cathode, p.voltage) for p in cfg.protocol.pairs])
              for cfg in configs]
     e_rev = np.array([[cfg.materials[r].e_rev for r in names] for cfg in configs])
     e_irr = np.array([[cfg.materials[r].e_irr for r in names] for cfg in configs])
