@@ -439,8 +439,9 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
         f"Machine: {info['nproc']} CPUs ({info['cpu']}), run pinned to CPU {info['pinned']}; "
         f"device {info['device']}; Python {info['python']}, jax {info['jax']}, numpy "
         f"{info['numpy']}, pyamg {info['pyamg']}  ",
-        "Precision: float64 everywhere except the JAX V-cycle (float32 hierarchy inside the "
-        "float64 CG). Times: CPU seconds (`time.process_time`) on one core, median of "
+        "Precision: float64 everywhere except, on the JAX side, the V-cycle (float32 hierarchy "
+        "inside the float64 CG) and the Newton tangent's values in the inner solves (float32; "
+        "residuals float64). Times: CPU seconds (`time.process_time`) on one core, median of "
         f"{repeats} interleaved runs; compile = first call minus a warm call.",
         "",
         "Scene: 8 x 8 x 6 cm liver, 1 cm spherical tumour, 4 needles (r 0.6 mm, 2 cm active) at "
