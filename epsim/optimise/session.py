@@ -315,11 +315,13 @@ class Session:
         try:
             (lin,), ref = self.evaluate([plan], ref, factor=factor, optimiser="check",
                                         stage="linear", step=step)
+            if lin is None:  # no mesh could be made at this plan: keep the scale we have
+                return ref
             (nl,), _ = self.evaluate([plan], lin.mesh, factor=factor, nonlinear=True,
                                      optimiser="check", stage="nonlinear", step=step)
         finally:
             self.current_scale = saved
-        if lin is None or nl is None or not nl.aux["converged"]:
+        if nl is None or not nl.aux["converged"]:
             return ref
         ratio = np.abs(nl.aux["current"]) / np.maximum(np.abs(lin.aux["current"]), 1e-30)
         self.current_scale = jnp.asarray(np.clip(ratio, 1.0, 10.0))
