@@ -8,8 +8,9 @@ Padded to a `Capacity`, meshes of similar size share one program: in this proces
 and across processes (the persistent compilation cache; the capacities handed out are kept in a
 small JSON file beside it, so a later process picks the same one).
 
-The padding is inert and leaves the arithmetic of the real entries unchanged, so answers equal
-the unpadded ones to rounding of reductions (tests/test_padding.py):
+The padding is inert and leaves the arithmetic of the real entries unchanged but for the order
+of reductions (dot products, the dense coarse product), so answers equal the unpadded ones to
+the solver's tolerance, 1e-15 at Newton rtol 1e-13 (tests/test_padding.py):
 - padded nodes are fixed at 0 V (identity rows, zero right-hand side; `Problem.inert`);
 - padded cells all sit on four padded "anchor" nodes placed at the unit right-angled
   tetrahedron (0, e_x, e_y, e_z), whose basis gradients are unit vectors: its three edges

@@ -21,13 +21,12 @@ from epsim.padding import (
 )
 from epsim.physics import RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
-from epsim.solve import Amg, Newton
+from epsim.solve import Amg, Jacobi, Newton
 
 # tight enough that the two programs' different reduction lengths (XLA sums in another order)
 # stay far below 1e-12; at rtol 1e-11 they differ at the solver tolerance (1e-13..1e-12)
 SOLVER = Newton(rtol=1e-13, adjoint_rtol=1e-14)
-AMG = Amg(max_coarse=60, degree=1)  # two levels here (the hierarchy is padded too); degree 1:
-# a smaller V-cycle, a shorter compilation
+AMG = Amg(max_coarse=60)  # two levels on these small meshes: the hierarchy is padded too
 
 
 def box(n, seed):
@@ -45,9 +44,10 @@ def box(n, seed):
     return make_mesh(points, mesh.cells, region, ("liver", "tumour"), facets)
 
 
-def problem_of(mesh):
+def problem_of(mesh, preconditioner=Jacobi()):
+    """Jacobi for the solves (half the compilation of AMG's; the V-cycle is checked apart)."""
     problem = prepare(mesh, ["xmin", "xmax", "patch"], np.full(mesh.n_cells, 0.1),
-                      preconditioner=AMG)
+                      preconditioner=preconditioner)
     model = RegionConductivity(
         (SmoothStep(0.08, 0.32, 350e2, 700e2), SmoothStep(0.2, 0.7, 400e2, 800e2)),
         jnp.asarray(mesh.cell_region),
@@ -101,14 +101,35 @@ def test_bucket_invariants():
     assert len(np.unique(buckets)) < 80  # few distinct programs from 1 to 3 million
 
 
-def test_capacity_covers_its_problem(case):
-    _, problem, pad, *_ = case
-    need = demand(problem)
-    assert fits(need, pad.capacity) and fits(need, capacity_for(need))
-    assert len(need.levels) == 1  # the AMG hierarchy is padded, not only the mesh
-    assert demand(pad.problem) == pad.capacity  # every padded array has the capacity's size
-    assert pad.capacity.nodes >= need.nodes + padding.ANCHORS
-    assert not fits(need._replace(nodes=pad.capacity.nodes), pad.capacity)
+@pytest.fixture(scope="module")
+def amg_case(case):
+    mesh = case[0]
+    problem = problem_of(mesh, AMG)[0]
+    return problem, padding.padded(problem, case[-1])
+
+
+def test_capacity_covers_its_problem(case, amg_case):
+    for problem, pad in (case[1:3], amg_case):
+        need = demand(problem)
+        assert fits(need, pad.capacity) and fits(need, capacity_for(need))
+        assert demand(pad.problem) == pad.capacity  # every padded array has the capacity's size
+        assert pad.capacity.nodes >= need.nodes + padding.ANCHORS
+        assert not fits(need._replace(nodes=pad.capacity.nodes), pad.capacity)
+    assert len(demand(amg_case[0]).levels) == 1  # the AMG hierarchy is padded, not only the mesh
+
+
+def test_padded_vcycle_equals_unpadded(amg_case):
+    """The AMG V-cycle (float32) on a residual: the real nodes' values to float32 rounding (the
+    dense coarse product sums longer rows, in another order), zeros on the padded nodes."""
+    problem, pad = amg_case
+    n = problem.pattern.n_nodes
+    r = np.random.default_rng(1).standard_normal(n)
+    apply = jax.jit(lambda amg, r: amg(r))
+    plain = np.asarray(apply(problem.precondition, r))
+    padded = np.asarray(apply(pad.problem.precondition, np.concatenate(
+        [r, np.zeros(pad.capacity.nodes - n)])))
+    assert np.max(np.abs(padded[:n] - plain)) <= 1e-5 * np.max(np.abs(plain))
+    assert not np.any(padded[n:])
 
 
 def test_padded_equals_unpadded(case):
@@ -163,9 +184,9 @@ def test_host_stiffness_equals_the_jax_one(case):
     assert abs(host - device).max() <= 1e-12 * abs(device).max()
 
 
-def test_narrower_width_moves_entries_to_the_overflow(case):
+def test_narrower_width_moves_entries_to_the_overflow(amg_case):
     """A matrix padded to fewer ELL slots than its rows need is the same matrix."""
-    restrict = case[1].precondition.levels[0].restrict
+    restrict = amg_case[0].precondition.levels[0].restrict
     width, n = np.shape(restrict.ell_cols)
     narrow = pad_hyb(restrict, n + 5, restrict.n_cols + 3, width - 2, 10 ** 5, identity=False)
     assert np.shape(narrow.ell_cols)[0] == width - 2
