@@ -3,8 +3,8 @@
     python benchmarks/bench_robust_plan.py [--therapy ire|ect] [--held-out 256]
         [--scenarios 8] [--steps 8] [--truth 8] [--plans nominal,robust]
 
-Plans the tiny two-needle scene of the planner tests (tests/helpers/plans.py), voltage up to
-3000 V (margins are the plan's choice, not the device's limit), twice with the same budget
+Plans the tiny two-needle scene of the planner tests (tests/helpers/plans.py) without its
+vessel, voltage up to 3000 V (margins are the plan's choice, not the device's limit), twice with the same budget
 (linear and nonlinear steps): nominal, and with an `optimise: robust:` block. `--therapy ire`:
 coverage at E_irr, placement 1 mm, 1 mm, 2 deg, conductivity cv 0.2, from 1200 V; `ect`:
 coverage at E_rev, the issue's model 2 mm, 2 mm, 3 deg, cv 0.25, from 600 V. Both verified
@@ -69,6 +69,9 @@ def models(therapy: str):
 def plan(folder: Path, steps: int, scenarios: int | None, therapy: str):
     block, _, start, which = models(therapy)
     data = yaml.safe_load(tiny_plan_config())
+    # no vessel: its smooth penalty (membership tails near the needles, weight 50) outweighed
+    # the coverage from 400 V on, and both plans went down to 212 V (ect) or 613 V (ire)
+    data["scene"].pop("vessels")
     data["optimise"].update(linear_steps=steps, nonlinear_steps=1, therapy=therapy,
                             max_voltage=3000, step_voltage=150)
     data["protocol"]["pairs"][0]["voltage"] = start
@@ -129,7 +132,7 @@ def main() -> None:
     parser.add_argument("--truth", type=int, default=8)
     parser.add_argument("--plans", default="nominal,robust",
                         help="which plans to make (the held-out draws do not depend on it)")
-    parser.add_argument("--therapy", choices=sorted(MODELS), default="ire")
+    parser.add_argument("--therapy", choices=sorted(MODELS), default="ect")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = {}
