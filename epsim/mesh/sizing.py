@@ -197,7 +197,7 @@ def add_fields(field, regions, background: float, scale: float,
 REFERENCE_ACCURACY = 0.02
 ELECTRODE_PER_RADIUS = 0.35  # cell size on a needle's surface per needle radius
 ZONE_PER_SPACING = 1 / 12  # cell size between firing needles per needle spacing
-ZONE_MARGIN_FACTOR = 1.2  # the zone reaches this far beyond the estimated E_rev extent
+ZONE_MARGIN_FACTOR = 1.5  # the zone reaches this far beyond the estimated E_rev extent
 # The rim of a flat tip and the end of the active part are singular points of the field (the
 # current converged at first order without them): balls of EDGE_RADII radii around them, meshed
 # at the electrode size over EDGE_REFINEMENT.
