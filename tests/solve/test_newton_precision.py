@@ -8,7 +8,7 @@ import pytest
 from tests.helpers.meshes import inclusion_box
 from epsim.fem import apply_dirichlet, build_pattern, hyb_to_scipy, stiffness
 from epsim.physics import RegionConductivity, SmoothStep
-from epsim.solve import Newton, build_amg, nonlinear, solve_potential
+from epsim.solve import Newton, build_jacobi, nonlinear, solve_potential
 
 VOLTAGE = 700.0  # V over 1 cm: fields across both conductivity ramps
 
@@ -25,9 +25,9 @@ def case():
     free = jnp.asarray(~fixed)
     region = jnp.asarray(mesh.cell_region)
     sigma0 = jnp.where(region == 1, 0.2, 0.08)
-    amg = build_amg(hyb_to_scipy(apply_dirichlet(stiffness(pattern, points, sigma0), free)))
+    jacobi = build_jacobi(hyb_to_scipy(apply_dirichlet(stiffness(pattern, points, sigma0), free)))
     g = jnp.asarray(np.where(anode, VOLTAGE, 0.0))
-    return pattern, points, region, free, amg, g
+    return pattern, points, region, free, jacobi, g
 
 
 def model_of(region, liver_sigma1=0.32):
@@ -68,13 +68,13 @@ def test_float32_tangent_leaves_the_answer_unchanged(case):
     """Both precisions in one program (the dtype is read when the solve is traced). The
     adjoint's tangent is float64 in both, so gradients differ only through phi
     (tests/solve/test_gradients.py checks them against differences and unrolled Newton)."""
-    pattern, points, region, free, amg, g = case
+    pattern, points, region, free, jacobi, g = case
 
     def solve(dtype):
         old = nonlinear.TANGENT_DTYPE
         nonlinear.TANGENT_DTYPE = dtype
         try:
-            return solve_potential(pattern, points, model_of(region), g, free, amg,
+            return solve_potential(pattern, points, model_of(region), g, free, jacobi,
                                    solver=Newton(rtol=1e-12))
         finally:
             nonlinear.TANGENT_DTYPE = old
