@@ -187,7 +187,9 @@ def choose_capacity(problem: Problem, path: Path | None = None) -> Capacity:
     path = registry_path() if path is None else path
     on_file = _read(path)
     known = _KNOWN + [c for c in on_file if c not in _KNOWN]
-    fitting = [c for c in sorted(known, key=lambda c: (c.nodes, c.cells))
+    nodes = problem.pattern.n_nodes
+    near = [c for c in known if nodes + ANCHORS <= c.nodes <= MAX_WASTE * nodes]  # cheap first
+    fitting = [c for c in sorted(near, key=lambda c: (c.nodes, c.cells))
                if fits(demand(problem, c), c)]
     if fitting:
         chosen = fitting[0]
