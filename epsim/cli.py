@@ -29,9 +29,8 @@ XLA_CACHE_BYTES = 2 * 2**30  # least recently used programs are dropped beyond t
 
 def _configure_jax(use_cache: bool) -> None:
     """float64 on; compiled programs kept on disk (`cache_root()/xla`, or the user's own
-    JAX_COMPILATION_CACHE_DIR), so that a second run on a mesh of the same size skips
-    compilation, about a quarter of a run with a cached mesh (benchmarks/RESULTS.md). Sweep
-    workers inherit the directory through the environment."""
+    JAX_COMPILATION_CACHE_DIR), so that a second run on a mesh of a similar size skips
+    compilation (benchmarks/RESULTS.md). Sweep workers inherit it through the environment."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -43,6 +42,9 @@ def _configure_jax(use_cache: bool) -> None:
         path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
         jax.config.update("jax_compilation_cache_dir", path)
         jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
+    # every program, however quick to compile (JAX keeps only those over 1 s): a second process
+    # on a mesh of a known size bucket then compiles nothing at all (bench_cold_start.py)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     heal_compilation_cache(jax.config.jax_compilation_cache_dir)  # unreadable entries rebuilt
 
 
