@@ -12,8 +12,11 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from epsim.optimise.evaluate import planning_objective
+from epsim.optimise.materials import material_field
+from epsim.physics.conductivity import Constant
 from epsim.optimise.plan import Plan, make_needles
 from epsim.optimise.robust import (
+    MovedMaterials,
     RobustWeights,
     cvar,
     frame_map,
@@ -143,3 +146,26 @@ def test_common_shift_by_the_anatomy_matches_needles_moved_by_the_mesh(case):
     frame = jnp.array([0.0, 0.0, 0.0, 0.5 * MM, 0.0, 0.0])
     c_anatomy = float(coverage(base, *moved_anatomy(goals, data, frame, jnp.zeros(3))))
     assert abs(c_anatomy - c_mesh) < 0.2 * abs(c_mesh - c0), (c0, c_mesh, c_anatomy)
+
+
+def test_moved_materials_clip_only_rows_far_outside():
+    """Two cells inside a 5 mm sphere of material 1, the first labelled 0 (a faceting error):
+    the sphere moved 10 mm away gives the first raw weights (2, -1), clipped to (1, 0); the
+    second (1, 0) from its label (0, 1) is in range and kept; unmoved, the label weights."""
+    points = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [-1, 0, 0]]) * MM
+    cells = np.array([[0, 1, 2, 3], [0, 2, 3, 4]])
+    sphere = lambda x: jnp.linalg.norm(x, axis=-1) - 5 * MM  # noqa: E731
+    field = material_field((Constant(0.1), Constant(0.3)), [0.1, 0.3], [1e5, 1e5], [0, 1],
+                           [(sphere, 1)], 0.3 * MM, points, cells)
+    away = lambda x: sphere(x + jnp.array([10 * MM, 0, 0]))  # noqa: E731
+
+    def moved(shape, flag):
+        return MovedMaterials(field.models, field.sigma0, field.e_irr, field.labels,
+                              field.reference, ((shape, 1),), field.width, jnp.asarray(flag))
+
+    w = np.asarray(moved(away, True).weights(jnp.asarray(points), cells))
+    np.testing.assert_allclose(w, [[1, 0], [1, 0]], atol=1e-5)
+    raw = np.asarray(moved(away, False).weights(jnp.asarray(points), cells))
+    np.testing.assert_allclose(raw, [[2, -1], [1, 0]], atol=1e-5)
+    same = np.asarray(moved(sphere, False).weights(jnp.asarray(points), cells))
+    np.testing.assert_array_equal(same, np.asarray(field.labels))
