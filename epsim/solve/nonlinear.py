@@ -2,10 +2,10 @@
 
 Newton on the convex energy (the tangent sigma I + sigma' |E| e e^T is SPD; docs/physics.md,
 section 1), started from the sigma0 solution, with inexact AMG-PCG inner solves (the tangent's
-values in float32, the residual in float64) and a backtracking line search on the residual norm; damped Picard as the fallback. Gradients come
-from the implicit function theorem at the converged state: one adjoint solve with the same
-tangent and preconditioner (`equinox.filter_custom_vjp`), never from differentiating the
-iterations.
+values in float32, the residual in float64) and a backtracking line search on the residual
+norm; damped Picard as the fallback. Gradients come from the implicit function theorem at the
+converged state: one adjoint solve with the same tangent (in float64) and preconditioner
+(`equinox.filter_custom_vjp`), never from differentiating the iterations.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from epsim.solve.settings import Newton, Picard
 
 TANGENT_DTYPE = jnp.float32
 """Precision of the Newton tangent's values in the inner solves (see `_newton`): float32 made
-the whole Newton solve of the solver benchmark 13-19 % faster than float64, with the same
+the whole Newton solve of the solver benchmark 11-20 % faster than float64, with the same
 iteration counts and the converged potential equal to 1.5e-14 (benchmarks/RESULTS.md)."""
 
 

@@ -30,8 +30,8 @@ def case():
     return pattern, points, region, free, jacobi, g
 
 
-def model_of(region, liver_sigma1=0.32):
-    steps = (SmoothStep(0.08, liver_sigma1, 350e2, 700e2), SmoothStep(0.2, 0.7, 400e2, 800e2))
+def model_of(region):
+    steps = (SmoothStep(0.08, 0.32, 350e2, 700e2), SmoothStep(0.2, 0.7, 400e2, 800e2))
     return RegionConductivity(steps, region)
 
 
