@@ -191,8 +191,8 @@ def add_fields(field, regions, background: float, scale: float,
 
 # ---------------------------------------------------------------- the accurate-default rule
 # Constants set by benchmarks/bench_mesh_accuracy.py (table in benchmarks/ACCURACY_RESULTS.md,
-# rule in docs/accuracy.md): at REFERENCE_ACCURACY these sizes kept pair currents within 2 % and
-# threshold extents within 0.5 mm of the Richardson-extrapolated values.
+# rule in docs/accuracy.md): at REFERENCE_ACCURACY, on two needles in liver, pair currents came
+# out 1.2-2.2 % and threshold extents within 0.5 mm of the Richardson-extrapolated values.
 
 REFERENCE_ACCURACY = 0.02
 ELECTRODE_PER_RADIUS = 0.35  # cell size on a needle's surface per needle radius
@@ -203,7 +203,7 @@ ZONE_MARGIN_FACTOR = 1.5  # the zone reaches this far beyond the estimated E_rev
 # at the electrode size over EDGE_REFINEMENT.
 EDGE_RADII = 1.5
 EDGE_REFINEMENT = 2.0
-# Cells scale with sqrt(accuracy / REFERENCE_ACCURACY) (P1 errors fall like h^2), within:
+# Cells scale with sqrt(accuracy / REFERENCE_ACCURACY) (nominal P1 errors fall like h^2), within:
 ACCURACY_SCALE = (0.35, 3.0)
 
 
