@@ -25,7 +25,7 @@ from epsim.solve.settings import Newton, Picard
 
 TANGENT_DTYPE = jnp.float32
 """Precision of the Newton tangent's values in the inner solves (see `_newton`): float32 made
-the whole Newton solve of the solver benchmark 11-20 % faster than float64, with the same
+the whole Newton solve of the solver benchmark 11-22 % faster than float64, with the same
 iteration counts and the converged potential equal to 1.5e-14 (benchmarks/RESULTS.md)."""
 
 
