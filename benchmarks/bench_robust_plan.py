@@ -52,7 +52,7 @@ from epsim.translate import electrode_layout, material_mesh, scene_mesh  # noqa:
 OBJECTIVE = {"mean": 0.5, "cvar": 0.5, "alpha": 0.9}
 MODELS = {  # therapy: (placement mm, mm, deg; cv), start voltage V, coverage at
     "ire": ((1.0, 1.0, 2.0, 0.2), 1200.0, "irr"),
-    "ect": ((2.0, 2.0, 3.0, 0.25), 600.0, "rev"),  # the example model
+    "ect": ((2.0, 2.0, 3.0, 0.25), 1500.0, "rev"),  # the example model
 }
 
 
