@@ -106,17 +106,11 @@ def frame_map(frame: jax.Array, pivot: jax.Array):
     return lambda x: x + (x - pivot) @ turn + t
 
 
-def movable(data: MeshData, goals: Goals) -> bool:
-    """Whether the structures can move relative to the needles on this mesh: every structure
-    and every material inclusion has an analytic (JAX) signed distance."""
-    structures = (*goals.targets, *goals.spares)
-    return bool(data.materials.shapes) and all(s.distance is not None for s in structures)
-
-
 def moved_anatomy(goals: Goals, data: MeshData, frame: jax.Array, pivot: jax.Array):
     """(goals, data) with every structure and material inclusion moved by the inverse of the
     needle array's common motion `frame` about `pivot` (`frame_map`): each signed distance d
-    becomes d(pivot + R (x - pivot) + t). Needs `movable(data, goals)`."""
+    becomes d(pivot + R (x - pivot) + t). Needs analytic distances (no STL structures, material
+    shapes present: `scenarios.common_allowed`)."""
     to_anatomy = frame_map(frame, pivot)
 
     def moved(distance):
