@@ -163,8 +163,9 @@ def _convergence_plot(outcome: Outcome, audit: Audit, path: Path, goal: float) -
     left.set_ylabel("target coverage of the best plan (%)")
     right.set_xlabel("forward evaluations (every pair solved)")
     right.set_ylabel("objective of the best plan")
-    left.legend(fontsize=8)
-    right.legend(fontsize=8)
+    for ax in (left, right):
+        if ax.get_legend_handles_labels()[0]:  # a run with no steps drew no labelled line
+            ax.legend(fontsize=8)
     left.set_title("best coverage (superposition model; circles: nonlinear)", fontsize=9)
     right.set_title("objective (lower is better)", fontsize=9)
     fig.tight_layout()
