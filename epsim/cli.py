@@ -41,12 +41,7 @@ def _configure_jax(use_cache: bool) -> None:
     if jax.config.jax_compilation_cache_dir is None:
         path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
         jax.config.update("jax_compilation_cache_dir", path)
-    # a size limit turns on JAX's lock around cache reads and writes (processes, e.g. sweep
-    # workers, share the folder); every program is kept (JAX skips those compiled in under 1 s),
-    # so a new process on a known size bucket compiles nothing. Children inherit both.
-    for name, value in (("jax_compilation_cache_max_size", XLA_CACHE_BYTES),
-                        ("jax_persistent_cache_min_compile_time_secs", 0)):
-        jax.config.update(name, type(value)(os.environ.setdefault(name.upper(), str(value))))
+        jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
     heal_compilation_cache(jax.config.jax_compilation_cache_dir)  # unreadable entries rebuilt
 
 

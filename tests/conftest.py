@@ -26,13 +26,6 @@ jax.config.update("jax_enable_x64", True)
 _XLA_CACHE = tempfile.mkdtemp(prefix="epsim-test-xla-")
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
 jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
-# a size limit turns on JAX's file lock around the cache, which the two xdist workers share
-# (unlocked, one can read an entry the other is still writing: the likely cause of a worker's
-# SIGSEGV in one suite run, once every program was cached); as the command line does
-for _name, _value in (("jax_compilation_cache_max_size", 8 * 2**30),
-                      ("jax_persistent_cache_min_compile_time_secs", 0)):
-    os.environ[_name.upper()] = str(_value)
-    jax.config.update(_name, _value)
 
 
 def pytest_unconfigure(config):
