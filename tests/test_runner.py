@@ -62,11 +62,13 @@ class Calls:
 
 
 def geometry_calls(monkeypatch) -> Calls:
-    """Counts of the one geometry kernel behind `cell_geometry` and `elements`."""
+    """Counts of the geometry kernels: the one behind `cell_geometry` and `elements`, and the
+    numpy one the region metrics' volumes come from (`epsim.outcomes.cell_volumes`)."""
     calls = Calls(monkeypatch)
     # the module, not the function epsim.fem re-exports under the same name
     for module in (tetmesh, import_module("epsim.fem.elements")):
         calls.wrap(module, "corner_geometry", "geometry")
+    calls.wrap(import_module("epsim.outcomes"), "corner_gradients", "geometry")
     return calls
 
 
