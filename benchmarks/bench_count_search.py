@@ -3,6 +3,7 @@
     python benchmarks/bench_count_search.py              # both, one after the other, cold caches
     python benchmarks/bench_count_search.py --baseline   # the single plan with its CMA-ES baseline
     python benchmarks/bench_count_search.py --write benchmarks/COUNT_SEARCH_RESULTS.md
+    python benchmarks/bench_count_search.py --keep /tmp/count_runs   # keep both outputs
 
 Runs, each in a fresh process with an empty mesh cache and compiled-program cache:
 
@@ -94,10 +95,15 @@ def main() -> None:
                         help="both configs with mesh sizes (not at the needles) x SIZE and "
                              "these steps (a shorter run on a loaded machine; the same "
                              "reduction for both)")
+    parser.add_argument("--keep", type=Path,
+                        help="write both runs' outputs into this (new) folder and keep them "
+                             "(to re-run the chosen plan: epsim run KEEP/search/plan.yaml)")
     args = parser.parse_args()
     started = datetime.datetime.now().isoformat(timespec="seconds")
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=False)
     with tempfile.TemporaryDirectory(prefix="bench_count_") as tmp:
-        folder = Path(tmp)
+        folder = args.keep.resolve() if args.keep else Path(tmp)
         single_config, search_config = SINGLE, SEARCH
         if args.reduce:
             single_config, search_config = (reduced(c, folder, *args.reduce)

@@ -81,6 +81,17 @@ class Capacity(NamedTuple):
     levels: tuple[tuple[int, ...], ...]
     coarse: int
 
+    def as_list(self) -> list:
+        """Plain lists and ints (JSON, checkpoints)."""
+        return [self.nodes, self.cells, list(self.slots), self.overflow, self.electrode_nodes,
+                [list(lv) for lv in self.levels], self.coarse]
+
+    @classmethod
+    def from_list(cls, row) -> "Capacity":
+        """The inverse of `as_list`."""
+        return cls(int(row[0]), int(row[1]), tuple(map(int, row[2])), int(row[3]), int(row[4]),
+                   tuple(tuple(map(int, lv)) for lv in row[5]), int(row[6]))
+
 
 def _row_lengths(a: HybMatrix) -> np.ndarray:
     return np.diff(hyb_to_scipy(a).indptr)
@@ -134,11 +145,14 @@ def _room(n: int) -> int:
 
 def capacity_for(need: Capacity) -> Capacity:
     """A new capacity for a problem of sizes `need`: counts rounded up to buckets with HEADROOM,
-    SPARE_SLOTS spare edge slots, ELL widths of A and P as they are (a wider one adds zero slots to every
-    row), those of the restriction (long rows, few of them) with 10 % room."""
+    edge slots with room for sampling noise and SPARE_SLOTS spare ones, ELL widths of A and P as
+    they are (a wider one adds zero slots to every row), those of the restriction (long rows, few
+    of them) with 10 % room."""
     slots, previous = [], math.inf
     for n in (*need.slots, *(0,) * SPARE_SLOTS):
-        previous = min(previous, _room(n))
+        # the short tail slots (edges shared by the most cells) vary from mesh to mesh by
+        # about their square root: room for that too (51 edges against 48 seen)
+        previous = min(previous, _room(n + math.ceil(4 * math.sqrt(n))))
         slots.append(previous)
     levels = tuple((_room(lv[0]), lv[1], _room(lv[2]), lv[3], _room(lv[4]),
                     math.ceil(1.1 * lv[5]), _room(lv[6])) for lv in need.levels)
@@ -163,8 +177,7 @@ def registry_path() -> Path | None:
 def _read(path: Path | None) -> list[Capacity]:
     try:
         rows = json.loads(path.read_text()) if path else []
-        return [Capacity(r[0], r[1], tuple(r[2]), r[3], r[4], tuple(map(tuple, r[5])), r[6])
-                for r in rows]
+        return [Capacity.from_list(r) for r in rows]
     except (OSError, ValueError, TypeError, IndexError):
         return []  # no file yet, or an unreadable one: start a new list
 
@@ -175,7 +188,7 @@ def _write(path: Path, known: list[Capacity]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".capacities-")
         with os.fdopen(fd, "w") as out:
-            json.dump([list(c) for c in known], out)
+            json.dump([c.as_list() for c in known], out)
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only cache: this process still reuses its own capacities
@@ -368,9 +381,16 @@ class Padded(NamedTuple):
         return unpad_fields(fields, self.n_nodes, self.n_cells)
 
 
-def padded(problem: Problem, path: Path | None = None) -> Padded:
-    """`problem` padded to the capacity `choose_capacity` picks for it."""
-    cap = choose_capacity(problem, path)
+def padded(problem: Problem, path: Path | None = None, capacity: Capacity | None = None) -> Padded:
+    """`problem` padded to `capacity` when it fits there (a resumed plan pads each mesh as it
+    did before, so that its sums run in the same order), else to the capacity
+    `choose_capacity` picks for it."""
+    if capacity is not None and fits(demand(problem, capacity), capacity):
+        cap = capacity
+        if cap not in _KNOWN:
+            _KNOWN.append(cap)
+    else:
+        cap = choose_capacity(problem, path)
     return Padded(pad_problem(problem, cap), cap, problem.pattern.n_nodes,
                   int(np.shape(problem.pattern.cells)[0]))
 

@@ -11,6 +11,7 @@ All lengths in metres.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -91,7 +92,21 @@ def _tube(points, radius):
 
 def signed_distance_function(shape) -> SignedDistance | None:
     """A JAX function points (..., 3) -> signed distance (...,) for a domain or inclusion spec,
-    or None when the shape has no analytic distance here (STL surfaces)."""
+    or None when the shape has no analytic distance here (STL surfaces). The same function
+    object for equal specs: it is static data of jitted programs (`MaterialField.shapes`,
+    `Goals`), so a new one for each remesh would compile every program again."""
+    try:
+        return _cached_distance(shape)
+    except TypeError:  # an unhashable spec
+        return _distance(shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_distance(shape) -> SignedDistance | None:
+    return _distance(shape)
+
+
+def _distance(shape) -> SignedDistance | None:
     if isinstance(shape, (Box, BoxInclusion)):
         return _box(shape.center, shape.size)
     if isinstance(shape, (Sphere, SphereInclusion)):

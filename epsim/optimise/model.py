@@ -41,6 +41,8 @@ class MeshData(eqx.Module):
         fixed_distance: (n_structures, n_cells) m, host-computed signed distances at the
             reference centroids, for structures without a JAX distance (else unused zeros).
         anode, cathode: (n_pairs,) int electrode indices.
+        cell_mask: (n_cells,) 1 for the mesh's cells, 0 for padding cells
+            (`epsim.optimise.padded`); None on an unpadded mesh.
     """
 
     problem: Problem
@@ -50,6 +52,7 @@ class MeshData(eqx.Module):
     fixed_distance: jax.Array
     anode: jax.Array
     cathode: jax.Array
+    cell_mask: jax.Array | None = None
 
 
 class Response(eqx.Module):
@@ -79,6 +82,8 @@ def basis_potentials(
     and whether each solve converged."""
     masks = problem.electrode_masks
     free = ~jnp.any(masks, axis=0)
+    if problem.inert is not None:  # padding nodes stay at 0 V
+        free = free & ~problem.inert
     constant = Constant(sigma0)
 
     def one(mask):
@@ -123,7 +128,11 @@ def _geometry(data: MeshData, points):
     cells = data.problem.pattern.cells
     grads, volumes = cell_geometry(points, cells)
     centroids = jnp.mean(points[cells], axis=1)
-    return grads, volumes, centroids, jnp.min(volumes / data.ref_volumes)
+    ratio = volumes / data.ref_volumes
+    if data.cell_mask is not None:  # padding cells weigh nothing and never ask for a remesh
+        volumes = volumes * data.cell_mask
+        ratio = jnp.where(data.cell_mask > 0, ratio, jnp.inf)
+    return grads, volumes, centroids, jnp.min(ratio)
 
 
 def linear_response(

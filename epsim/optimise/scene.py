@@ -4,8 +4,9 @@
 inclusions (target, spared structures, other tissue), mesh sizes, the needles' radii and active
 lengths, and a function that gives each mesh region its conductivity. `mesh_data` builds the
 `MeshData` pytree of a mesh: the solver problem (Jacobi-preconditioned by default: at planning
-sizes it solves about as fast as AMG and compiles ten times faster, which matters because every
-remesh changes array shapes and so recompiles), the node motion and the structures' distances.
+sizes it solves about as fast as AMG and compiles ten times faster), the node motion and the
+structures' distances. The session pads it (`epsim.optimise.padded`) so that remeshes of similar
+size reuse the compiled programs.
 """
 
 from __future__ import annotations

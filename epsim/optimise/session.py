@@ -24,6 +24,7 @@ from epsim.optimise.clearance import Clearance
 from epsim.optimise.evaluate import evaluate_batch, evaluate_one, plan_shift_ratio, stack, unstack
 from epsim.optimise.motion import MIN_VOLUME_RATIO
 from epsim.optimise.objective import Goals
+from epsim.optimise.padded import capacity_of, pad_mesh_data
 from epsim.optimise.plan import Needles, Plan, axes, tips
 from epsim.optimise.recovery import ATTEMPTS, Events, MeshFaults, nudged_tips
 from epsim.optimise.scene import PlanningScene
@@ -33,12 +34,14 @@ from epsim.solve import Newton
 class MeshRef:
     """One reference mesh: made at `layout` (tips, axes) with sizes times `factor` (the stage's
     resolution) times `size_scale` (1 unless a meshing retry changed it). A mesh restored from a
-    checkpoint is loaded and prepared (`load() -> (mesh, data)`) when first used."""
+    checkpoint is loaded and prepared (`load() -> (mesh, data)`) when first used. `capacity`:
+    the sizes its data is padded to (`epsim.optimise.padded`), kept in checkpoints."""
 
     def __init__(self, id: int, factor: float, layout, size_scale: float = 1.0, *,
-                 mesh=None, data=None, load: Callable | None = None):
+                 mesh=None, data=None, load: Callable | None = None, capacity=None):
         self.id, self.factor, self.layout, self.size_scale = id, factor, layout, size_scale
         self._mesh, self._data, self._load = mesh, data, load
+        self.capacity = capacity
 
     def _ensure(self) -> None:
         if self._mesh is None or self._data is None:
@@ -164,9 +167,11 @@ class Session:
                     if last:
                         raise
                     continue
-                data = self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale)
+                # padded: meshes of similar size share the compiled evaluators
+                data = pad_mesh_data(
+                    self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale))
                 ref = MeshRef(len(self.meshes), factor, (moved, axis), attempt.size_scale,
-                              mesh=mesh, data=data)
+                              mesh=mesh, data=data, capacity=capacity_of(data))
                 if self.store is not None:
                     self.store.save_mesh(ref.id, mesh)
                 if k:

@@ -16,7 +16,9 @@ import numpy as np
 
 from epsim.optimise.adam import Track
 from epsim.optimise.cmaes import BaselineResult
+from epsim.optimise.padded import pad_mesh_data
 from epsim.optimise.session import Evaluation, MeshRef, Session
+from epsim.padding import Capacity
 
 
 def evaluation_data(ev: Evaluation | None) -> dict | None:
@@ -76,7 +78,9 @@ def baseline_from(data: dict | None, session: Session) -> BaselineResult | None:
 def session_data(session: Session) -> dict:
     return {
         "meshes": [{"factor": m.factor, "size_scale": m.size_scale, "tips": m.layout[0],
-                    "axes": m.layout[1]} for m in session.meshes],
+                    "axes": m.layout[1],
+                    "capacity": m.capacity.as_list() if m.capacity else None}
+                   for m in session.meshes],
         "forward": dict(session.forward), "remesh_time": session.remesh_time,
         "phase": session.phase, "current_scale": session.current_scale,
         "events": session.events.rows, "audit": session.audit.rows,
@@ -86,16 +90,22 @@ def session_data(session: Session) -> dict:
 def restore_session(session: Session, data: dict, store) -> None:
     """Put a saved session state into a fresh `session`; meshes load from `store` when used."""
 
-    def loader(i, factor, tip, axis):
+    def loader(i, factor, tip, axis, capacity):
         def load():
             mesh = store.load_mesh(i)
-            return mesh, session.scene.mesh_data(mesh, tip, axis, factor)
+            # padded as before the interruption: the same sums in the same order
+            data = session.scene.mesh_data(mesh, tip, axis, factor)
+            return mesh, pad_mesh_data(data, capacity=capacity)
         return load
+
+    def capacity(m):
+        return Capacity.from_list(m["capacity"]) if m.get("capacity") else None
 
     session.meshes = [
         MeshRef(i, float(m["factor"]), (np.asarray(m["tips"]), np.asarray(m["axes"])),
-                float(m["size_scale"]),
-                load=loader(i, float(m["factor"]) * float(m["size_scale"]), m["tips"], m["axes"]))
+                float(m["size_scale"]), capacity=capacity(m),
+                load=loader(i, float(m["factor"]) * float(m["size_scale"]), m["tips"], m["axes"],
+                            capacity(m)))
         for i, m in enumerate(data["meshes"])
     ]
     session.forward = {k: int(v) for k, v in data["forward"].items()}

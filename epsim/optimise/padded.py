@@ -1,0 +1,117 @@
+"""Planner meshes padded to shared sizes, so that a remesh reuses the compiled programs.
+
+Every remesh of a plan gives arrays of new shapes, and every jitted evaluator (the objective
+and its gradient, linear and nonlinear, one plan or a batch) was compiled again for it: on
+the pelvic plan compilation was more than half of the wall time. `pad_mesh_data` pads a
+mesh's `MeshData` to the capacity `epsim.padding` picks (the size buckets the runner and the
+sweeps share, also across processes), so meshes of similar size run the same programs:
+
+- the problem as `epsim.padding.pad_problem` pads it (padding nodes held at 0 V, padding cells
+  on an anchor tetrahedron with exactly zero couplings);
+- the motion: padding nodes at the anchors with zero halo weight (they never move); boundary
+  nodes padded to a bucket of their own by repeating an anchor with a zero projector;
+- per-cell data: mesh labels and membership references of the anchor cell, reference volumes of
+  the anchor tetrahedron, host distances far outside every structure, and `cell_mask` 0, which
+  gives padding cells zero volume in every integral and keeps them out of the remesh test.
+
+The objective, its gradient and every diagnostic equal those of the unpadded mesh to rounding
+(tests/optimise/test_padded.py).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from epsim.optimise.model import MeshData
+from epsim.padding import ANCHORS, MAX_WASTE, Capacity, bucket, demand, pad_points, padded
+
+ANCHOR_VOLUME = 1.0 / 6.0  # m^3, the unit right-angled tetrahedron of `epsim.padding`
+OUTSIDE = 1.0  # m, host signed distance of padding cells: far outside every structure
+
+_BOUNDARY: list[int] = []  # boundary-node capacities handed out in this process
+
+
+def boundary_capacity(n: int) -> int:
+    """The smallest known boundary-node capacity that holds `n` without wasting more than
+    MAX_WASTE, else a new one (a bucket with 5 % room)."""
+    near = [c for c in _BOUNDARY if n <= c <= MAX_WASTE * max(n, 1)]
+    if near:
+        return min(near)
+    c = bucket(math.ceil(1.05 * n))
+    _BOUNDARY.append(c)
+    return c
+
+
+def capacity_of(data: MeshData) -> Capacity:
+    """The capacity a padded mesh's arrays fill (its sizes as they are)."""
+    return demand(data.problem)
+
+
+def _pad_rows(x, rows: int, fill) -> np.ndarray:
+    """(n, ...) -> (rows, ...), the new rows equal to `fill` (broadcast)."""
+    x = np.asarray(x)
+    extra = np.broadcast_to(np.asarray(fill, x.dtype), (rows - x.shape[0], *x.shape[1:]))
+    return np.concatenate([x, extra])
+
+
+def _pad_motion(motion, n_nodes: int, nodes: int):
+    anchor = n_nodes  # the first anchor node: fixed, never moves
+    b = np.asarray(motion.boundary_nodes)
+    size = boundary_capacity(len(b))
+    pad_nodes = lambda x: _pad_rows(np.asarray(x).T, nodes, 0.0).T  # noqa: E731 (k, n) arrays
+    return eqx.tree_at(
+        lambda m: (m.ref_points, m.weight, m.taper, m.boundary_nodes, m.boundary_projector),
+        motion,
+        (jnp.asarray(pad_points(np.asarray(motion.ref_points), nodes)),
+         jnp.asarray(pad_nodes(motion.weight)), jnp.asarray(pad_nodes(motion.taper)),
+         jnp.asarray(_pad_rows(b, size, anchor)),
+         jnp.asarray(_pad_rows(motion.boundary_projector, size, 0.0))),
+    )
+
+
+def _pad_materials(field, n_cells: int, cells: int):
+    """Padding cells carry the materials of the anchor tetrahedron where it is: their labels
+    repeat the last cell's, their reference memberships are computed at the anchors (so that
+    labels + now - reference is the label, as for any unmoved cell)."""
+    labels = _pad_rows(field.labels, cells, np.asarray(field.labels)[-1])
+    reference = np.asarray(field.reference)
+    if field.shapes:
+        anchors = jnp.asarray(pad_points(np.zeros((0, 3)), ANCHORS))
+        at_anchor = np.asarray(field.blend(anchors, jnp.arange(ANCHORS)[None, :]))[0]
+    else:
+        at_anchor = reference[-1]
+    return eqx.tree_at(lambda f: (f.labels, f.reference), field,
+                       (jnp.asarray(labels), jnp.asarray(_pad_rows(reference, cells, at_anchor))))
+
+
+def pad_mesh_data(data: MeshData, path: Path | None = None,
+                  capacity: Capacity | None = None) -> MeshData:
+    """`data` padded to `capacity` (where it fits) or to the capacity
+    `epsim.padding.choose_capacity` picks for its problem (`path`: the capacities file,
+    default beside JAX's persistent cache)."""
+    if data.cell_mask is not None:
+        return data  # padded already
+    pad = padded(data.problem, path, capacity)
+    nodes, cells = pad.capacity.nodes, pad.capacity.cells
+    n_nodes, n_cells = pad.n_nodes, pad.n_cells
+    fixed = np.asarray(data.fixed_distance)
+    return MeshData(
+        problem=jax.device_put(pad.problem),  # on the device once, not at every call
+        motion=_pad_motion(data.motion, n_nodes, nodes),
+        materials=_pad_materials(data.materials, n_cells, cells),
+        ref_volumes=jnp.asarray(_pad_rows(data.ref_volumes, cells, ANCHOR_VOLUME)),
+        fixed_distance=jnp.asarray(_pad_rows(fixed.T, cells, OUTSIDE).T.reshape(
+            fixed.shape[0], cells)),
+        anode=data.anode, cathode=data.cathode,
+        cell_mask=jnp.asarray(np.arange(cells) < n_cells, dtype=jnp.asarray(
+            data.ref_volumes).dtype),
+    )
+
+
+__all__ = ["boundary_capacity", "capacity_of", "pad_mesh_data"]
