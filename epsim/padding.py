@@ -194,22 +194,25 @@ def _write(path: Path, known: list[Capacity]) -> None:
         pass  # a read-only cache: this process still reuses its own capacities
 
 
+def pick_capacity(problem: Problem, known: list[Capacity]) -> Capacity:
+    """The smallest of `known` that `problem` fits, else a new capacity for it (not added to
+    `known`): a pure function of the problem and the list."""
+    nodes = problem.pattern.n_nodes
+    near = [c for c in known if nodes + ANCHORS <= c.nodes <= MAX_WASTE * nodes]  # cheap first
+    fitting = [c for c in sorted(near, key=lambda c: (c.nodes, c.cells))
+               if fits(demand(problem, c), c)]
+    return fitting[0] if fitting else capacity_for(demand(problem))
+
+
 def choose_capacity(problem: Problem, path: Path | None = None) -> Capacity:
     """The smallest known capacity that `problem` fits (this process's, then the file's), else
     a new one, remembered in both."""
     path = registry_path() if path is None else path
     on_file = _read(path)
     known = _KNOWN + [c for c in on_file if c not in _KNOWN]
-    nodes = problem.pattern.n_nodes
-    near = [c for c in known if nodes + ANCHORS <= c.nodes <= MAX_WASTE * nodes]  # cheap first
-    fitting = [c for c in sorted(near, key=lambda c: (c.nodes, c.cells))
-               if fits(demand(problem, c), c)]
-    if fitting:
-        chosen = fitting[0]
-    else:
-        chosen = capacity_for(demand(problem))
-        if path is not None:
-            _write(path, [*on_file, chosen])
+    chosen = pick_capacity(problem, known)
+    if chosen not in known and path is not None:
+        _write(path, [*on_file, chosen])
     if chosen not in _KNOWN:
         _KNOWN.append(chosen)
     return chosen
@@ -382,15 +385,11 @@ class Padded(NamedTuple):
 
 
 def padded(problem: Problem, path: Path | None = None, capacity: Capacity | None = None) -> Padded:
-    """`problem` padded to `capacity` when it fits there (a resumed plan pads each mesh as it
-    did before, so that its sums run in the same order), else to the capacity
+    """`problem` padded to `capacity` (it must fit there), default to the capacity
     `choose_capacity` picks for it."""
-    if capacity is not None and fits(demand(problem, capacity), capacity):
-        cap = capacity
-        if cap not in _KNOWN:
-            _KNOWN.append(cap)
-    else:
-        cap = choose_capacity(problem, path)
+    cap = choose_capacity(problem, path) if capacity is None else capacity
+    if not fits(demand(problem, cap), cap):
+        raise ValueError(f"a problem of sizes {demand(problem)} does not fit {cap}")
     return Padded(pad_problem(problem, cap), cap, problem.pattern.n_nodes,
                   int(np.shape(problem.pattern.cells)[0]))
 
@@ -438,4 +437,4 @@ class Compilations:
 
 __all__ = ["Capacity", "Compilations", "Padded", "bucket", "capacity_for", "choose_capacity",
            "demand", "fits", "pad_cells", "pad_hyb", "pad_points", "pad_problem", "padded",
-           "registry_path", "unpad_fields"]
+           "pick_capacity", "registry_path", "unpad_fields"]

@@ -3,8 +3,11 @@
 Every remesh of a plan gives arrays of new shapes, and every jitted evaluator (the objective
 and its gradient, linear and nonlinear, one plan or a batch) was compiled again for it: on
 the pelvic plan compilation was more than half of the wall time. `pad_mesh_data` pads a
-mesh's `MeshData` to the capacity `epsim.padding` picks (the size buckets the runner and the
-sweeps share, also across processes), so meshes of similar size run the same programs:
+mesh's `MeshData` to a capacity of `epsim.padding` (the size buckets of the runner and the
+sweeps), so meshes of similar size run the same programs. A session picks each mesh's capacity
+from those of its own earlier meshes only, so the padding, and with it the order of every sum,
+is a function of the run alone: a plan is the same bit for bit whatever ran before it (and the
+same config run again finds its programs in the persistent compilation cache). Padded:
 
 - the problem as `epsim.padding.pad_problem` pads it (padding nodes held at 0 V, padding cells
   on an anchor tetrahedron with exactly zero couplings);
@@ -21,7 +24,6 @@ The objective, its gradient and every diagnostic equal those of the unpadded mes
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -29,7 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from epsim.optimise.model import MeshData
-from epsim.padding import ANCHORS, MAX_WASTE, Capacity, bucket, demand, pad_points, padded
+from epsim.padding import (
+    ANCHORS, MAX_WASTE, Capacity, bucket, pad_points, padded, pick_capacity,
+)
 
 ANCHOR_VOLUME = 1.0 / 6.0  # m^3, the unit right-angled tetrahedron of `epsim.padding`
 OUTSIDE = 1.0  # m, host signed distance of padding cells: far outside every structure
@@ -46,11 +50,6 @@ def boundary_capacity(n: int) -> int:
     c = bucket(math.ceil(1.05 * n))
     _BOUNDARY.append(c)
     return c
-
-
-def capacity_of(data: MeshData) -> Capacity:
-    """The capacity a padded mesh's arrays fill (its sizes as they are)."""
-    return demand(data.problem)
 
 
 def _pad_rows(x, rows: int, fill) -> np.ndarray:
@@ -90,14 +89,14 @@ def _pad_materials(field, n_cells: int, cells: int):
                        (jnp.asarray(labels), jnp.asarray(_pad_rows(reference, cells, at_anchor))))
 
 
-def pad_mesh_data(data: MeshData, path: Path | None = None,
-                  capacity: Capacity | None = None) -> MeshData:
-    """`data` padded to `capacity` (where it fits) or to the capacity
-    `epsim.padding.choose_capacity` picks for its problem (`path`: the capacities file,
-    default beside JAX's persistent cache)."""
+def pad_mesh_data(data: MeshData, capacity: Capacity | None = None) -> MeshData:
+    """`data` padded to `capacity` (which it must fit), default a new capacity for it alone
+    (`epsim.padding.pick_capacity`). A planning session picks the capacity from those of its
+    own meshes (`Session.remesh`), never from another run's: a plan then depends only on its
+    config, whatever other runs this process or the compilation cache have seen."""
     if data.cell_mask is not None:
         return data  # padded already
-    pad = padded(data.problem, path, capacity)
+    pad = padded(data.problem, capacity=capacity or pick_capacity(data.problem, []))
     nodes, cells = pad.capacity.nodes, pad.capacity.cells
     n_nodes, n_cells = pad.n_nodes, pad.n_cells
     fixed = np.asarray(data.fixed_distance)
@@ -114,4 +113,4 @@ def pad_mesh_data(data: MeshData, path: Path | None = None,
     )
 
 
-__all__ = ["boundary_capacity", "capacity_of", "pad_mesh_data"]
+__all__ = ["boundary_capacity", "pad_mesh_data"]

@@ -24,10 +24,11 @@ from epsim.optimise.clearance import Clearance
 from epsim.optimise.evaluate import evaluate_batch, evaluate_one, plan_shift_ratio, stack, unstack
 from epsim.optimise.motion import MIN_VOLUME_RATIO
 from epsim.optimise.objective import Goals
-from epsim.optimise.padded import capacity_of, pad_mesh_data
+from epsim.optimise.padded import pad_mesh_data
 from epsim.optimise.plan import Needles, Plan, axes, tips
 from epsim.optimise.recovery import ATTEMPTS, Events, MeshFaults, nudged_tips
 from epsim.optimise.scene import PlanningScene
+from epsim.padding import pick_capacity
 from epsim.solve import Newton
 
 
@@ -129,6 +130,7 @@ class Session:
     faults: MeshFaults = field(default_factory=MeshFaults)
     store: object = None  # a `Checkpoint` that keeps every new mesh, or None
     robust: object = None  # a `RobustPlanning`: evaluate the robust objective instead
+    capacities: list = field(default_factory=list)  # padded sizes of this session's meshes
 
     def __post_init__(self):
         if self.current_scale is None:
@@ -167,11 +169,14 @@ class Session:
                     if last:
                         raise
                     continue
+                data = self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale)
                 # padded: meshes of similar size share the compiled evaluators
-                data = pad_mesh_data(
-                    self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale))
+                capacity = pick_capacity(data.problem, self.capacities)
+                if capacity not in self.capacities:
+                    self.capacities.append(capacity)
+                data = pad_mesh_data(data, capacity)
                 ref = MeshRef(len(self.meshes), factor, (moved, axis), attempt.size_scale,
-                              mesh=mesh, data=data, capacity=capacity_of(data))
+                              mesh=mesh, data=data, capacity=capacity)
                 if self.store is not None:
                     self.store.save_mesh(ref.id, mesh)
                 if k:

@@ -108,6 +108,7 @@ def restore_session(session: Session, data: dict, store) -> None:
                             capacity(m)))
         for i, m in enumerate(data["meshes"])
     ]
+    session.capacities = list(dict.fromkeys(m.capacity for m in session.meshes if m.capacity))
     session.forward = {k: int(v) for k, v in data["forward"].items()}
     session.remesh_time = float(data["remesh_time"])
     session.phase = data["phase"]

@@ -8,7 +8,7 @@ import pytest
 
 from epsim.optimise.evaluate import evaluate_one, plan_shift_ratio
 from epsim.optimise.padded import pad_mesh_data
-from epsim.padding import Compilations
+from epsim.padding import Compilations, demand, pick_capacity
 from epsim.solve import Newton
 from tests.helpers.scenes import layout, small_case
 
@@ -61,7 +61,9 @@ def test_a_remesh_of_similar_size_compiles_nothing(case):
     tip, axis = layout(needles, plan)
     tip = tip + np.array([0.3e-3, -0.2e-3, 0.1e-3])
     mesh = scene.mesh(tip, axis, np.asarray(needles.length))
-    again = pad_mesh_data(scene.mesh_data(mesh, tip, axis))
+    fresh = scene.mesh_data(mesh, tip, axis)
+    capacity = pick_capacity(fresh.problem, [demand(padded.problem)])
+    again = pad_mesh_data(fresh, capacity)
     assert mesh.n_cells != data.ref_volumes.shape[0]  # a different mesh ...
     assert again.cell_mask.shape == padded.cell_mask.shape  # ... in the same capacity
     with Compilations() as seen:
