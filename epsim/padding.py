@@ -139,12 +139,12 @@ def fits(need: Capacity, cap: Capacity) -> bool:
     return small and slots and rest and levels
 
 
-def _room(n: int) -> int:
-    return bucket(math.ceil(n * HEADROOM))
+def _room(n: int, headroom: float = HEADROOM) -> int:
+    return bucket(math.ceil(n * headroom))
 
 
-def capacity_for(need: Capacity) -> Capacity:
-    """A new capacity for a problem of sizes `need`: counts rounded up to buckets with HEADROOM,
+def capacity_for(need: Capacity, headroom: float = HEADROOM) -> Capacity:
+    """A new capacity for a problem of sizes `need`: counts rounded up to buckets with `headroom`,
     edge slots with room for sampling noise and SPARE_SLOTS spare ones, ELL widths of A and P as
     they are (a wider one adds zero slots to every row), those of the restriction (long rows, few
     of them) with 10 % room."""
@@ -152,14 +152,15 @@ def capacity_for(need: Capacity) -> Capacity:
     for n in (*need.slots, *(0,) * SPARE_SLOTS):
         # the short tail slots (edges shared by the most cells) vary from mesh to mesh by
         # about their square root: room for that too (51 edges against 48 seen)
-        previous = min(previous, _room(n + math.ceil(4 * math.sqrt(n))))
+        previous = min(previous, _room(n + math.ceil(4 * math.sqrt(n)), headroom))
         slots.append(previous)
-    levels = tuple((_room(lv[0]), lv[1], _room(lv[2]), lv[3], _room(lv[4]),
-                    math.ceil(1.1 * lv[5]), _room(lv[6])) for lv in need.levels)
+    room = lambda n: _room(n, headroom)  # noqa: E731
+    levels = tuple((room(lv[0]), lv[1], room(lv[2]), lv[3], room(lv[4]),
+                    math.ceil(1.1 * lv[5]), room(lv[6])) for lv in need.levels)
     return Capacity(
-        nodes=_room(need.nodes + ANCHORS), cells=_room(need.cells + 1), slots=tuple(slots),
-        overflow=_room(need.overflow), electrode_nodes=_room(need.electrode_nodes),
-        levels=levels, coarse=_room(need.coarse) if need.coarse else 0,
+        nodes=room(need.nodes + ANCHORS), cells=room(need.cells + 1), slots=tuple(slots),
+        overflow=room(need.overflow), electrode_nodes=room(need.electrode_nodes),
+        levels=levels, coarse=room(need.coarse) if need.coarse else 0,
     )
 
 
@@ -194,14 +195,15 @@ def _write(path: Path, known: list[Capacity]) -> None:
         pass  # a read-only cache: this process still reuses its own capacities
 
 
-def pick_capacity(problem: Problem, known: list[Capacity]) -> Capacity:
-    """The smallest of `known` that `problem` fits, else a new capacity for it (not added to
-    `known`): a pure function of the problem and the list."""
+def pick_capacity(problem: Problem, known: list[Capacity],
+                  headroom: float = HEADROOM) -> Capacity:
+    """The smallest of `known` that `problem` fits, else a new capacity for it with `headroom`
+    (not added to `known`): a pure function of the problem and the list."""
     nodes = problem.pattern.n_nodes
     near = [c for c in known if nodes + ANCHORS <= c.nodes <= MAX_WASTE * nodes]  # cheap first
     fitting = [c for c in sorted(near, key=lambda c: (c.nodes, c.cells))
                if fits(demand(problem, c), c)]
-    return fitting[0] if fitting else capacity_for(demand(problem))
+    return fitting[0] if fitting else capacity_for(demand(problem), headroom)
 
 
 def choose_capacity(problem: Problem, path: Path | None = None) -> Capacity:

@@ -24,7 +24,7 @@ from epsim.optimise.clearance import Clearance
 from epsim.optimise.evaluate import evaluate_batch, evaluate_one, plan_shift_ratio, stack, unstack
 from epsim.optimise.motion import MIN_VOLUME_RATIO
 from epsim.optimise.objective import Goals
-from epsim.optimise.padded import pad_mesh_data
+from epsim.optimise.padded import HEADROOM, pad_mesh_data
 from epsim.optimise.plan import Needles, Plan, axes, tips
 from epsim.optimise.recovery import ATTEMPTS, Events, MeshFaults, nudged_tips
 from epsim.optimise.scene import PlanningScene
@@ -171,7 +171,7 @@ class Session:
                     continue
                 data = self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale)
                 # padded: meshes of similar size share the compiled evaluators
-                capacity = pick_capacity(data.problem, self.capacities)
+                capacity = pick_capacity(data.problem, self.capacities, HEADROOM)
                 if capacity not in self.capacities:
                     self.capacities.append(capacity)
                 data = pad_mesh_data(data, capacity)
