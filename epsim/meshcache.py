@@ -134,6 +134,7 @@ def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | 
 
 
 XLA_READ_ERROR = "Error reading persistent compilation cache entry"
+XLA_WRITE_ERROR = "Error writing persistent compilation cache entry"
 
 
 def heal_compilation_cache(directory) -> None:
@@ -141,12 +142,19 @@ def heal_compilation_cache(directory) -> None:
     read. JAX warns and compiles afresh in that case, but never replaces the entry (its cache
     skips keys that exist), so a truncated entry would be read and warned about in every later
     run. The watch turns the warning into one line saying the entry was removed; the fresh
-    compilation then writes it again. Installed by the command line, not at import."""
+    compilation then writes it again. Entries without an access time are dated first
+    (`date_unstamped_entries`). Installed by the command line, not at import."""
+    date_unstamped_entries(Path(directory))
     shown = warnings.showwarning
     if getattr(shown, "epsim_heal", None) == str(directory):
         return
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
+        if XLA_WRITE_ERROR in str(message) and "-atime" in str(message):
+            # another writer left entries without access times: date them; this program is
+            # compiled again in a later run, nothing else is lost
+            date_unstamped_entries(Path(directory))
+            return None
         if XLA_READ_ERROR not in str(message):
             return shown(message, category, filename, lineno, file, line)
         removed = remove_unreadable_entries(Path(directory))
@@ -155,6 +163,27 @@ def heal_compilation_cache(directory) -> None:
 
     showwarning.epsim_heal = str(directory)
     warnings.showwarning = showwarning
+
+
+def date_unstamped_entries(directory: Path) -> int:
+    """Give every compilation-cache entry without an access-time file one dated 0 (the first to
+    be dropped), and return how many were dated. Entries written without a size limit (by an
+    older epsim, or by JAX on its own) have none, and JAX's eviction then fails on them: every
+    later write warned "Error writing persistent compilation cache entry ... -atime"."""
+    dated = 0
+    try:
+        entries = list(Path(directory).glob("*-cache"))
+    except OSError:
+        return 0
+    for entry in entries:
+        atime = entry.with_name(entry.name[: -len("-cache")] + "-atime")
+        if not atime.exists():
+            try:
+                atime.write_bytes((0).to_bytes(8, "little"))
+                dated += 1
+            except OSError:
+                pass  # a read-only cache: JAX does not write to it either
+    return dated
 
 
 def remove_unreadable_entries(directory: Path) -> list[Path]:
@@ -195,7 +224,7 @@ def _decompresses(entry: Path) -> bool:
 
 
 __all__ = [
-    "SCENE_VERSION", "SceneSpec", "build_mesh", "cache_root", "heal_compilation_cache",
-    "load_mesh", "mesh_path", "remove_unreadable_entries",
+    "SCENE_VERSION", "SceneSpec", "build_mesh", "cache_root", "date_unstamped_entries",
+    "heal_compilation_cache", "load_mesh", "mesh_path", "remove_unreadable_entries",
     "save_mesh", "scene_hash",
 ]

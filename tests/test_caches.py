@@ -104,3 +104,16 @@ def test_unreadable_compilation_cache_entry_is_rebuilt(tmp_path):
         zlib.decompress(data)
     else:
         zstandard.ZstdDecompressor().decompress(data)
+
+
+def test_entries_without_access_time_are_dated_first(tmp_path):
+    # an older epsim (no size limit) wrote entries without "-atime" files: JAX's eviction then
+    # failed on every later write ("Error writing persistent compilation cache entry")
+    (tmp_path / "jit_old-abc-cache").write_bytes(b"x")
+    (tmp_path / "jit_new-def-cache").write_bytes(b"y")
+    stamp = (123456789).to_bytes(8, "little")
+    (tmp_path / "jit_new-def-atime").write_bytes(stamp)
+    assert meshcache.date_unstamped_entries(tmp_path) == 1
+    assert int.from_bytes((tmp_path / "jit_old-abc-atime").read_bytes(), "little") == 0
+    assert (tmp_path / "jit_new-def-atime").read_bytes() == stamp  # dated entries keep theirs
+    assert meshcache.date_unstamped_entries(tmp_path) == 0
