@@ -389,9 +389,12 @@ class Padded(NamedTuple):
 def padded(problem: Problem, path: Path | None = None, capacity: Capacity | None = None) -> Padded:
     """`problem` padded to `capacity` (it must fit there), default to the capacity
     `choose_capacity` picks for it."""
-    cap = choose_capacity(problem, path) if capacity is None else capacity
-    if not fits(demand(problem, cap), cap):
-        raise ValueError(f"a problem of sizes {demand(problem)} does not fit {cap}")
+    if capacity is None:
+        cap = choose_capacity(problem, path)
+    elif fits(demand(problem, capacity), capacity):
+        cap = capacity
+    else:
+        raise ValueError(f"a problem of sizes {demand(problem)} does not fit {capacity}")
     return Padded(pad_problem(problem, cap), cap, problem.pattern.n_nodes,
                   int(np.shape(problem.pattern.cells)[0]))
 

@@ -100,7 +100,9 @@ def pad_mesh_data(data: MeshData, capacity: Capacity | None = None) -> MeshData:
     config, whatever other runs this process or the compilation cache have seen."""
     if data.cell_mask is not None:
         return data  # padded already
-    pad = padded(data.problem, capacity=capacity or pick_capacity(data.problem, [], HEADROOM))
+    if capacity is None:
+        capacity = pick_capacity(data.problem, [], HEADROOM)
+    pad = padded(data.problem, capacity=capacity)
     nodes, cells = pad.capacity.nodes, pad.capacity.cells
     n_nodes, n_cells = pad.n_nodes, pad.n_cells
     fixed = np.asarray(data.fixed_distance)
@@ -109,8 +111,7 @@ def pad_mesh_data(data: MeshData, capacity: Capacity | None = None) -> MeshData:
         motion=_pad_motion(data.motion, n_nodes, nodes),
         materials=_pad_materials(data.materials, n_cells, cells),
         ref_volumes=jnp.asarray(_pad_rows(data.ref_volumes, cells, ANCHOR_VOLUME)),
-        fixed_distance=jnp.asarray(_pad_rows(fixed.T, cells, OUTSIDE).T.reshape(
-            fixed.shape[0], cells)),
+        fixed_distance=jnp.asarray(_pad_rows(fixed.T, cells, OUTSIDE).T),
         anode=data.anode, cathode=data.cathode,
         cell_mask=jnp.asarray(np.arange(cells) < n_cells, dtype=jnp.asarray(
             data.ref_volumes).dtype),
