@@ -20,14 +20,11 @@ demo: $(STAMP)
 	$(BIN)/epsim run configs/two_needles_liver.yaml -o results/demo.h5 --overwrite --render
 
 # Two workers, one test file each at a time (module fixtures are built once per file).
-# Everything runs, `slow` end-to-end tests included (skip them locally with `-m "not slow"`);
-# files with slow tests start first (tests/conftest.py; --no-loadscope-reorder keeps that order
-# instead of xdist's fewest-tests-last, which left the longest end-to-end file to run alone at
-# the end). A worker that dies fails the run at once, naming its test (--max-worker-restart=0:
-# xdist's replacement worker under loadfile can wait forever). The 15 slowest are listed.
+# Everything runs, `slow` end-to-end tests included (skip them locally with `-m "not slow"`).
+# A worker that dies fails the run at once, naming its test (--max-worker-restart=0: xdist's
+# replacement worker under loadfile can wait forever). The 15 slowest are listed at the end.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder \
-		--max-worker-restart=0 --durations=15
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile --max-worker-restart=0 --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_solver.py

@@ -148,13 +148,13 @@ def capacity_for(need: Capacity, headroom: float = HEADROOM) -> Capacity:
     edge slots with room for sampling noise and SPARE_SLOTS spare ones, ELL widths of A and P as
     they are (a wider one adds zero slots to every row), those of the restriction (long rows, few
     of them) with 10 % room."""
+    room = lambda n: _room(n, headroom)  # noqa: E731
     slots, previous = [], math.inf
     for n in (*need.slots, *(0,) * SPARE_SLOTS):
         # the short tail slots (edges shared by the most cells) vary from mesh to mesh by
         # about their square root: room for that too (51 edges against 48 seen)
-        previous = min(previous, _room(n + math.ceil(4 * math.sqrt(n)), headroom))
+        previous = min(previous, room(n + math.ceil(4 * math.sqrt(n))))
         slots.append(previous)
-    room = lambda n: _room(n, headroom)  # noqa: E731
     levels = tuple((room(lv[0]), lv[1], room(lv[2]), lv[3], room(lv[4]),
                     math.ceil(1.1 * lv[5]), room(lv[6])) for lv in need.levels)
     return Capacity(
@@ -223,7 +223,8 @@ def choose_capacity(problem: Problem, path: Path | None = None) -> Capacity:
 # ------------------------------------------------------------------ padding
 
 
-def _pad(x, size: int, value, axis: int = -1) -> np.ndarray:
+def pad_axis(x, size: int, value, axis: int = -1) -> np.ndarray:
+    """`x` (host) with entries equal to `value` appended along `axis` up to `size`."""
     x = np.asarray(x)
     widths = [(0, 0)] * x.ndim
     widths[axis] = (0, size - x.shape[axis])
@@ -232,7 +233,7 @@ def _pad(x, size: int, value, axis: int = -1) -> np.ndarray:
 
 def _pad_slots(x, width: int, value) -> np.ndarray:
     """(w, n) slot-major block with zero slots appended up to `width`."""
-    return _pad(x, width, value, axis=0)
+    return pad_axis(x, width, value, axis=0)
 
 
 def pad_hyb(a: HybMatrix, rows: int, cols: int, width: int, overflow: int,
@@ -245,15 +246,15 @@ def pad_hyb(a: HybMatrix, rows: int, cols: int, width: int, overflow: int,
     if width < np.shape(a.ell_cols)[0]:  # re-split: the same entries, the excess in the overflow
         a = hyb_from_scipy(hyb_to_scipy(a), width=width, dtype=np.asarray(a.ell_vals).dtype)
     n = a.n_rows
-    ell_cols = _pad_slots(_pad(a.ell_cols, rows, 0), width, 0)
-    ell_vals = _pad_slots(_pad(a.ell_vals, rows, 0), width, 0)
+    ell_cols = _pad_slots(pad_axis(a.ell_cols, rows, 0), width, 0)
+    ell_vals = _pad_slots(pad_axis(a.ell_vals, rows, 0), width, 0)
     if identity:
         ell_cols[0, n:] = np.arange(n, rows)
         ell_vals[0, n:] = 1
     return HybMatrix(
         ell_cols=ell_cols, ell_vals=ell_vals,
-        ovf_rows=_pad(a.ovf_rows, overflow, rows - 1), ovf_cols=_pad(a.ovf_cols, overflow, 0),
-        ovf_vals=_pad(a.ovf_vals, overflow, 0), n_cols=cols,
+        ovf_rows=pad_axis(a.ovf_rows, overflow, rows - 1), ovf_cols=pad_axis(a.ovf_cols, overflow, 0),
+        ovf_vals=pad_axis(a.ovf_vals, overflow, 0), n_cols=cols,
     )
 
 
@@ -266,7 +267,7 @@ def _pad_amg(amg: AmgPreconditioner, cap: Capacity) -> AmgPreconditioner:
             a=pad_hyb(lv.a, n, n, size[1], size[2], identity=True),
             prolong=pad_hyb(lv.prolong, n, m, size[3], size[4], identity=False),
             restrict=pad_hyb(lv.restrict, m, n, size[5], size[6], identity=False),
-            inv_diag=_pad(lv.inv_diag, n, 1), lmax=lv.lmax,
+            inv_diag=pad_axis(lv.inv_diag, n, 1), lmax=lv.lmax,
         ))
     inverse = np.asarray(amg.coarse_inverse)
     coarse = np.eye(cap.coarse, dtype=inverse.dtype)
@@ -285,18 +286,18 @@ def _pad_pattern(p: StiffnessPattern, cap: Capacity) -> StiffnessPattern:
     for k, size in enumerate(cap.slots):
         flat = np.asarray(p.edge_slots[k]) if k < len(p.edge_slots) else np.zeros(0, np.int64)
         local, cell = np.divmod(flat.astype(np.int64), n_cells)  # edge-major on cap.cells
-        slots.append(_pad(local * cap.cells + cell, size, zero).astype(np.int32))
+        slots.append(pad_axis(local * cap.cells + cell, size, zero).astype(np.int32))
     ell_edge = np.asarray(p.ell_edge)
     ell_edge = np.where(ell_edge == n_edges, edges, ell_edge)  # the zero after the edge sums
-    ell_cols = _pad(p.ell_cols, cap.nodes, 0)
+    ell_cols = pad_axis(p.ell_cols, cap.nodes, 0)
     ell_cols[:, p.n_nodes:] = np.arange(p.n_nodes, cap.nodes)
     last = cap.nodes - 1
     return StiffnessPattern(
         cells=cells, corners=np.ascontiguousarray(cells.T), edge_slots=tuple(slots),
-        ell_cols=ell_cols, ell_edge=_pad(ell_edge, cap.nodes, edges).astype(np.int32),
-        ovf_rows=_pad(p.ovf_rows, cap.overflow, last),
-        ovf_cols=_pad(p.ovf_cols, cap.overflow, last),
-        ovf_edge=_pad(np.where(np.asarray(p.ovf_edge) == n_edges, edges, p.ovf_edge),
+        ell_cols=ell_cols, ell_edge=pad_axis(ell_edge, cap.nodes, edges).astype(np.int32),
+        ovf_rows=pad_axis(p.ovf_rows, cap.overflow, last),
+        ovf_cols=pad_axis(p.ovf_cols, cap.overflow, last),
+        ovf_edge=pad_axis(np.where(np.asarray(p.ovf_edge) == n_edges, edges, p.ovf_edge),
                       cap.overflow, edges).astype(np.int32),
     )
 
@@ -304,8 +305,8 @@ def _pad_pattern(p: StiffnessPattern, cap: Capacity) -> StiffnessPattern:
 def _pad_lumped(c: LumpedCoupling | None, nodes: int) -> LumpedCoupling | None:
     if c is None:
         return None
-    return LumpedCoupling(tissue=_pad(c.tissue, nodes, False), rep=c.rep,
-                          response=_pad(c.response, nodes, 0), schur_inverse=c.schur_inverse)
+    return LumpedCoupling(tissue=pad_axis(c.tissue, nodes, False), rep=c.rep,
+                          response=pad_axis(c.response, nodes, 0), schur_inverse=c.schur_inverse)
 
 
 def pad_problem(problem: Problem, cap: Capacity) -> Problem:
@@ -314,7 +315,7 @@ def pad_problem(problem: Problem, cap: Capacity) -> Problem:
     if isinstance(pre, AmgPreconditioner):
         pre = _pad_amg(pre, cap)
     elif isinstance(pre, JacobiPreconditioner):
-        pre = JacobiPreconditioner(_pad(pre.inv_diag, cap.nodes, 1))
+        pre = JacobiPreconditioner(pad_axis(pre.inv_diag, cap.nodes, 1))
     n = problem.pattern.n_nodes
     extra = cap.electrode_nodes - int(np.shape(problem.electrode_nodes)[0])
     rep0 = int(np.asarray(problem.electrode_rep)[0])
@@ -322,8 +323,8 @@ def pad_problem(problem: Problem, cap: Capacity) -> Problem:
     # it is never a slave, so it adds nothing anywhere (simulate.floating_conductors)
     return Problem(
         pattern=_pad_pattern(problem.pattern, cap),
-        electrode_masks=_pad(problem.electrode_masks, cap.nodes, False),
-        electrode_nodes=_pad(problem.electrode_nodes, cap.electrode_nodes, rep0),
+        electrode_masks=pad_axis(problem.electrode_masks, cap.nodes, False),
+        electrode_nodes=pad_axis(problem.electrode_nodes, cap.electrode_nodes, rep0),
         electrode_of_node=np.concatenate([problem.electrode_of_node, np.zeros(extra, np.int64)]),
         electrode_rep=problem.electrode_rep, precondition=pre,
         electrode_names=problem.electrode_names, floating_idle=problem.floating_idle,
@@ -441,5 +442,5 @@ class Compilations:
 
 
 __all__ = ["Capacity", "Compilations", "Padded", "bucket", "capacity_for", "choose_capacity",
-           "demand", "fits", "pad_cells", "pad_hyb", "pad_points", "pad_problem", "padded",
-           "pick_capacity", "registry_path", "unpad_fields"]
+           "demand", "fits", "pad_axis", "pad_cells", "pad_hyb", "pad_points", "pad_problem",
+           "padded", "pick_capacity", "registry_path", "unpad_fields"]

@@ -239,6 +239,13 @@ class PairSolution(NamedTuple):
     residual: jax.Array
 
 
+def free_nodes(problem: Problem, fixed) -> jax.Array:
+    """(n_nodes,) bool, the unknowns of a solve: neither in `fixed` (the Dirichlet nodes) nor
+    padding (`Problem.inert`, held at 0 V)."""
+    free = ~fixed
+    return free if problem.inert is None else free & ~problem.inert
+
+
 def solve_pair(
     problem: Problem, points: jax.Array, model: Conductivity, solver: Newton | Picard,
     geometry: Elements, anode, cathode, voltage,
@@ -255,9 +262,7 @@ def solve_pair(
     """
     on_anode = problem.electrode_masks[anode]
     on_cathode = problem.electrode_masks[cathode]
-    free = ~(on_anode | on_cathode)
-    if problem.inert is not None:
-        free = free & ~problem.inert
+    free = free_nodes(problem, on_anode | on_cathode)
     g = jnp.where(on_anode, voltage, 0.0)
     floating = floating_conductors(problem, anode, cathode)
     precondition = problem.precondition

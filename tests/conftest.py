@@ -28,13 +28,6 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
 jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Files with `slow` tests first (the order is otherwise kept): the two workers take whole
-    files in collection order (`--dist loadfile`), and a long file collected last kept one
-    worker busy for minutes after the other had finished."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def pytest_unconfigure(config):
     shutil.rmtree(_XLA_CACHE, ignore_errors=True)
 

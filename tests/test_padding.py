@@ -23,8 +23,6 @@ from epsim.physics import RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Amg, Jacobi, Newton
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 # tight enough that the two programs' different reduction lengths (XLA sums in another order)
 # stay far below 1e-12; at rtol 1e-11 they differ at the solver tolerance (1e-13..1e-12)
 SOLVER = Newton(rtol=1e-13, adjoint_rtol=1e-14)

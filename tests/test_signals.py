@@ -21,8 +21,6 @@ import yaml
 
 from tests.helpers.cli_configs import SMALL, write_config
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 ROOT = Path(__file__).resolve().parents[1]
 STOP_SECONDS = 5.0  # from the signal to the exit; a second or two is the aim
 

@@ -15,8 +15,6 @@ from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Jacobi, Newton
 from tests.helpers.meshes import inclusion_box
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 SOLVER = Newton(rtol=1e-11)
 
 

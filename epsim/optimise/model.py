@@ -26,7 +26,7 @@ from epsim.optimise.geometry import spd_solve
 from epsim.optimise.materials import MaterialField
 from epsim.optimise.motion import MeshMotion
 from epsim.physics.conductivity import Constant
-from epsim.simulate import Pairs, Problem, simulate
+from epsim.simulate import Pairs, Problem, free_nodes, simulate
 from epsim.solve import Newton, solve_potential
 
 
@@ -81,9 +81,7 @@ def basis_potentials(
     """(n_electrodes, n_nodes) V: unit potential on each electrode in turn, zero on the others;
     and whether each solve converged."""
     masks = problem.electrode_masks
-    free = ~jnp.any(masks, axis=0)
-    if problem.inert is not None:  # padding nodes stay at 0 V
-        free = free & ~problem.inert
+    free = free_nodes(problem, jnp.any(masks, axis=0))
     constant = Constant(sigma0)
 
     def one(mask):

@@ -32,7 +32,8 @@ import numpy as np
 
 from epsim.optimise.model import MeshData
 from epsim.padding import (
-    ANCHORS, MAX_WASTE, Capacity, bucket, pad_points, padded, pick_capacity,
+    ANCHORS, MAX_WASTE, Capacity, bucket, pad_axis, pad_cells, pad_points, padded,
+    pick_capacity,
 )
 
 HEADROOM = 1.25
@@ -56,25 +57,18 @@ def boundary_capacity(n: int) -> int:
     return c
 
 
-def _pad_rows(x, rows: int, fill) -> np.ndarray:
-    """(n, ...) -> (rows, ...), the new rows equal to `fill` (broadcast)."""
-    x = np.asarray(x)
-    extra = np.broadcast_to(np.asarray(fill, x.dtype), (rows - x.shape[0], *x.shape[1:]))
-    return np.concatenate([x, extra])
-
-
 def _pad_motion(motion, n_nodes: int, nodes: int):
     anchor = n_nodes  # the first anchor node: fixed, never moves
     b = np.asarray(motion.boundary_nodes)
     size = boundary_capacity(len(b))
-    pad_nodes = lambda x: _pad_rows(np.asarray(x).T, nodes, 0.0).T  # noqa: E731 (k, n) arrays
     return eqx.tree_at(
         lambda m: (m.ref_points, m.weight, m.taper, m.boundary_nodes, m.boundary_projector),
         motion,
         (jnp.asarray(pad_points(np.asarray(motion.ref_points), nodes)),
-         jnp.asarray(pad_nodes(motion.weight)), jnp.asarray(pad_nodes(motion.taper)),
-         jnp.asarray(_pad_rows(b, size, anchor)),
-         jnp.asarray(_pad_rows(motion.boundary_projector, size, 0.0))),
+         jnp.asarray(pad_axis(motion.weight, nodes, 0.0)),
+         jnp.asarray(pad_axis(motion.taper, nodes, 0.0)),
+         jnp.asarray(pad_axis(b, size, anchor)),
+         jnp.asarray(pad_axis(motion.boundary_projector, size, 0.0, axis=0))),
     )
 
 
@@ -82,15 +76,16 @@ def _pad_materials(field, n_cells: int, cells: int):
     """Padding cells carry the materials of the anchor tetrahedron where it is: their labels
     repeat the last cell's, their reference memberships are computed at the anchors (so that
     labels + now - reference is the label, as for any unmoved cell)."""
-    labels = _pad_rows(field.labels, cells, np.asarray(field.labels)[-1])
+    labels = pad_cells(np.asarray(field.labels), n_cells, cells)
     reference = np.asarray(field.reference)
     if field.shapes:
         anchors = jnp.asarray(pad_points(np.zeros((0, 3)), ANCHORS))
-        at_anchor = np.asarray(field.blend(anchors, jnp.arange(ANCHORS)[None, :]))[0]
-    else:
-        at_anchor = reference[-1]
+        at_anchor = np.asarray(field.blend(anchors, jnp.arange(ANCHORS)[None, :]))
+        reference = np.concatenate([reference, np.repeat(at_anchor, cells - n_cells, axis=0)])
+    else:  # the labels themselves
+        reference = labels
     return eqx.tree_at(lambda f: (f.labels, f.reference), field,
-                       (jnp.asarray(labels), jnp.asarray(_pad_rows(reference, cells, at_anchor))))
+                       (jnp.asarray(labels), jnp.asarray(reference)))
 
 
 def pad_mesh_data(data: MeshData, capacity: Capacity | None = None) -> MeshData:
@@ -105,13 +100,12 @@ def pad_mesh_data(data: MeshData, capacity: Capacity | None = None) -> MeshData:
     pad = padded(data.problem, capacity=capacity)
     nodes, cells = pad.capacity.nodes, pad.capacity.cells
     n_nodes, n_cells = pad.n_nodes, pad.n_cells
-    fixed = np.asarray(data.fixed_distance)
     return MeshData(
         problem=jax.device_put(pad.problem),  # on the device once, not at every call
         motion=_pad_motion(data.motion, n_nodes, nodes),
         materials=_pad_materials(data.materials, n_cells, cells),
-        ref_volumes=jnp.asarray(_pad_rows(data.ref_volumes, cells, ANCHOR_VOLUME)),
-        fixed_distance=jnp.asarray(_pad_rows(fixed.T, cells, OUTSIDE).T),
+        ref_volumes=jnp.asarray(pad_axis(data.ref_volumes, cells, ANCHOR_VOLUME)),
+        fixed_distance=jnp.asarray(pad_axis(data.fixed_distance, cells, OUTSIDE)),
         anode=data.anode, cathode=data.cathode,
         cell_mask=jnp.asarray(np.arange(cells) < n_cells, dtype=jnp.asarray(
             data.ref_volumes).dtype),

@@ -130,11 +130,16 @@ class Session:
     faults: MeshFaults = field(default_factory=MeshFaults)
     store: object = None  # a `Checkpoint` that keeps every new mesh, or None
     robust: object = None  # a `RobustPlanning`: evaluate the robust objective instead
-    capacities: list = field(default_factory=list)  # padded sizes of this session's meshes
 
     def __post_init__(self):
         if self.current_scale is None:
             self.current_scale = jnp.ones(len(self.scene.anode))
+
+    @property
+    def capacities(self) -> list:
+        """The padded sizes of this session's meshes (each once), the only ones a new mesh may
+        take (`epsim.optimise.padded`)."""
+        return list(dict.fromkeys(m.capacity for m in self.meshes if m.capacity is not None))
 
     # ------------------------------------------------------------------ meshes
 
@@ -172,8 +177,6 @@ class Session:
                 data = self.scene.mesh_data(mesh, moved, axis, factor * attempt.size_scale)
                 # padded: meshes of similar size share the compiled evaluators
                 capacity = pick_capacity(data.problem, self.capacities, HEADROOM)
-                if capacity not in self.capacities:
-                    self.capacities.append(capacity)
                 data = pad_mesh_data(data, capacity)
                 ref = MeshRef(len(self.meshes), factor, (moved, axis), attempt.size_scale,
                               mesh=mesh, data=data, capacity=capacity)

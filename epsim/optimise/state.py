@@ -90,25 +90,20 @@ def session_data(session: Session) -> dict:
 def restore_session(session: Session, data: dict, store) -> None:
     """Put a saved session state into a fresh `session`; meshes load from `store` when used."""
 
-    def loader(i, factor, tip, axis, capacity):
+    def restored(i: int, m: dict) -> MeshRef:
+        factor = float(m["factor"]) * float(m["size_scale"])
+        capacity = Capacity.from_list(m["capacity"]) if m.get("capacity") else None
+
         def load():
             mesh = store.load_mesh(i)
             # padded as before the interruption: the same sums in the same order
-            data = session.scene.mesh_data(mesh, tip, axis, factor)
-            return mesh, pad_mesh_data(data, capacity=capacity)
-        return load
+            data = session.scene.mesh_data(mesh, m["tips"], m["axes"], factor)
+            return mesh, pad_mesh_data(data, capacity)
 
-    def capacity(m):
-        return Capacity.from_list(m["capacity"]) if m.get("capacity") else None
+        return MeshRef(i, float(m["factor"]), (np.asarray(m["tips"]), np.asarray(m["axes"])),
+                       float(m["size_scale"]), capacity=capacity, load=load)
 
-    session.meshes = [
-        MeshRef(i, float(m["factor"]), (np.asarray(m["tips"]), np.asarray(m["axes"])),
-                float(m["size_scale"]), capacity=capacity(m),
-                load=loader(i, float(m["factor"]) * float(m["size_scale"]), m["tips"], m["axes"],
-                            capacity(m)))
-        for i, m in enumerate(data["meshes"])
-    ]
-    session.capacities = list(dict.fromkeys(m.capacity for m in session.meshes if m.capacity))
+    session.meshes = [restored(i, m) for i, m in enumerate(data["meshes"])]
     session.forward = {k: int(v) for k, v in data["forward"].items()}
     session.remesh_time = float(data["remesh_time"])
     session.phase = data["phase"]

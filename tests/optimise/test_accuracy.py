@@ -12,8 +12,6 @@ from epsim.optimise.compare import moved_versus_fresh
 from epsim.optimise.plan import Plan
 from tests.helpers.scenes import layout, small_case
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 
 @pytest.mark.parametrize("n, voltage, ring", [(2, 500.0, 3.0), (6, 300.0, 4.0)],
                          ids=["pair", "six"])

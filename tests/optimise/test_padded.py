@@ -12,8 +12,6 @@ from epsim.padding import Compilations, demand, pick_capacity
 from epsim.solve import Newton
 from tests.helpers.scenes import layout, small_case
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 SOLVER = Newton(rtol=1e-12)
 
 

@@ -13,8 +13,6 @@ from epsim.optimise.plan import Plan
 from epsim.solve import Newton
 from tests.helpers.scenes import MM, layout, small_case
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 SOLVER = Newton(rtol=1e-12)
 STEPS = {"shift": 2e-6, "tilt": 1e-4, "voltage": 0.5}  # central-difference steps (m, 1, V)
 

@@ -2,14 +2,11 @@
 
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from epsim.fem import apply_dirichlet, build_pattern, elements, hyb_to_scipy, stiffness
 from epsim.mesh.structured import structured_box_mesh
 from epsim.physics import Constant
 from epsim.solve import Newton, build_amg, solve_potential
-
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
 
 L = 0.01  # m
 K = np.pi / L  # phi = V exp(K x) cos(K y) / exp(K L / 2) is harmonic

@@ -11,8 +11,6 @@ from epsim.physics import Constant, RegionConductivity
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Newton, build_amg, solve_potential
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 
 def test_sphere_in_uniform_field():
     """Exact outside potential as Dirichlet data on a box; the field inside must be uniform.

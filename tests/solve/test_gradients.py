@@ -11,8 +11,6 @@ from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Newton, solve_potential
 from epsim.solve.unrolled import solve_potential_unrolled
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 L = 0.01
 SOLVER = Newton(rtol=1e-12)
 

@@ -15,8 +15,6 @@ from epsim.viz.plane import axis_plane, crop_window, cut, depth_direction, find_
 from epsim.viz.slice import QUANTITIES, colouring, killed_statement, level_note
 from tests.viz.test_render import check_png
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
 
 @pytest.fixture(scope="module")
 def result_file(results, tmp_path_factory):
