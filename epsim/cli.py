@@ -580,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_error(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # also SIGTERM (interrupts.Terminated)
+        interrupts.ignore_further_signals()  # a second one must not change the exit code
         guard.cleanup()
         print(interrupts.message(exc), file=sys.stderr, flush=True)
         return interrupts.exit_code(exc)

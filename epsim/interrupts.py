@@ -6,6 +6,7 @@ removed, one line is printed, and the exit code is 130 (SIGINT) or 143 (SIGTERM)
             guard.watch(output_path)     # its temporary files go if the command is stopped
             ...                          # the command
     except KeyboardInterrupt as exc:     # SIGTERM too
+        ignore_further_signals()
         guard.cleanup()
         print(message(exc)); return exit_code(exc)
 
@@ -21,6 +22,9 @@ removed, one line is printed, and the exit code is 130 (SIGINT) or 143 (SIGTERM)
   `finally` blocks run, the guard left) within GRACE_SECONDS, the watchdog cleans up itself
   (`Guard.cleanup`: the temporary files of the watched outputs, the empty folders made for
   them), terminates the child processes, prints the line and ends the process (`os._exit`).
+- Once a stop is being handled, further SIGINT and SIGTERM are ignored (`ignore_further_signals`):
+  a second Ctrl-C, or an interrupt redelivered late, would otherwise cut the cleanup short or end
+  the process by the signal (exit -2 instead of 130) after the line was printed.
 """
 
 from __future__ import annotations
@@ -56,6 +60,13 @@ def message(exc: BaseException) -> str:
     return "epsim: interrupted (SIGINT); temporary files removed"
 
 
+def ignore_further_signals() -> None:
+    """Ignore SIGINT and SIGTERM from now on (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def _raise_terminated(signum, frame):
     raise Terminated()
 
@@ -81,6 +92,7 @@ class Guard:
         self._saved: dict = {}
         self._pipe: tuple[int, int] | None = None
         self._wakeup = -1
+        self._redeliveries: list[threading.Timer] = []
 
     def watch(self, path) -> None:
         """Remove `path`'s temporary files if the command is stopped (not those that were there
@@ -124,6 +136,8 @@ class Guard:
 
     def __exit__(self, *exc) -> None:
         self._finished.set()
+        for timer in self._redeliveries:  # the command has ended: nothing left to interrupt
+            timer.cancel()
         for signum, handler in self._saved.items():
             signal.signal(signum, handler)
         if self._pipe is not None:
@@ -140,7 +154,10 @@ class Guard:
             self._saved_hook(unraisable)
             return
         signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-        threading.Timer(REDELIVER_SECONDS, _thread.interrupt_main, (signum,)).start()
+        timer = threading.Timer(REDELIVER_SECONDS, _thread.interrupt_main, (signum,))
+        timer.daemon = True  # never holds up the exit
+        self._redeliveries.append(timer)
+        timer.start()
 
     def _watchdog(self) -> None:
         read = self._pipe[0]
@@ -180,5 +197,5 @@ def _remove_empty_tree(folder: Path) -> None:
 
 __all__ = [
     "EXIT_SIGINT", "EXIT_SIGTERM", "GRACE_SECONDS", "Guard", "Terminated", "exit_code",
-    "message", "temporary_files",
+    "ignore_further_signals", "message", "temporary_files",
 ]

@@ -4,6 +4,9 @@ The end-to-end behaviour (exit codes, stages) is in tests/test_signals.py."""
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -65,3 +68,31 @@ def test_cleanup_removes_only_what_the_command_made(tmp_path):
     assert old.exists() and not ours.exists() and not stage.exists()
     assert not (tmp_path / "sweep").exists() and not new_folder.exists()
     assert kept.exists()
+
+
+SECOND_INTERRUPT = textwrap.dedent("""
+    import _thread, os, signal, sys
+    from epsim import cli, interrupts
+
+    def stopped(args):
+        raise KeyboardInterrupt()
+
+    def cleanup_interrupted_again(guard, original=interrupts.Guard.cleanup):
+        os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while cleaning up
+        _thread.interrupt_main(signal.SIGINT)  # and an interrupt redelivered late
+        original(guard)
+
+    cli.cmd_info = stopped
+    interrupts.Guard.cleanup = cleanup_interrupted_again
+    sys.exit(cli.main(["info"]))
+""")
+
+
+def test_a_second_interrupt_while_stopping_keeps_the_exit_code():
+    """Ctrl-C pressed again (or an interrupt redelivered) while the command is being stopped does
+    not end the process by the signal (exit -2) after the one line was printed."""
+    done = subprocess.run([sys.executable, "-c", SECOND_INTERRUPT], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == EXIT_SIGINT, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("epsim: interrupted"), done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,56 @@
+"""A pytest plugin for scripts/run_tests.py: records each test's outcome, and deselects the tests
+an earlier run finished.
+
+    EPSIM_TEST_OUTCOMES=FILE   append one JSON line per test report (the controlling process
+                               only, so that xdist's workers do not write twice)
+    EPSIM_TEST_DONE=FILE       deselect the node ids listed in FILE (one per line)
+
+A report of a worker that died names the test it was running and says "crashed while running"
+(pytest-xdist's words): that test counts as not finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+CRASHED = "crashed while running"
+
+
+def finished(record: dict) -> bool:
+    """Whether a report ends its test: the call's, or a setup that did not pass."""
+    if record["crashed"]:
+        return False
+    return record["when"] == "call" or (record["when"] == "setup" and record["outcome"] != "passed")
+
+
+def pytest_configure(config) -> None:
+    path = os.environ.get("EPSIM_TEST_OUTCOMES")
+    if path and not hasattr(config, "workerinput"):  # xdist's workers have `workerinput`
+        config.pluginmanager.register(Recorder(Path(path)), "epsim-test-outcomes")
+
+
+class Recorder:
+    """Appends one JSON line per test report to `path`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def pytest_runtest_logreport(self, report) -> None:
+        record = {"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
+                  "crashed": CRASHED in str(report.longrepr or "")}
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    path = os.environ.get("EPSIM_TEST_DONE")
+    if not path:
+        return
+    done = set(Path(path).read_text(encoding="utf-8").split("\n")) - {""}
+    keep = [item for item in items if item.nodeid not in done]
+    dropped = [item for item in items if item.nodeid in done]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
