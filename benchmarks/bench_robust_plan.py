@@ -2,12 +2,14 @@
 
     python benchmarks/bench_robust_plan.py [--therapy ire|ect] [--held-out 256]
         [--scenarios 8] [--steps 8] [--truth 8] [--plans nominal,robust]
+        [--max-voltage 3000] [--start V] [--uncertainty small|issue]
 
 Plans the tiny two-needle scene of the planner tests (tests/helpers/plans.py) without its
-vessel, voltage up to 3000 V (margins are the plan's choice, not the device's limit), twice with the same budget
-(linear and nonlinear steps): nominal, and with an `optimise: robust:` block. `--therapy ire`:
-coverage at E_irr, placement 1 mm, 1 mm, 2 deg, conductivity cv 0.2, from 1200 V; `ect`:
-coverage at E_rev, the issue's model 2 mm, 2 mm, 3 deg, cv 0.25, from 600 V. Both verified
+vessel, voltage up to 3000 V (margins are the plan's choice, not the device's limit;
+`--max-voltage` makes the limit bind), twice with the same budget (linear and nonlinear steps):
+nominal, and with an `optimise: robust:` block. `--therapy ire`: coverage at E_irr, placement
+1 mm, 1 mm, 2 deg, conductivity cv 0.2, from 1200 V; `ect`: coverage at E_rev, the issue's
+model 2 mm, 2 mm, 3 deg, cv 0.25, from 1500 V (`--uncertainty` and `--start` choose others). Both verified
 plans are then evaluated under `--held-out` scenarios of the same model drawn from another seed
 (`epsim run --scenarios`'s machinery: full nonlinear model on the plan's fresh mesh, the array's
 common motion carried by the anatomy, each needle's remainder by the mesh motion). The first
@@ -50,9 +52,13 @@ from epsim.optimise.scenarios import (  # noqa: E402
 from epsim.translate import electrode_layout, material_mesh, scene_mesh  # noqa: E402
 
 OBJECTIVE = {"mean": 0.5, "cvar": 0.5, "alpha": 0.9}
-MODELS = {  # therapy: (placement mm, mm, deg; cv), start voltage V, coverage at
-    "ire": ((1.0, 1.0, 2.0, 0.2), 1200.0, "irr"),
-    "ect": ((2.0, 2.0, 3.0, 0.25), 1500.0, "rev"),  # the issue's example model
+UNCERTAINTIES = {  # placement mm, mm, deg; conductivity cv
+    "small": (1.0, 1.0, 2.0, 0.2),
+    "issue": (2.0, 2.0, 3.0, 0.25),  # the issue's example model
+}
+MODELS = {  # therapy: uncertainty, start voltage V, coverage at
+    "ire": (UNCERTAINTIES["small"], 1200.0, "irr"),
+    "ect": (UNCERTAINTIES["issue"], 1500.0, "rev"),
 }
 
 
@@ -66,14 +72,16 @@ def models(therapy: str):
     return block, held, start, which
 
 
-def plan(folder: Path, steps: int, scenarios: int | None, therapy: str):
-    block, _, start, which = models(therapy)
+def plan(folder: Path, steps: int, scenarios: int | None, therapy: str,
+         max_voltage: float = 3000.0, start: float | None = None):
+    block, _, default_start, which = models(therapy)
+    start = min(default_start, max_voltage) if start is None else start
     data = yaml.safe_load(tiny_plan_config())
     # no vessel: its smooth penalty (membership tails near the needles, weight 50) outweighed
     # the coverage from 400 V on, and both plans went down to 212 V (ect) or 613 V (ire)
     data["scene"].pop("vessels")
     data["optimise"].update(linear_steps=steps, nonlinear_steps=1, therapy=therapy,
-                            max_voltage=3000, step_voltage=150)
+                            max_voltage=max_voltage, step_voltage=150)
     data["protocol"]["pairs"][0]["voltage"] = start
     if scenarios:
         data["optimise"]["robust"] = {**block, "scenarios": scenarios}
@@ -133,13 +141,23 @@ def main() -> None:
     parser.add_argument("--plans", default="nominal,robust",
                         help="which plans to make (the held-out draws do not depend on it)")
     parser.add_argument("--therapy", choices=sorted(MODELS), default="ect")
+    parser.add_argument("--max-voltage", type=float, default=3000.0,
+                        help="the planner's voltage limit, V (a binding limit leaves the plans "
+                             "only the needles to move)")
+    parser.add_argument("--start", type=float, default=None,
+                        help="start voltage, V (default: the therapy's, at most --max-voltage)")
+    parser.add_argument("--uncertainty", choices=sorted(UNCERTAINTIES), default=None,
+                        help="the uncertainty model (default: small for ire, issue for ect)")
     args = parser.parse_args()
+    if args.uncertainty:
+        MODELS[args.therapy] = (UNCERTAINTIES[args.uncertainty], *MODELS[args.therapy][1:])
     with tempfile.TemporaryDirectory() as tmp:
         rows = {}
         for label, n in (("nominal", None), ("robust", args.scenarios)):
             if label not in args.plans.split(","):
                 continue
-            path, nominal, wall, report = plan(Path(tmp) / label, args.steps, n, args.therapy)
+            path, nominal, wall, report = plan(Path(tmp) / label, args.steps, n, args.therapy,
+                                                 args.max_voltage, args.start)
             print("\n".join(report.text.splitlines()[-4:]) if n else "", flush=True)
             print(f"{label} plan: pairs {report.text.split('pairs (plan): ')[1].splitlines()[0]}")
             t0 = time.perf_counter()
