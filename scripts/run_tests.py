@@ -8,8 +8,9 @@ dies fails the run at once (xdist's replacement worker under loadfile can wait f
 the tests it had not finished never ran. A worker dying of a signal is not a test failing:
 the one seen here is a segmentation fault inside libgcc's exception unwinder, late in a worker
 that has compiled hundreds of XLA programs (docs/design.md, section 7). So when every failure of the run
-is a dead worker, the tests that did not finish run once more, in fresh processes, and that run
-decides the exit code. A test that fails is never run again.
+is a dead worker, its Python stacks are printed (tests/helpers/outcomes.py) and the tests that
+did not finish run once more, in fresh processes; that run decides the exit code. A test that
+fails is never run again.
 """
 
 from __future__ import annotations
@@ -32,10 +33,19 @@ TESTS_FAILED = 1  # pytest's exit code when tests failed (a dead worker's test i
 
 
 def run_pytest(args: list[str], outcomes: Path, done: Path | None, root: Path) -> int:
-    env = dict(os.environ, EPSIM_TEST_OUTCOMES=str(outcomes))
+    faults = outcomes.with_suffix(".faults")  # each process's Python stacks if a signal kills it
+    faults.mkdir()
+    env = dict(os.environ, EPSIM_TEST_OUTCOMES=str(outcomes), EPSIM_TEST_FAULTS=str(faults))
     if done is not None:
         env["EPSIM_TEST_DONE"] = str(done)
     return subprocess.call([sys.executable, *PYTEST, *args], cwd=root, env=env)
+
+
+def fault_stacks(outcomes: Path) -> str:
+    """What the processes of a run that died of a signal wrote (tests/conftest.py)."""
+    logs = sorted(outcomes.with_suffix(".faults").glob("*.log"))
+    return "\n".join(f"{log.name}:\n{log.read_text(errors='replace')}" for log in logs
+                     if log.stat().st_size)
 
 
 def read_outcomes(path: Path) -> list[dict]:
@@ -59,8 +69,9 @@ def main(args: list[str], root: Path = ROOT) -> int:
         done = Path(folder, "done.txt")
         done.write_text("\n".join(sorted({r["nodeid"] for r in records if finished(r)})) + "\n",
                         encoding="utf-8")
-        print(f"\nrun_tests: a test worker died while running {', '.join(crashed)}; the tests "
-              "that did not finish run again in fresh processes\n", file=sys.stderr, flush=True)
+        print(f"\nrun_tests: a test worker died while running {', '.join(crashed)}; its Python "
+              f"stack:\n{fault_stacks(outcomes)}\nrun_tests: the tests that did not finish run "
+              "again in fresh processes\n", file=sys.stderr, flush=True)
         return run_pytest(args, Path(folder, "outcomes-again.jsonl"), done, root)
 
 

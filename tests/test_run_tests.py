@@ -69,6 +69,7 @@ def test_a_dead_worker_gets_a_second_run_a_failure_does_not(tmp_path, monkeypatc
         assert "run again" not in err and "test_may_fail" in out
     else:
         assert "died while running tests/test_dies.py::test_dies_once" in err
+        assert 'File "' in err and "in test_dies_once" in err  # its Python stack, from the log
         again = out[out.rindex("bringing up nodes"):]  # the second run: the unfinished only
         summary = re.search(r"(\d+) passed in [\d.]+s", again)
         assert summary and "failed" not in again, again

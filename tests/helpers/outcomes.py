@@ -4,6 +4,9 @@ an earlier run finished.
     EPSIM_TEST_OUTCOMES=FILE   append one JSON line per test report (the controlling process
                                only, so that xdist's workers do not write twice)
     EPSIM_TEST_DONE=FILE       deselect the node ids listed in FILE (one per line)
+    EPSIM_TEST_FAULTS=FOLDER   each process (workers included) that dies of a signal leaves its
+                               Python stacks in FOLDER/NAME-PID.log: xdist does not show a dead
+                               worker's stderr
 
 A report of a worker that died names the test it was running and says "crashed while running"
 (pytest-xdist's words): that test counts as not finished.
@@ -11,9 +14,12 @@ A report of a worker that died names the test it was running and says "crashed w
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 from pathlib import Path
+
+import pytest
 
 CRASHED = "crashed while running"
 
@@ -25,10 +31,15 @@ def finished(record: dict) -> bool:
     return record["when"] == "call" or (record["when"] == "setup" and record["outcome"] != "passed")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own faulthandler set-up, which this replaces
 def pytest_configure(config) -> None:
-    path = os.environ.get("EPSIM_TEST_OUTCOMES")
-    if path and not hasattr(config, "workerinput"):  # xdist's workers have `workerinput`
-        config.pluginmanager.register(Recorder(Path(path)), "epsim-test-outcomes")
+    outcomes, faults = os.environ.get("EPSIM_TEST_OUTCOMES"), os.environ.get("EPSIM_TEST_FAULTS")
+    if outcomes and not hasattr(config, "workerinput"):  # xdist's workers have `workerinput`
+        config.pluginmanager.register(Recorder(Path(outcomes)), "epsim-test-outcomes")
+    if faults:
+        name = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        log = open(Path(faults) / f"{name}-{os.getpid()}.log", "w")  # open until the exit
+        faulthandler.enable(log, all_threads=True)
 
 
 class Recorder:
