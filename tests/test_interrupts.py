@@ -74,6 +74,8 @@ SECOND_INTERRUPT = textwrap.dedent("""
     import _thread, os, signal, sys
     from epsim import cli, interrupts
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
+
     def stopped(args):
         raise KeyboardInterrupt()
 
