@@ -9,8 +9,8 @@ vessel, voltage up to 3000 V (margins are the plan's choice, not the device's li
 `--max-voltage` makes the limit bind), twice with the same budget (linear and nonlinear steps):
 nominal, and with an `optimise: robust:` block. `--therapy ire`: coverage at E_irr, placement
 1 mm, 1 mm, 2 deg, conductivity cv 0.2, from 1200 V; `ect`: coverage at E_rev, the issue's
-model 2 mm, 2 mm, 3 deg, cv 0.25, from 1500 V (`--uncertainty` and `--start` choose others). Both verified
-plans are then evaluated under `--held-out` scenarios of the same model drawn from another seed
+model 2 mm, 2 mm, 3 deg, cv 0.25, from 1500 V (`--uncertainty` and `--start` choose others).
+Both verified plans are then evaluated under `--held-out` scenarios of the same model drawn from another seed
 (`epsim run --scenarios`'s machinery: full nonlinear model on the plan's fresh mesh, the array's
 common motion carried by the anatomy, each needle's remainder by the mesh motion). The first
 `--truth` held-out scenarios of each plan are also solved on fresh meshes made with the needles

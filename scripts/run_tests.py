@@ -7,10 +7,10 @@ workers, one test file each at a time (module fixtures are built once per file).
 dies fails the run at once (xdist's replacement worker under loadfile can wait forever), and
 the tests it had not finished never ran. A worker dying of a signal is not a test failing:
 the one seen here is a segmentation fault inside libgcc's exception unwinder, late in a worker
-that has compiled hundreds of XLA programs (docs/design.md, section 7). So when every failure of the run
-is a dead worker, its Python stacks are printed (tests/helpers/outcomes.py) and the tests that
-did not finish run once more, in fresh processes; that run decides the exit code. A test that
-fails is never run again.
+that has compiled hundreds of XLA programs (docs/design.md, section 7). So when every failure
+of the run is a dead worker, its Python stacks are printed (tests/helpers/outcomes.py) and the
+tests that did not finish run once more, in fresh processes; that run decides the exit code.
+A test that fails is never run again.
 """
 
 from __future__ import annotations
