@@ -15,6 +15,12 @@ DIES_ONCE = '''
 import os, signal
 from pathlib import Path
 
+import gmsh
+
+def test_gmsh_first():  # gmsh.initialize() resets the SIGSEGV handler: the stack must come anyway
+    gmsh.initialize()
+    gmsh.finalize()
+
 def test_dies_once():
     marker = Path(__file__).with_name("died")
     if not marker.exists():
@@ -73,4 +79,4 @@ def test_a_dead_worker_gets_a_second_run_a_failure_does_not(tmp_path, monkeypatc
         again = out[out.rindex("bringing up nodes"):]  # the second run: the unfinished only
         summary = re.search(r"(\d+) passed in [\d.]+s", again)
         assert summary and "failed" not in again, again
-        assert 2 <= int(summary.group(1)) < 8, again  # both of test_dies.py, not all eight
+        assert 2 <= int(summary.group(1)) < 9, again  # test_dies.py's last two, not all nine

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 CRASHED = "crashed while running"
+FAULT_LOG: list = []  # this process's fault log, once opened
 
 
 def finished(record: dict) -> bool:
@@ -38,8 +39,26 @@ def pytest_configure(config) -> None:
         config.pluginmanager.register(Recorder(Path(outcomes)), "epsim-test-outcomes")
     if faults:
         name = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        log = open(Path(faults) / f"{name}-{os.getpid()}.log", "w")  # open until the exit
-        faulthandler.enable(log, all_threads=True)
+        FAULT_LOG.append(open(Path(faults) / f"{name}-{os.getpid()}.log", "w"))  # until the exit
+        arm_faulthandler()
+
+
+def arm_faulthandler() -> None:
+    """Point Python's faulthandler at this process's log: again at every test, because
+    `gmsh.initialize()` resets the SIGSEGV handler to the default (measured)."""
+    if FAULT_LOG:
+        faulthandler.disable()  # enable() alone does nothing while faulthandler thinks it is on
+        faulthandler.enable(FAULT_LOG[0], all_threads=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    arm_faulthandler()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item) -> None:
+    arm_faulthandler()
 
 
 class Recorder:
