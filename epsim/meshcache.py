@@ -144,10 +144,10 @@ def heal_compilation_cache(directory) -> None:
     run. The watch turns the warning into one line saying the entry was removed; the fresh
     compilation then writes it again. Entries without an access time are dated first
     (`date_unstamped_entries`). Installed by the command line, not at import."""
-    date_unstamped_entries(Path(directory))
     shown = warnings.showwarning
     if getattr(shown, "epsim_heal", None) == str(directory):
-        return
+        return  # installed, and the entries dated, already
+    date_unstamped_entries(Path(directory))
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if XLA_WRITE_ERROR in str(message) and "-atime" in str(message):

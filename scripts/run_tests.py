@@ -33,7 +33,7 @@ TESTS_FAILED = 1  # pytest's exit code when tests failed (a dead worker's test i
 
 
 def run_pytest(args: list[str], outcomes: Path, done: Path | None, root: Path) -> int:
-    faults = outcomes.with_suffix(".faults")  # each process's Python stacks if a signal kills it
+    faults = faults_folder(outcomes)
     faults.mkdir()
     env = dict(os.environ, EPSIM_TEST_OUTCOMES=str(outcomes), EPSIM_TEST_FAULTS=str(faults))
     if done is not None:
@@ -41,9 +41,15 @@ def run_pytest(args: list[str], outcomes: Path, done: Path | None, root: Path) -
     return subprocess.call([sys.executable, *PYTEST, *args], cwd=root, env=env)
 
 
+def faults_folder(outcomes: Path) -> Path:
+    """Where each process of the run with these outcomes leaves its Python stacks if a signal
+    kills it (tests/helpers/outcomes.py)."""
+    return outcomes.with_suffix(".faults")
+
+
 def fault_stacks(outcomes: Path) -> str:
-    """What the processes of a run that died of a signal wrote (tests/conftest.py)."""
-    logs = sorted(outcomes.with_suffix(".faults").glob("*.log"))
+    """What the processes of a run that died of a signal wrote."""
+    logs = sorted(faults_folder(outcomes).glob("*.log"))
     return "\n".join(f"{log.name}:\n{log.read_text(errors='replace')}" for log in logs
                      if log.stat().st_size)
 
