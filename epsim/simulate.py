@@ -27,6 +27,7 @@ from epsim.fem.elements import Elements, elements
 from epsim.fem.fields import safe_norm
 from epsim.fem.host import stiffness_host
 from epsim.fem.sparse import hyb_to_scipy
+from epsim.memory_maps import relieve
 from epsim.mesh.tetmesh import TetMesh
 from epsim.physics.conductivity import Conductivity, FieldMemory
 from epsim.solve.amg import build_amg, build_jacobi
@@ -160,6 +161,7 @@ def prepare(
     names = tuple(electrodes)
     if not names:
         raise ElectrodeError("at least two electrodes are needed, got none")
+    relieve()  # a new mesh compiles new programs: keep the process below its mapping limit
     masks = electrode_masks(mesh, names)
     pattern = build_pattern(mesh.cells, mesh.n_nodes)
     k0 = stiffness_host(pattern, mesh.points, sigma0)
