@@ -6,8 +6,9 @@ Runs `pytest tests -n 2 --dist loadfile --max-worker-restart=0 --durations=15 AR
 workers, one test file each at a time (module fixtures are built once per file). A worker that
 dies fails the run at once (xdist's replacement worker under loadfile can wait forever), and
 the tests it had not finished never ran. A worker dying of a signal is not a test failing:
-the one seen here is a segmentation fault inside libgcc's exception unwinder, late in a worker
-that has compiled hundreds of XLA programs (docs/design.md, section 7). So when every failure
+the one seen here was a segmentation fault inside libgcc's exception unwinder, in a worker whose
+compiled programs had filled the kernel's limit on memory mappings (docs/design.md, section 7;
+the suite now drops them in time, and this stays as a second line). So when every failure
 of the run is a dead worker, its Python stacks are printed (tests/helpers/outcomes.py) and the
 tests that did not finish run once more, in fresh processes; that run decides the exit code.
 A test that fails is never run again.

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "epsim"
 RANK = {
     "errors": 0,
     "interrupts": 0,
+    "memory_maps": 0,
     "mesh": 1,
     "imaging": 2,
     "fem": 2,
