@@ -46,8 +46,8 @@ SCRIPT = textwrap.dedent("""
                               solver=Newton(rtol=1e-11)).current[0])
 
     first = current()
-    for i in range(300):
-        jax.jit(lambda x, i=i: jnp.sin(x) * i + jnp.cumsum(x) @ x)(jnp.ones(i + 2))
+    for i in range(150):
+        jax.jit(lambda x, i=i: x * i)(jnp.ones(i + 2))
     assert not maps.relieve(share=1.0)  # far below the limit: nothing dropped
     before = maps.map_count()
     maps.SHARE = 0.0
@@ -62,6 +62,6 @@ def test_prepare_gives_back_the_mappings_of_compiled_programs():
                           timeout=300, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr
     before, after, first, second = done.stdout.split()
-    # about three mappings per program: the 300 programs held some 900
-    assert int(before) - int(after) > 500, done.stdout
+    # about three mappings per program: the 150 programs held some 450
+    assert int(before) - int(after) > 200, done.stdout
     assert float(second) == pytest.approx(float(first), rel=1e-12)
