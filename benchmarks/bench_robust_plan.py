@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers.plans import tiny_plan_config  # noqa: E402
 
 from epsim.config import load_config  # noqa: E402
-from epsim.errors import ElectrodeError, MeshError  # noqa: E402
+from epsim.errors import ConfigError, ElectrodeError, MeshError  # noqa: E402
 from epsim.io import material_metrics  # noqa: E402
 from epsim.optimise.planner import run_planning  # noqa: E402
 from epsim.optimise.scenarios import (  # noqa: E402
@@ -119,7 +119,7 @@ def plan(folder: Path, steps: int, scenarios: int | None, therapy: str,
 def fresh_mesh_coverage(path: Path, draws: Draws, count: int, which: str) -> np.ndarray:
     """Coverage at E_irr or E_rev (`which`) of the first `count` scenarios of `draws`, each on a fresh mesh made
     with the needles at their drawn poses (no mesh motion, no anatomy motion); NaN where gmsh
-    cannot mesh the pose."""
+    cannot mesh the pose or the drawn needles overlap."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     needles = config_needles(electrode_layout(load_config(path)))
     out = np.zeros(count)
@@ -137,7 +137,7 @@ def fresh_mesh_coverage(path: Path, draws: Draws, count: int, which: str) -> np.
             report = run_scenarios(load_config(moved), 1, Uncertainty(0, 0, 0, 0), draws=one,
                                    use_cache=False)
             out[s] = getattr(report, f"coverage_{which}")[0]
-        except (MeshError, ElectrodeError):  # gmsh cannot mesh this pose: left out
+        except (MeshError, ElectrodeError, ConfigError):  # needles overlap, or gmsh fails: left out
             out[s] = np.nan
     return out
 
