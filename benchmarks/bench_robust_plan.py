@@ -11,9 +11,10 @@ voltage up to 3000 V (margins are the plan's choice, not the device's limit;
 nominal, and with an `optimise: robust:` block. `--therapy ire`: coverage at E_irr, placement
 1 mm, 1 mm, 2 deg, conductivity cv 0.2, from 1200 V; `ect`: coverage at E_rev, the issue's
 model 2 mm, 2 mm, 3 deg, cv 0.25, from 1500 V (`--uncertainty` and `--start` choose others).
-Both verified plans are then evaluated under `--held-out` scenarios of the same model drawn from another seed
-(`epsim run --scenarios`'s machinery: full nonlinear model on the plan's fresh mesh, the array's
-common motion carried by the anatomy, each needle's remainder by the mesh motion). The first
+Both verified plans are then evaluated under `--held-out` scenarios of the same model drawn
+from another seed (`epsim run --scenarios`'s machinery: full nonlinear model on the plan's fresh
+mesh, the array's common motion carried by the anatomy, each needle's remainder by the mesh
+motion). The first
 `--truth` held-out scenarios of each plan are also solved on fresh meshes made with the needles
 at their drawn poses (the reference), to measure the one-mesh model's error. Prints the nominal
 coverage (the verification), P10 and P50 of the held-out coverage, the median share of the
@@ -117,9 +118,9 @@ def plan(folder: Path, steps: int, scenarios: int | None, therapy: str,
 
 
 def fresh_mesh_coverage(path: Path, draws: Draws, count: int, which: str) -> np.ndarray:
-    """Coverage at E_irr or E_rev (`which`) of the first `count` scenarios of `draws`, each on a fresh mesh made
-    with the needles at their drawn poses (no mesh motion, no anatomy motion); NaN where gmsh
-    cannot mesh the pose or the drawn needles overlap."""
+    """Coverage at E_irr or E_rev (`which`) of the first `count` scenarios of `draws`, each on a
+    fresh mesh made with the needles at their drawn poses (no mesh motion, no anatomy motion);
+    NaN where gmsh cannot mesh the pose or the drawn needles overlap."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     needles = config_needles(electrode_layout(load_config(path)))
     out = np.zeros(count)
@@ -195,7 +196,8 @@ def main() -> None:
                       f"{100 * np.percentile(meshed, 50):.2f} %", flush=True)
             print(f"{label}: planned in {wall:.0f} s, {args.held_out} held-out scenarios and "
                   f"{args.truth} fresh meshes ({len(error)} meshed) in "
-                  f"{time.perf_counter() - t0:.0f} s; one-mesh model minus fresh mesh: mean {100 * np.mean(error):+.2f} pp, largest |.| "
+                  f"{time.perf_counter() - t0:.0f} s; one-mesh model minus fresh mesh: mean "
+                  f"{100 * np.mean(error):+.2f} pp, largest |.| "
                   f"{100 * np.max(np.abs(error), initial=0):.2f} pp", flush=True)
     print(f"\n{'plan':<10}{'nominal %':>11}{'P10 %':>9}{'P50 %':>9}{'wall s':>9}{'kept':>7}")
     for label, (nominal, p10, p50, wall, kept) in rows.items():
