@@ -18,8 +18,12 @@ from epsim.memory_maps import relieve
 # and the cheapest compilation: the suite's meshes are small, so compiling mostly dominates
 # (skipping LLVM's optimisation passes took tests/solve/test_gradients.py + test_simulate.py from
 # 349 s to 193 s wall, but test_twin.py + test_accuracy.py from 90 s to 98 s CPU, on a shared
-# 2-core machine; the programs do the same operations, less optimised). Subprocesses inherit it.
-FAST_COMPILE_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# 2-core machine; the programs do the same operations, less optimised); XLA's older loop emitter
+# instead of its MLIR fusion emitters (which build an MLIR pipeline per fused kernel) took
+# tests/solve/test_gradients.py + test_simulate.py from 86 s to 42 s on one core. Subprocesses
+# inherit it.
+FAST_COMPILE_XLA = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+                    " --xla_cpu_use_fusion_emitters=false")
 os.environ["XLA_FLAGS"] = " ".join(
     filter(None, (os.environ.get("XLA_FLAGS"), DETERMINISTIC_XLA, FAST_COMPILE_XLA))
 )
