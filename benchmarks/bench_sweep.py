@@ -14,7 +14,8 @@ interleaved repetitions (the order rotates every repetition):
   does per point (including its own preconditioner set-up for each point's sigma0);
 - sweep runner (with --sweep-chunk C): `epsim.sweep.run_sweep` in this process on the first B
   points, chunk_size C (chunk files, table, CSV and summary written; no plot): the sweep's own
-  overhead per point over the bare solve (its problem is padded to a capacity, epsim.padding).
+  overhead per point over the bare solve (its problem is padded to a capacity, epsim.padding);
+  with it, "one by one, padded": the bare solve of that padded problem.
 
 Single-threaded: the process is pinned to one CPU core before JAX starts (Eigen single-threaded
 too), and its CPU time (`time.process_time`) is measured next to the wall time. Compile times are reported separately (first calls).
@@ -58,6 +59,7 @@ from epsim.mesh.tetmesh import cell_geometry  # noqa: E402
 from epsim.physics import RegionConductivity  # noqa: E402
 from epsim.runner import solve_config  # noqa: E402
 from epsim.translate import material_model, region_roles, scene_spec, solver_settings  # noqa: E402
+from epsim.padding import padded  # noqa: E402
 from epsim.simulate import make_pairs, prepare  # noqa: E402
 from epsim.sweep import batched_metrics, load_plan, mesh_for, run_sweep  # noqa: E402
 
@@ -86,7 +88,21 @@ def build(n_points: int):
     shared = (problem, jnp.asarray(mesh.points), jnp.asarray(volumes), cell_region, target)
     per_point = [(m, p, jnp.asarray(er), jnp.asarray(ei))
                  for m, p, er, ei in zip(models, pairs, e_rev, e_irr)]
-    return configs, mesh, shared, per_point, solver
+    # the same problem padded to a capacity, as the sweep runner solves it (epsim.padding)
+    pad = padded(problem)
+
+    def pad_cells(values, fill):
+        values = np.asarray(values)
+        extra = pad.capacity.cells - len(values)
+        return jnp.asarray(np.concatenate([values, np.full(extra, fill, values.dtype)]))
+
+    shared_padded = (pad.problem, jnp.asarray(pad.points(mesh.points)), pad_cells(volumes, 0.0),
+                     pad_cells(mesh.cell_region, 0), target)
+    per_point_padded = [
+        (m, make_pairs(pad.problem, [(q.anode, q.cathode, q.voltage) for q in c.protocol.pairs]),
+         jnp.asarray(er), jnp.asarray(ei))
+        for m, c, er, ei in zip(models, configs, e_rev, e_irr)]
+    return configs, mesh, shared, per_point, solver, (shared_padded, per_point_padded)
 
 
 def stack(items):
@@ -177,7 +193,7 @@ def main(argv=None) -> int:
     command = "python benchmarks/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     t0 = time.perf_counter()
-    configs, mesh, shared, per_point, solver = build(max(sizes))
+    configs, mesh, shared, per_point, solver, (shared_padded, padded_points) = build(max(sizes))
     setup = time.perf_counter() - t0
     print(f"mesh {mesh.n_cells} cells, {mesh.n_nodes} nodes; set-up {setup:.1f} s", flush=True)
 
@@ -185,6 +201,7 @@ def main(argv=None) -> int:
     compile_s = {}
     batches = {b: stack(per_point[:b]) for b in sizes}
     singles = [stack([p]) for p in per_point]
+    singles_padded = [stack([p]) for p in padded_points]
     for b in sizes:
         _, compile_s[f"batched B={b}"], _ = timed(lambda: run_batched(shared, batches[b], solver))
     if 1 not in sizes:
@@ -213,7 +230,9 @@ def main(argv=None) -> int:
     methods = ["batched", "one by one"] + ([] if args.no_runner else ["runner"])
     if args.sweep_chunk:
         plan = load_plan(CONFIG, samples=max(sizes))
-        methods += ["sweep runner"]
+        methods += ["one by one, padded", "sweep runner"]
+        _, compile_s["one by one, padded"], _ = timed(
+            lambda: run_batched(shared_padded, singles_padded[0], solver))
         _, compile_s["sweep runner"], _ = timed(lambda: run_sweep_points(plan, 1, 1))
     times = {(m, b): [] for m in methods for b in sizes}
     for rep in range(args.reps):
@@ -226,6 +245,9 @@ def main(argv=None) -> int:
                 fn = lambda: [run_batched(shared, s, solver) for s in singles[:b]]  # noqa: E731
             elif m == "runner":
                 fn = lambda: [run_runner(c, mesh) for c in configs[:b]]  # noqa: E731
+            elif m == "one by one, padded":
+                fn = lambda: [run_batched(shared_padded, s, solver)  # noqa: E731
+                              for s in singles_padded[:b]]
             else:
                 fn = lambda: run_sweep_points(plan, b, args.sweep_chunk)  # noqa: E731
             _, wall, cpu = timed(fn)
@@ -248,6 +270,16 @@ def main(argv=None) -> int:
         ratio = med("one by one", b, 1) / med("batched", b, 1)
         rows.append(f"| {b} | " + " | ".join(cells) + f" | {ratio:.2f}x |")
     roof_rows, info = roofline(shared, mesh.n_cells, newton, linear, sizes)
+    overhead = []
+    if args.sweep_chunk:
+        for b in sizes:
+            runner = med("sweep runner", b, 1)
+            overhead.append(
+                f"Sweep runner (chunk_size {args.sweep_chunk}) over the bare solve, B = {b}: "
+                f"{runner / med('one by one', b, 1):.2f}x the unpadded problem (which it "
+                "solves: one mesh), "
+                f"{runner / med('one by one, padded', b, 1):.2f}x the padded one (which it "
+                "would solve if the points needed several meshes).")
 
     text = [
         "# Sweep throughput: vmap-batched chunks against one-by-one runs",
@@ -267,6 +299,7 @@ def main(argv=None) -> int:
         "",
         *rows,
         "",
+        *(overhead + [""] if overhead else []),
         "Answers checked first: " + "; ".join(f"{k} {v:.1e}" for k, v in check.items()) + ".",
         "",
         "Compile (first call, wall s): " + ", ".join(f"{k} {v:.1f}" for k, v in compile_s.items()) + ".",

@@ -338,9 +338,12 @@ def _xp(x):
 
 
 def pad_points(points, nodes: int):
-    """(n, 3) m -> (nodes, 3): the anchors at the unit right-angled tetrahedron, then zeros."""
+    """(n, 3) m -> (nodes, 3): the anchors at the unit right-angled tetrahedron, then zeros
+    (unchanged when nodes is n: an `unpadded` problem)."""
     xp = _xp(points)
     points = xp.asarray(points)
+    if nodes == points.shape[0]:
+        return points
     anchor = xp.concatenate([xp.zeros((1, 3)), xp.eye(3)]).astype(points.dtype)
     rest = xp.zeros((nodes - points.shape[0] - ANCHORS, 3), points.dtype)
     return xp.concatenate([points, anchor, rest])
@@ -397,6 +400,13 @@ def padded(problem: Problem, path: Path | None = None, capacity: Capacity | None
     else:
         raise ValueError(f"a problem of sizes {demand(problem)} does not fit {capacity}")
     return Padded(pad_problem(problem, cap), cap, problem.pattern.n_nodes,
+                  int(np.shape(problem.pattern.cells)[0]))
+
+
+def unpadded(problem: Problem) -> Padded:
+    """`problem` as it is, in the shape of a `Padded` (its capacity its own sizes: inputs and
+    outputs pass through unchanged), for callers that pad only when meshes change."""
+    return Padded(problem, demand(problem), problem.pattern.n_nodes,
                   int(np.shape(problem.pattern.cells)[0]))
 
 

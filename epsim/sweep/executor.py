@@ -99,9 +99,10 @@ def mesh_for(cfg: ResolvedConfig, use_cache: bool = True) -> TetMesh:
 
 def run_chunk(
     mesh: TetMesh, configs: Sequence[ResolvedConfig], reference: ResolvedConfig, mesh_id: str,
-    x64: bool,
+    x64: bool, pad: bool = True,
 ) -> dict:
-    """The Dask task of one chunk (any process): check the precision, evaluate."""
+    """The Dask task of one chunk (any process): check the precision, evaluate (`pad`: the
+    sweep has several meshes, see `evaluate_chunk`)."""
     import jax
 
     if bool(jax.config.jax_enable_x64) != x64:
@@ -110,7 +111,7 @@ def run_chunk(
             f"this worker runs JAX in {have} but the sweep needs {want}: start the workers "
             f"with JAX_ENABLE_X64={int(x64)} in their environment"
         )
-    return evaluate_chunk(mesh, configs, reference=reference, mesh_id=mesh_id)
+    return evaluate_chunk(mesh, configs, reference=reference, mesh_id=mesh_id, pad=pad)
 
 
 def _x64() -> bool:
@@ -123,7 +124,8 @@ def _x64() -> bool:
 # Each yields (chunk, result dict or exception) as chunks finish.
 
 
-def _in_process(chunks: Sequence[Chunk], use_cache: bool) -> Iterator[tuple[Chunk, object]]:
+def _in_process(chunks: Sequence[Chunk], use_cache: bool,
+                pad: bool) -> Iterator[tuple[Chunk, object]]:
     meshes: dict[str, TetMesh | Exception] = {}
     x64 = _x64()
     for chunk in chunks:
@@ -138,7 +140,7 @@ def _in_process(chunks: Sequence[Chunk], use_cache: bool) -> Iterator[tuple[Chun
             continue
         configs = [p.config for p in chunk.points]
         try:
-            result = run_chunk(mesh, configs, chunk.reference.config, chunk.mesh_key, x64)
+            result = run_chunk(mesh, configs, chunk.reference.config, chunk.mesh_key, x64, pad)
         except (EpsimError, ArithmeticError, ValueError, RuntimeError) as exc:
             result = exc  # reported with the chunk; the other chunks go on
         yield chunk, result
@@ -153,7 +155,7 @@ def _worker_env(x64: bool) -> dict[str, str]:
 
 
 def _dask(
-    chunks: Sequence[Chunk], use_cache: bool, scheduler: str | None, workers: int
+    chunks: Sequence[Chunk], use_cache: bool, scheduler: str | None, workers: int, pad: bool
 ) -> Iterator[tuple[Chunk, object]]:
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -181,7 +183,7 @@ def _dask(
                 )
             future = client.submit(
                 run_chunk, meshes[chunk.mesh_key], [p.config for p in chunk.points],
-                chunk.reference.config, chunk.mesh_key, x64, key=f"epsim-chunk-{chunk.key}",
+                chunk.reference.config, chunk.mesh_key, x64, pad, key=f"epsim-chunk-{chunk.key}",
             )
             chunk_of[future.key] = chunk
             futures.append(future)
@@ -347,10 +349,14 @@ def _run(plan, out_dir, scheduler, workers, use_cache, progress, plot, on_chunk,
     chunks = make_chunks(todo, plan.chunk_size, references(plan.points))
     report = SweepReport(out_dir, len(plan.points), len(plan.points) - len(todo))
 
+    # padded only when the plan has several meshes (decided on the whole plan, so a rerun's
+    # points are solved as the first run's were)
+    pad = len({p.mesh_key for p in plan.points}) > 1
     if scheduler is None and workers <= 0:
-        results = _in_process(chunks, use_cache)
+        results = _in_process(chunks, use_cache, pad)
     else:
-        results = _dask(chunks, use_cache, scheduler, max(workers, 1)) if chunks else iter(())
+        results = (_dask(chunks, use_cache, scheduler, max(workers, 1), pad) if chunks
+                   else iter(()))
     with _Progress(len(plan.points), report.n_reused, progress) as bar:
         for chunk, result in results:
             keys = [p.key for p in chunk.points]
