@@ -214,11 +214,11 @@ _PROBLEM_CACHE_SIZE = 4
 
 
 class _MeshData(NamedTuple):
-    """What the chunks of one mesh share: the padded problem and the padded mesh arrays, on the
+    """What the chunks of one mesh share: the (padded or not) problem and mesh arrays, on the
     device (put there once: per chunk it cost a quarter of a point's solve), and the volumes."""
 
     pad: Padded
-    shared: tuple  # problem, points, volumes, cell_region (padded, on the default device)
+    shared: tuple  # problem, points, volumes, cell_region (on the default device)
     volumes: np.ndarray
 
 
