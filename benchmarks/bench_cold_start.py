@@ -238,7 +238,7 @@ def report(runs: list[dict], command: str) -> str:
         "apart on mesh A: 6,001 -> 3,940 StableHLO operations, 369 -> 251 fused kernels; before "
         "both changes it held four V-cycles). Each fused kernel goes through XLA's MLIR "
         "pipeline and LLVM; compiling without XLA's fusion emitters halved the compilation but "
-        "made the warm solve 15-30 % slower, optimisation level 0 compiled in 1 s but solved "
+        "made the warm solve 6-32 % slower, optimisation level 0 compiled in 1 s but solved "
         "2x slower, and 2-D gathers for the wide ELL blocks solved 4x slower, so none of "
         "these is used for the solver (the test suite, whose meshes are small, compiles "
         "without the fusion emitters at level 0). In a new process the small programs left "
