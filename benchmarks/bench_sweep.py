@@ -90,14 +90,9 @@ def build(n_points: int):
                  for m, p, er, ei in zip(models, pairs, e_rev, e_irr)]
     # the same problem padded to a capacity, as the sweep runner solves it (epsim.padding)
     pad = padded(problem)
-
-    def pad_cells(values, fill):
-        values = np.asarray(values)
-        extra = pad.capacity.cells - len(values)
-        return jnp.asarray(np.concatenate([values, np.full(extra, fill, values.dtype)]))
-
-    shared_padded = (pad.problem, jnp.asarray(pad.points(mesh.points)), pad_cells(volumes, 0.0),
-                     pad_cells(mesh.cell_region, 0), target)
+    shared_padded = (pad.problem, jnp.asarray(pad.points(mesh.points)),
+                     jnp.asarray(pad.cell_values(volumes, 0.0)),
+                     jnp.asarray(pad.cell_values(mesh.cell_region, 0)), target)
     per_point_padded = [
         (m, make_pairs(pad.problem, [(q.anode, q.cathode, q.voltage) for q in c.protocol.pairs]),
          jnp.asarray(er), jnp.asarray(ei))

@@ -352,6 +352,9 @@ def pad_points(points, nodes: int):
 def pad_cells(model, n_cells: int, cells: int):
     """A conductivity model (or any pytree) with per-cell leaves (leading axis n_cells) padded
     to `cells` by repeating the last cell's value (finite and valid; its field is zero)."""
+    if cells == n_cells:  # an `unpadded` problem
+        return model
+
     def pad(x):
         xp = _xp(x)
         x = xp.asarray(x)
@@ -385,6 +388,13 @@ class Padded(NamedTuple):
 
     def model(self, model):
         return pad_cells(model, self.n_cells, self.capacity.cells)
+
+    def cell_values(self, values, fill) -> np.ndarray:
+        """Per-cell host values (volumes, region ids) padded with `fill` (0: a padded cell has no
+        volume and lies in region 0, so it counts in no metric)."""
+        values = np.asarray(values)
+        extra = np.full(self.capacity.cells - len(values), fill, values.dtype)
+        return np.concatenate([values, extra])
 
     def fields(self, fields: Fields) -> Fields:
         return unpad_fields(fields, self.n_nodes, self.n_cells)

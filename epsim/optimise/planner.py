@@ -348,10 +348,8 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
     mesh and 98.96 % on the fresh one against a 99 % goal. Each try runs the layout on the
     verification's mesh sizes (the mesh cache serves the same layout); every try is an event.
     """
-    rows = constraint_rows(setup, kept.plan, kept.results)
-    goal, others = rows[0], rows[1:]
-    shortfall = goal.limit - goal.value
-    if not 0 < shortfall <= TOP_UP_SHORTFALL or any(r.status == "VIOLATED" for r in others):
+    goal, broken = _goal_and_broken(setup, kept.plan, kept.results)
+    if not 0 < goal.limit - goal.value <= TOP_UP_SHORTFALL or broken:
         return kept
     for k in range(1, TOP_UP_STEPS + 1):
         plan = Plan(kept.plan.shift, kept.plan.tilt, kept.plan.voltage * (1 + k * TOP_UP_STEP))
@@ -361,20 +359,26 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
         except (InputError, SolverError) as exc:  # a MeshError is an InputError
             events.add("verification", f"voltages +{k} % not verified", f"{exc}; plan kept")
             return kept
-        rows = constraint_rows(setup, plan, results)
-        broken = [r.constraint for r in rows[1:] if r.status == "VIOLATED"]
+        reached, broken = _goal_and_broken(setup, plan, results)
         if broken:
             events.add("verification", f"voltages +{k} % break a constraint",
                        f"{', '.join(broken)}; plan kept at {goal.value:.2f} % coverage")
             return kept
-        if rows[0].status != "VIOLATED":
+        if reached.status != "VIOLATED":
             events.add("verification", f"voltages raised {k} %",
-                       f"verified coverage {goal.value:.2f} % -> {rows[0].value:.2f} % "
+                       f"verified coverage {goal.value:.2f} % -> {reached.value:.2f} % "
                        f"(goal {goal.limit:g} %)")
             return Verified(plan, text, config, results, kept.attempt, kept.rank, kept.label)
     events.add("verification", f"voltages +{TOP_UP_STEPS} % did not reach the goal",
-               f"{rows[0].value:.2f} % at +{TOP_UP_STEPS} %; plan kept at {goal.value:.2f} %")
+               f"{reached.value:.2f} % at +{TOP_UP_STEPS} %; plan kept at {goal.value:.2f} %")
     return kept
+
+
+def _goal_and_broken(setup: Setup, plan: Plan, results) -> tuple[Row, list[str]]:
+    """The coverage goal's row (`constraint_rows` puts it first) and the other constraints the
+    plan breaks."""
+    goal, *others = constraint_rows(setup, plan, results)
+    return goal, [r.constraint for r in others if r.status == "VIOLATED"]
 
 
 def _prepare_folder(out: Path, checkpoint: Checkpoint, *, overwrite: bool, resume: bool):

@@ -240,18 +240,12 @@ def _prepared(mesh: TetMesh, mesh_id: str, cfg: ResolvedConfig, model, electrode
                       floating_idle=floating)
     pad = padded(problem) if pad_to_capacity else unpadded(problem)
     volumes = cell_volumes(mesh)
-    shared = jax.device_put((pad.problem, pad.points(mesh.points), _pad_cells(volumes, pad, 0.0),
-                             _pad_cells(mesh.cell_region, pad, 0)))
+    shared = jax.device_put((pad.problem, pad.points(mesh.points), pad.cell_values(volumes, 0.0),
+                             pad.cell_values(mesh.cell_region, 0)))
     _PROBLEMS[key] = data = _MeshData(pad, shared, volumes)
     while len(_PROBLEMS) > _PROBLEM_CACHE_SIZE:
         _PROBLEMS.popitem(last=False)
     return data
-
-
-def _pad_cells(values, pad: Padded, fill) -> np.ndarray:
-    """Per-cell values padded to the capacity (padded cells: zero volume, region 0)."""
-    values = np.asarray(values)
-    return np.concatenate([values, np.full(pad.capacity.cells - len(values), fill, values.dtype)])
 
 
 def _status(cfg: ResolvedConfig, converged, residual, iterations, finite) -> str:
