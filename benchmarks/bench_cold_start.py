@@ -4,6 +4,7 @@ different mesh of similar size (in the same process, and in a fresh process that
 first one's persistent compilation cache).
 
     .venv/bin/python benchmarks/bench_cold_start.py [--repeats 1] [--out benchmarks/RESULTS.md]
+    .venv/bin/python benchmarks/bench_cold_start.py --options --repeats 2   # XLA options table
 
 Opt-in (not part of the test suite). The scene of benchmarks/bench_solver.py at ~100k cells (8 x
 8 x 6 cm liver block, 1 cm tumour, four needles, n1 -> n2 at 2000 V, idle needles insulating,
@@ -86,22 +87,34 @@ def since(start):
 # ------------------------------------------------------------------ children (fresh processes)
 
 
-def child_jax(names: list[str]) -> dict:
-    """Solve each mesh in turn in this process: prepare, pad, solve (compiles on first use)."""
+def child_jax(names: list[str], program: str = "one-off") -> dict:
+    """Solve each mesh in turn in this process: prepare, pad, solve (compiles on first use).
+    program: "one-off", the program `epsim run` compiles (`epsim.runner.simulate_once`, short
+    compile options), or "full", the same function compiled with XLA's defaults (as the
+    planner's, the sweeps' and bench_solver.py's programs are)."""
     t_import = clock()
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    from epsim.cli import XLA_CACHE_MIN_COMPILE_S
+
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # as `epsim` sets it up
         jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", XLA_CACHE_MIN_COMPILE_S)
     import numpy as np
 
     from epsim.padding import Compilations, padded
     from epsim.physics import RegionConductivity, SmoothStep
+    from epsim.runner import simulate_once
     from epsim.simulate import make_pairs, prepare, simulate
     from epsim.solve import Newton
 
-    solve = jax.jit(lambda p, x, m, pairs: simulate(p, x, m, pairs, solver=Newton()))
+    if program == "full":
+        solve = jax.jit(lambda p, x, m, pairs: simulate(p, x, m, pairs, solver=Newton()))
+    else:
+        def solve(p, x, m, pairs):
+            cells = int(np.shape(p.pattern.cells)[0])  # the padded capacity; one pair
+            return simulate_once(p, x, m, pairs, Newton(), False, work=cells)
     out = {"import_s": since(t_import)}
     for name in names:
         mesh = scene_mesh(name)
@@ -130,6 +143,67 @@ def child_jax(names: list[str]) -> dict:
             "capacity_nodes": pad.capacity.nodes, "capacity_cells": pad.capacity.cells,
         }
     return out
+
+
+OPTION_SETS = {
+    "defaults": {},
+    "no fusion emitters": {"xla_cpu_use_fusion_emitters": False},
+    "no fusion emitters, level 1": {"xla_backend_optimization_level": 1,
+                                    "xla_cpu_use_fusion_emitters": False},
+    "no fusion emitters, level 0": {"xla_backend_optimization_level": 0,
+                                    "xla_cpu_use_fusion_emitters": False},
+}
+
+
+def child_options(name: str) -> dict:
+    """Compile seconds and four solves of mesh A's padded Newton program under one of
+    OPTION_SETS (the choices `epsim.solve.compile` makes between)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from epsim.padding import padded
+    from epsim.physics import RegionConductivity, SmoothStep
+    from epsim.simulate import make_pairs, prepare, simulate
+    from epsim.solve import Newton
+
+    mesh = scene_mesh("A")
+    region = np.asarray(mesh.cell_region)
+    params = [TUMOUR if r == "tumour" else LIVER for r in mesh.region_names]
+    model = RegionConductivity(tuple(SmoothStep(*p) for p in params), region)
+    sigma0 = np.asarray([p[0] for p in params])[region]
+    problem = prepare(mesh, ["n1", "n2", "n3", "n4"], sigma0, floating_idle=False)
+    pad = padded(problem)
+    args = (pad.problem, pad.points(mesh.points), pad.model(model),
+            make_pairs(problem, [("n1", "n2", VOLTAGE)]))
+    solve = jax.jit(lambda p, x, m, pairs: simulate(p, x, m, pairs, solver=Newton()),
+                    compiler_options=OPTION_SETS[name] or None)
+    lowered = solve.lower(*args)
+    start = clock()
+    compiled = lowered.compile()
+    compile_s = since(start)[0]
+    solves = []
+    for _ in range(4):
+        start = clock()
+        jax.block_until_ready(compiled(*args))
+        solves.append(since(start)[0])
+    return {"compile_s": compile_s, "solve_s": solves}
+
+
+def options_table(repeats: int) -> str:
+    import statistics
+
+    runs = {name: [run_child("options", [name], None) for _ in range(repeats)]
+            for name in OPTION_SETS}
+    lines = ["| XLA options (mesh A, one core) | compile s | solve s (median of 4) |",
+             "|---|---|---|"]
+    for name, rs in runs.items():
+        comp = [r["compile_s"] for r in rs]
+        solve = [statistics.median(r["solve_s"]) for r in rs]
+        lines.append(f"| {name} | {min(comp):.2f}-{max(comp):.2f} | "
+                     f"{min(solve):.2f}-{max(solve):.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def child_scipy(names: list[str]) -> dict:
@@ -213,6 +287,7 @@ def report(runs: list[dict], command: str) -> str:
 
     rows = [row("scipy + pyamg, mesh A (set-up + Newton)", "scipy", "A"),
             row("JAX cold, mesh A (empty caches)", "cold", "A"),
+            row("JAX cold, mesh A, XLA's default options (empty caches)", "cold_full", "A"),
             row("JAX, mesh B after A in the same process", "cold", "B"),
             row("JAX, mesh B in a fresh process, A's persistent cache", "second", "B"),
             row("JAX, mesh A after B in that fresh process", "second", "A")]
@@ -221,29 +296,38 @@ def report(runs: list[dict], command: str) -> str:
     lines += [r for r, _, _ in rows + both]
     ratio, ratio_wall = rows[1][2] / rows[0][2], rows[1][1] / rows[0][1]
     ratio_both = both[1][1] / both[0][1]
-    warm = runs[0]["cold"]["A"]["warm_solve_s"]
+    full_compile = runs[0]["cold_full"]["A"]["compile_s"]
+    warm = statistics.median(r["cold"]["A"]["warm_solve_s"][1] for r in runs)
+    warm_full = statistics.median(r["cold_full"]["A"]["warm_solve_s"][1] for r in runs)
     lines += [
         "",
         f"Cold first result / scipy + pyamg, one core each: {ratio:.2f}x in CPU time, "
         f"{ratio_wall:.2f}x in wall time; on both cores (XLA compiles on two threads, scipy and "
-        f"pyamg use one): {ratio_both:.2f}x in wall time (goal <= 2x). A warm JAX solve "
-        f"of mesh A takes {warm[1]:.2f} s CPU. Compile seconds (wall) (cold, programs over 0.05 s): "
+        f"pyamg use one): {ratio_both:.2f}x in wall time (goal <= 2x). With XLA's default "
+        f"options: {rows[2][2] / rows[0][2]:.2f}x in CPU time on one core. A second, warm "
+        f"solve of mesh A takes {warm:.2f} s CPU with the program `epsim run` compiles, "
+        f"{warm_full:.2f} s with XLA's defaults. Compile seconds (wall) (cold, programs over 0.05 s): "
         + ", ".join(f"{k} {v}" for k, v in cold["compile_s"].items()) + ". Mesh B in the same "
         "process: " + (", ".join(f"{k} {v}" for k, v in r0["cold"]["B"]["compile_s"].items())
                        or "none") + ".",
         "",
-        "The cold run is mostly the compilation of the padded Newton solve (the `<lambda>` "
-        "above). Its program holds one inner solve: PCG applies the AMG V-cycle at the top of "
+        "With XLA's defaults: " + ", ".join(f"{k} {v}" for k, v in full_compile.items())
+        + ".",
+        "",
+        "The cold run is mostly the compilation of the padded Newton solve (`_simulate_pairs` "
+        "above). A program that runs once (the solve of `epsim run`, a plan's verification) is "
+        "compiled without XLA's CPU fusion emitters, at LLVM optimisation level 0 up to 200k "
+        "cells x pairs (as here: 0.5 s of compilation, a 2.4x slower solve) and at level 1 "
+        "above (1.5 s, about 10 % slower) (`epsim.solve.compile`); programs that run many "
+        "times (the planner's evaluators, sweep chunks, bench_solver.py) keep XLA's defaults. "
+        "The solve's program holds one inner solve: PCG applies the AMG V-cycle at the top of "
         "its loop only, and the sigma0 start is the Newton loop's first iteration (measured "
         "apart on mesh A: with the first change alone the program held two V-cycles, 6,001 "
         "StableHLO operations and 369 fused kernels; with both, 3,940 and 251; before either it "
-        "held four). Each fused kernel goes through XLA's MLIR "
-        "pipeline and LLVM; compiling without XLA's fusion emitters halved the compilation but "
-        "made the warm solve 6-32 % slower, optimisation level 0 compiled in 1 s but solved "
-        "2x slower, and 2-D gathers for the wide ELL blocks solved 4x slower, so none of "
-        "these is used for the solver (the test suite, whose meshes are small, compiles "
-        "without the fusion emitters at level 0). In a new process the small programs left "
-        "compile in under JAX's 1 s persistence threshold, so they are not cached.",
+        "held four). Each fused kernel goes through XLA's MLIR pipeline and LLVM. 2-D gathers "
+        "for the wide ELL blocks solved 4x slower. `epsim` keeps programs that took 0.25 s or "
+        "more to compile in the persistent cache (JAX's default threshold, 1 s, left out the "
+        "short-compile solve); the two small programs left compile in less.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -252,13 +336,24 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
         kind, names = argv[1], argv[2:]
-        out = child_jax(names) if kind == "jax" else child_scipy(names)
+        if kind == "options":
+            out = child_options(names[0])
+        elif kind == "scipy":
+            out = child_scipy(names)
+        else:
+            out = child_jax(names, "full" if kind == "jax-full" else "one-off")
         print(json.dumps(out))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--options", action="store_true",
+                        help="only compare XLA's compile options on mesh A (printed, not saved)")
     args = parser.parse_args(argv)
+    if args.options:
+        scene_mesh("A")
+        print(options_table(max(args.repeats, 2)))
+        return 0
     for name in MESHES:
         scene_mesh(name)  # built (gmsh) once, outside any timing
     runs = []
@@ -268,6 +363,8 @@ def main(argv=None) -> int:
                    "cold": run_child("jax", ["A", "B"], xla)}
             # a fresh process on the cache the cold run left (padded: B's programs are A's)
             run["second"] = run_child("jax", ["B", "A"], xla)
+        with tempfile.TemporaryDirectory(prefix="epsim-cold-xla-") as xla:
+            run["cold_full"] = run_child("jax-full", ["A"], xla)
         with tempfile.TemporaryDirectory(prefix="epsim-cold-xla-") as xla:
             # what a user of this machine waits for: both cores, wall time
             run["scipy_all"] = run_child("scipy", ["A"], None, all_cores=True)

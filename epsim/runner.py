@@ -38,6 +38,7 @@ from epsim.outcomes import (
 from epsim.physics import RegionConductivity
 from epsim.simulate import Fields, Pairs, Problem, make_pairs, prepare, simulate
 from epsim.solve import Newton, Picard
+from epsim.solve.compile import one_off_jit
 from epsim.translate import (
     check_materials,
     conductivity,
@@ -75,9 +76,12 @@ def setup_config(cfg: ResolvedConfig, mesh: TetMesh, electrodes=None) -> Setup:
     return Setup(problem, model, pairs, solver)
 
 
-@partial(jax.jit, static_argnums=(5,))
-def _simulate(problem, points, model, pairs, solver, memory):
+def _simulate_pairs(problem, points, model, pairs, solver, memory):
     return simulate(problem, points, model, pairs, solver=solver, memory=memory)
+
+
+# run once per mesh and process: compiled for a short compilation (epsim.solve.compile)
+simulate_once = one_off_jit(_simulate_pairs, static_argnums=(5,))
 
 
 def solve_config(
@@ -93,8 +97,9 @@ def solve_config(
         progress(f"solving {len(cfg.protocol.pairs)} pair(s)")
     memory = cfg.physics.pair_mode == "max_field_memory"
     pad = padded(setup.problem)  # one compiled program for meshes of similar size
-    fields = _simulate(pad.problem, pad.points(mesh.points), pad.model(setup.model),
-                       setup.pairs, setup.solver, memory)
+    fields = simulate_once(pad.problem, pad.points(mesh.points), pad.model(setup.model),
+                           setup.pairs, setup.solver, memory,
+                           work=pad.capacity.cells * len(cfg.protocol.pairs))
     return pad.fields(jax.device_get(fields)), setup.problem.electrode_names
 
 
