@@ -74,3 +74,16 @@ def test_a_remesh_of_similar_size_compiles_nothing(case):
         (value, _), _ = evaluate_one(plan, needles, again, goals, scale, False, SOLVER, True)
     assert (seen.traced, seen.compiled) == (0, 0)
     assert np.isfinite(float(value))
+
+
+def test_a_growing_boundary_keeps_its_capacity(monkeypatch):
+    """The domain's boundary gains nodes as the needles spread (944 -> 1,128 over the pelvic
+    plan's coarse stage): a capacity leaves the session's headroom for them too, so the next
+    mesh does not compile the evaluators again."""
+    from epsim.optimise import padded
+
+    monkeypatch.setattr(padded, "_BOUNDARY", [])  # this process's capacities so far: none
+    first = padded.boundary_capacity(850)
+    assert first >= padded.HEADROOM * 850
+    assert padded.boundary_capacity(1060) == first
+    assert padded.boundary_capacity(3000) > first  # far larger: a capacity of its own
