@@ -525,6 +525,17 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+HAND_NOTES = "\n## Notes (added by hand"
+
+
+def write_keeping_notes(path: Path, text: str) -> None:
+    """Replace the generated part of `path` (everything before its hand-written sections, which
+    start at HAND_NOTES) with `text`, keeping those sections."""
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index(HAND_NOTES):] if HAND_NOTES in old else ""
+    path.write_text(text.rstrip("\n") + "\n" + kept)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100k,500k,2M", help="comma-separated: 100k,500k,2M")
@@ -545,7 +556,7 @@ def main(argv=None) -> int:
     )
     text = report(rows, args.repeats, info, command.strip())
     print("\n" + text)
-    Path(args.output).write_text(text)
+    write_keeping_notes(Path(args.output), text)
     CACHE.mkdir(exist_ok=True)
     (CACHE / "last_results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
     return 0
