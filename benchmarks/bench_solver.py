@@ -53,6 +53,7 @@ import pyamg  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_numpy as ref  # noqa: E402
+from report_file import write_keeping_notes  # noqa: E402
 
 from epsim.fem.assembly import apply_dirichlet, build_pattern, stiffness  # noqa: E402
 from epsim.fem.elements import elements  # noqa: E402
@@ -523,17 +524,6 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
             f"{1e3 * r['linear_jax_s'] / r['linear_its']:.1f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-HAND_NOTES = "\n## Notes (added by hand"
-
-
-def write_keeping_notes(path: Path, text: str) -> None:
-    """Replace the generated part of `path` (everything before its hand-written sections, which
-    start at HAND_NOTES) with `text`, keeping those sections."""
-    old = path.read_text() if path.exists() else ""
-    kept = old[old.index(HAND_NOTES):] if HAND_NOTES in old else ""
-    path.write_text(text.rstrip("\n") + "\n" + kept)
 
 
 def main(argv=None) -> int:

@@ -60,6 +60,9 @@ from epsim.physics import RegionConductivity  # noqa: E402
 from epsim.runner import solve_config  # noqa: E402
 from epsim.translate import material_model, region_roles, scene_spec, solver_settings  # noqa: E402
 from epsim.padding import padded  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report_file import write_keeping_notes  # noqa: E402
 from epsim.simulate import make_pairs, prepare  # noqa: E402
 from epsim.sweep import batched_metrics, load_plan, mesh_for, run_sweep  # noqa: E402
 
@@ -319,7 +322,7 @@ def main(argv=None) -> int:
         "GPU such a mesh is latency bound and a batch of B points costs about the same time as one: "
         "batching is what fills the device, until B times the per-point bytes approach the launch floor.",
     ]
-    Path(args.out).write_text("\n".join(text) + "\n")
+    write_keeping_notes(Path(args.out), "\n".join(text) + "\n")
     print("\n".join(text))
     return 0
 

@@ -8,10 +8,11 @@ import pytest
 
 from epsim.mesh.structured import structured_box_mesh
 from epsim.physics import RegionConductivity, SmoothStep
-from epsim.runner import simulate_once
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Amg, Newton
-from epsim.solve.compile import LARGE, SMALL, SMALL_WORK, one_off_options
+from epsim.solve.compile import (
+    LARGE, ONE_OFF_CALLS, SMALL, SMALL_WORK, one_off_jit, one_off_options,
+)
 
 SOLVER = Newton(rtol=1e-13, adjoint_rtol=1e-14)
 
@@ -24,6 +25,12 @@ def test_options_follow_the_work_and_the_users_flags(monkeypatch):
     assert LARGE["xla_backend_optimization_level"] == 1
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
     assert one_off_options(10) == {"xla_backend_optimization_level": 0}
+
+
+def test_a_program_called_again_and_again_gets_xlas_defaults(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert one_off_options(10, calls_before=ONE_OFF_CALLS - 1) == SMALL
+    assert one_off_options(10, calls_before=ONE_OFF_CALLS) == {}  # a loop over configs
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +51,11 @@ def case():
 def test_one_off_programs_equal_the_default_program(case, work, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "")  # the suite's own flags would leave no options to set
     problem, points, model, pairs = case
-    reference = jax.jit(lambda *a: simulate(*a, solver=SOLVER))(problem, points, model, pairs)
-    once = simulate_once(problem, points, model, pairs, SOLVER, False, work=work)
+    def solve(*a):
+        return simulate(*a, solver=SOLVER)
+
+    reference = jax.jit(solve)(problem, points, model, pairs)
+    once = one_off_jit(solve)(problem, points, model, pairs, work=work)  # its first call
     assert bool(np.all(once.converged))
     np.testing.assert_allclose(once.potential, reference.potential, rtol=0, atol=1e-12 * 600)
     np.testing.assert_allclose(once.current, reference.current, rtol=1e-12)
