@@ -15,6 +15,8 @@ from epsim.solve.compile import (
 )
 
 SOLVER = Newton(rtol=1e-13, adjoint_rtol=1e-14)
+pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu",
+                                reason="the options are the CPU's; other backends keep XLA's")
 
 
 def test_options_follow_the_work_and_the_users_flags(monkeypatch):
@@ -51,6 +53,7 @@ def case():
 def test_one_off_programs_equal_the_default_program(case, work, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "")  # the suite's own flags would leave no options to set
     problem, points, model, pairs = case
+
     def solve(*a):
         return simulate(*a, solver=SOLVER)
 
