@@ -12,23 +12,29 @@ Measured on mesh A of benchmarks/bench_cold_start.py (`--options`, one core): le
 and pair, so level 0 wins below about 230k cell-pairs. Programs run many times (the planner's
 evaluators, sweep chunks, calibration, bench_solver.py) keep XLA's defaults.
 
-A process that calls such a program more than ONE_OFF_CALLS times (a script that loops over
-configs with `run_config`) is evidently not running it once: from then on it gets XLA's
-defaults (one more compilation per shape, then the fast solve). Only on the CPU (other
-backends compile as they always do), and options that the user sets in XLA_FLAGS win.
+A program called ONE_OFF_CALLS times with arguments of the same shapes (a script looping over
+configs on one mesh with `run_config`) is evidently not run once: from then on it gets XLA's
+defaults, one more compilation for the fast solve. Eight calls, because the level-0 program
+costs about 0.45 s more per 100k cells and pair on each call and the defaults' compilation
+about 3 s more than level 0's: promoting sooner would cost more than it saves (at level 1 the
+difference per call is smaller still). A plan's verification with its voltage top-ups (at most
+four solves of one mesh) and `epsim run --converge` (a new mesh per level) stay short-compiled.
+Only on the CPU (other backends compile as they always do), and options that the user sets in
+XLA_FLAGS win.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
-import itertools
 import os
 from typing import Callable
 
 import jax
+import numpy as np
 
 SMALL_WORK = 200_000  # cells x pairs: at most this, the level-0 program (see above)
-ONE_OFF_CALLS = 3  # calls in a process after which a "one-off" program gets XLA's defaults
+ONE_OFF_CALLS = 8  # calls of one program (same shapes) after which it gets XLA's defaults
 SMALL = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 LARGE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
@@ -43,12 +49,20 @@ def one_off_options(work: int, calls_before: int = 0) -> dict:
     return {k: v for k, v in chosen.items() if f"--{k}" not in flags}
 
 
+def signature(args) -> tuple:
+    """What tells compiled programs apart: the pytree structure, and the shape and dtype of each
+    array leaf (the value of any other leaf)."""
+    leaves, tree = jax.tree.flatten(args)
+    return tree, tuple((np.shape(x), str(x.dtype)) if hasattr(x, "dtype") else x
+                       for x in leaves)
+
+
 def one_off_jit(fun: Callable, **jit_kwargs) -> Callable:
-    """`jax.jit(fun, **jit_kwargs)` compiled with `one_off_options(work)` for its first
-    ONE_OFF_CALLS calls in this process, with XLA's defaults after: call it as
-    `f(*args, work=cells * pairs)`. The options are chosen at the call (the backend is known
+    """`jax.jit(fun, **jit_kwargs)` compiled with `one_off_options(work)` for the first
+    ONE_OFF_CALLS calls with arguments of the same shapes, with XLA's defaults after: call it
+    as `f(*args, work=cells * pairs)`. The options are chosen at the call (the backend is known
     then, not at import)."""
-    calls = itertools.count()
+    calls: collections.Counter = collections.Counter()
 
     @functools.cache
     def jitted(options: tuple):
@@ -56,10 +70,13 @@ def one_off_jit(fun: Callable, **jit_kwargs) -> Callable:
 
     @functools.wraps(fun)
     def call(*args, work: int):
-        options = one_off_options(work, next(calls))
+        key = signature(args)
+        options = one_off_options(work, calls[key])
+        calls[key] += 1
         return jitted(tuple(sorted(options.items())))(*args)
 
     return call
 
 
-__all__ = ["LARGE", "ONE_OFF_CALLS", "SMALL", "SMALL_WORK", "one_off_jit", "one_off_options"]
+__all__ = ["LARGE", "ONE_OFF_CALLS", "SMALL", "SMALL_WORK", "one_off_jit", "one_off_options",
+           "signature"]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from epsim.mesh.structured import structured_box_mesh
+from epsim.padding import Compilations
 from epsim.physics import RegionConductivity, SmoothStep
 from epsim.simulate import make_pairs, prepare, simulate
 from epsim.solve import Amg, Newton
@@ -33,6 +34,17 @@ def test_a_program_called_again_and_again_gets_xlas_defaults(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "")
     assert one_off_options(10, calls_before=ONE_OFF_CALLS - 1) == SMALL
     assert one_off_options(10, calls_before=ONE_OFF_CALLS) == {}  # a loop over configs
+    f = one_off_jit(lambda x: jnp.sin(x) * 2.0 + x)
+    small, other = jnp.arange(5.0), jnp.arange(7.0)
+    with Compilations() as seen:
+        for _ in range(ONE_OFF_CALLS):
+            f(small, work=10)
+            f(other, work=10)  # another shape: counted apart
+    assert seen.compiled == 2
+    with Compilations() as seen:
+        f(small, work=10)
+        f(small, work=10)
+    assert seen.compiled == 1  # the defaults' program, once
 
 
 @pytest.fixture(scope="module")
