@@ -306,7 +306,8 @@ def report(runs: list[dict], command: str) -> str:
         f"pyamg use one): {ratio_both:.2f}x in wall time (goal <= 2x). With XLA's default "
         f"options: {rows[2][2] / rows[0][2]:.2f}x in CPU time on one core. A second, warm "
         f"solve of mesh A takes {warm:.2f} s CPU with the program `epsim run` compiles, "
-        f"{warm_full:.2f} s with XLA's defaults. Compile seconds (wall) (cold, programs over 0.05 s): "
+        f"{warm_full:.2f} s with XLA's defaults. Compile seconds (wall) (cold, programs over "
+        "0.05 s): "
         + ", ".join(f"{k} {v}" for k, v in cold["compile_s"].items()) + ". Mesh B in the same "
         "process: " + (", ".join(f"{k} {v}" for k, v in r0["cold"]["B"]["compile_s"].items())
                        or "none") + ".",
