@@ -87,6 +87,20 @@ def since(start):
 # ------------------------------------------------------------------ children (fresh processes)
 
 
+def prepared_scene(mesh):
+    """The benchmark's conductivity model and `prepare`d problem on `mesh` (JAX imported)."""
+    import numpy as np
+
+    from epsim.physics import RegionConductivity, SmoothStep
+    from epsim.simulate import prepare
+
+    region = np.asarray(mesh.cell_region)
+    params = [TUMOUR if r == "tumour" else LIVER for r in mesh.region_names]
+    model = RegionConductivity(tuple(SmoothStep(*p) for p in params), region)
+    sigma0 = np.asarray([p[0] for p in params])[region]
+    return model, prepare(mesh, ["n1", "n2", "n3", "n4"], sigma0, floating_idle=False)
+
+
 def child_jax(names: list[str], program: str = "one-off") -> dict:
     """Solve each mesh in turn in this process: prepare, pad, solve (compiles on first use).
     program: "one-off", the program `epsim run` compiles (`epsim.runner.simulate_once`, short
@@ -95,18 +109,15 @@ def child_jax(names: list[str], program: str = "one-off") -> dict:
     t_import = clock()
     import jax
 
-    jax.config.update("jax_enable_x64", True)
-    from epsim.cli import XLA_CACHE_MIN_COMPILE_S
+    from epsim.jax_setup import configure_jax
 
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # as `epsim` sets it up
-        jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", XLA_CACHE_MIN_COMPILE_S)
+    # as the `epsim` command sets JAX up (the cache folder: JAX_COMPILATION_CACHE_DIR)
+    configure_jax(use_cache=bool(os.environ.get("JAX_COMPILATION_CACHE_DIR")))
     import numpy as np
 
     from epsim.padding import Compilations, padded
-    from epsim.physics import RegionConductivity, SmoothStep
     from epsim.runner import simulate_once
-    from epsim.simulate import make_pairs, prepare, simulate
+    from epsim.simulate import make_pairs, simulate
     from epsim.solve import Newton
 
     if program == "full":
@@ -118,13 +129,9 @@ def child_jax(names: list[str], program: str = "one-off") -> dict:
     out = {"import_s": since(t_import)}
     for name in names:
         mesh = scene_mesh(name)
-        region = np.asarray(mesh.cell_region)
-        params = [TUMOUR if r == "tumour" else LIVER for r in mesh.region_names]
         with Compilations() as seen:
             start = clock()
-            model = RegionConductivity(tuple(SmoothStep(*p) for p in params), region)
-            sigma0 = np.asarray([p[0] for p in params])[region]
-            problem = prepare(mesh, ["n1", "n2", "n3", "n4"], sigma0, floating_idle=False)
+            model, problem = prepared_scene(mesh)
             prepared = since(start)
             pad = padded(problem)
             pairs = make_pairs(problem, [("n1", "n2", VOLTAGE)])
@@ -161,19 +168,12 @@ def child_options(name: str) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import numpy as np
-
     from epsim.padding import padded
-    from epsim.physics import RegionConductivity, SmoothStep
-    from epsim.simulate import make_pairs, prepare, simulate
+    from epsim.simulate import make_pairs, simulate
     from epsim.solve import Newton
 
     mesh = scene_mesh("A")
-    region = np.asarray(mesh.cell_region)
-    params = [TUMOUR if r == "tumour" else LIVER for r in mesh.region_names]
-    model = RegionConductivity(tuple(SmoothStep(*p) for p in params), region)
-    sigma0 = np.asarray([p[0] for p in params])[region]
-    problem = prepare(mesh, ["n1", "n2", "n3", "n4"], sigma0, floating_idle=False)
+    model, problem = prepared_scene(mesh)
     pad = padded(problem)
     args = (pad.problem, pad.points(mesh.points), pad.model(model),
             make_pairs(problem, [("n1", "n2", VOLTAGE)]))

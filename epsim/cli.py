@@ -15,6 +15,7 @@ from pathlib import Path
 
 from epsim import __version__, interrupts
 from epsim.errors import EpsimError, IncompleteRunError, InputError
+from epsim.jax_setup import configure_jax, deterministic_xla
 
 EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
@@ -22,48 +23,6 @@ EXIT_OK, EXIT_OTHER, EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 def _progress(message: str) -> None:
     if sys.stderr.isatty():
         print(f"epsim: {message} ...", file=sys.stderr, flush=True)
-
-
-XLA_CACHE_BYTES = 2 * 2**30  # least recently used programs are dropped beyond this
-XLA_CACHE_MIN_COMPILE_S = 0.25
-"""Programs that took at least this long to compile are kept on disk. JAX's default, 1 s, left
-out the short-compile solve of `epsim run` (0.5 s on a 100k-cell mesh, epsim.solve.compile), so
-the next run compiled it again; reading one back takes milliseconds. A threshold the user set
-(other than JAX's default) wins."""
-JAX_DEFAULT_MIN_COMPILE_S = 1.0
-
-
-def _configure_jax(use_cache: bool) -> None:
-    """float64 on; compiled programs kept on disk (`cache_root()/xla`, or the user's own
-    JAX_COMPILATION_CACHE_DIR), so that a second run on a mesh of a similar size skips
-    compilation (benchmarks/RESULTS.md). Sweep workers inherit it through the environment."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    if not use_cache:
-        return
-    from epsim.meshcache import cache_root, heal_compilation_cache
-
-    if jax.config.jax_compilation_cache_dir is None:
-        path = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "xla"))
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
-    if jax.config.jax_persistent_cache_min_compile_time_secs == JAX_DEFAULT_MIN_COMPILE_S:
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", XLA_CACHE_MIN_COMPILE_S)
-    heal_compilation_cache(jax.config.jax_compilation_cache_dir)  # unreadable entries rebuilt
-
-
-DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"
-"""XLA CPU flag for reproducible plans: Eigen's multi-threaded kernels split their reductions by
-thread count, so the same plan on one core and on two differed in the last bit of currents and
-objective values (measured), and a long optimisation can amplify such bits."""
-
-
-def _deterministic_xla() -> None:
-    """Ask XLA for thread-count-independent CPU kernels (before the backend starts)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if DETERMINISTIC_XLA not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA}".strip()
 
 
 def _outputs(cfg, args) -> dict[str, Path]:
@@ -569,8 +528,8 @@ def _quiet_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("optimise", "optimize", "verify"):
-        _deterministic_xla()
-    _configure_jax(use_cache=not getattr(args, "no_cache", False))
+        deterministic_xla()
+    configure_jax(use_cache=not getattr(args, "no_cache", False))
     _notices()
     guard = args.guard = interrupts.Guard()
     try:

@@ -416,8 +416,8 @@ def padded(problem: Problem, path: Path | None = None, capacity: Capacity | None
 def unpadded(problem: Problem) -> Padded:
     """`problem` as it is, in the shape of a `Padded` (its capacity its own sizes: inputs and
     outputs pass through unchanged), for callers that pad only when meshes change."""
-    return Padded(problem, demand(problem), problem.pattern.n_nodes,
-                  int(np.shape(problem.pattern.cells)[0]))
+    own = demand(problem)
+    return Padded(problem, own, own.nodes, own.cells)
 
 
 class Compilations:

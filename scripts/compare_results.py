@@ -43,7 +43,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MESH_SIZES = ("size", "target_size", "electrode_size")
-DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"  # as epsim.cli (before jax starts)
+DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"  # as epsim.jax_setup (before jax starts)
 
 
 def coarsened(path: Path, factor: float):

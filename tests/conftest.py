@@ -11,7 +11,7 @@ import warnings
 import jax
 import pytest
 
-from epsim.cli import DETERMINISTIC_XLA
+from epsim.jax_setup import DETERMINISTIC_XLA
 from epsim.memory_maps import relieve
 
 # the XLA CPU kernels `epsim optimise` uses, so that plans made here and by the command agree;

@@ -137,23 +137,30 @@ def test_compiled_programs_cached_under_epsim_cache(tmp_path, monkeypatch):
     environment), unless --no-cache or the user's own JAX_COMPILATION_CACHE_DIR."""
     import jax
 
-    from epsim.cli import _configure_jax
+    from epsim.jax_setup import JAX_DEFAULT_MIN_COMPILE_S, XLA_CACHE_MIN_COMPILE_S, configure_jax
 
     before = jax.config.jax_compilation_cache_dir
+    threshold = jax.config.jax_persistent_cache_min_compile_time_secs
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     try:
         jax.config.update("jax_compilation_cache_dir", None)
-        _configure_jax(use_cache=False)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", JAX_DEFAULT_MIN_COMPILE_S)
+        configure_jax(use_cache=False)
         assert jax.config.jax_compilation_cache_dir is None
-        _configure_jax(use_cache=True)
+        configure_jax(use_cache=True)
         expected = str(tmp_path / "cache" / "xla")
         assert jax.config.jax_compilation_cache_dir == expected
         assert os.environ["JAX_COMPILATION_CACHE_DIR"] == expected
+        # short compilations are kept too (epsim.solve.compile), unless the user chose otherwise
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == XLA_CACHE_MIN_COMPILE_S
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
         jax.config.update("jax_compilation_cache_dir", "/elsewhere")
-        _configure_jax(use_cache=True)  # a directory chosen by the user stays
+        configure_jax(use_cache=True)  # a directory chosen by the user stays
         assert jax.config.jax_compilation_cache_dir == "/elsewhere"
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 2.0
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", threshold)
 
 
 def test_a_bug_is_one_line_not_a_traceback(monkeypatch, capsys):
