@@ -7,13 +7,15 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
 
 Every case is meshed at a sequence of levels: the config with its electrode and target sizes
 left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
-sizes (sqrt(accuracy / 2 %)), so that a level is the default mesh with every size times h; the
-default is 2 %. Per level: cells, the pair currents (A) and the threshold extents (mm) of the
+sizes and growth rates (sqrt(accuracy / 2 %)), so that a level is the default mesh with every
+size times h; the default is 2 %. Per level: cells, the pair currents (A) and the threshold extents (mm) of the
 field (max over pairs, recovered at the nodes as volume-weighted means of the cells): the
 lowest E_rev and E_irr of the config's materials, along the first pair's axis and across it,
 through the pair's midpoint at mid active depth. The extrapolated value fits q(h) = q0 + C h^p
-to the three finest levels (p from them when it lies in [0.5, 4], else p = 2; with only two
-levels under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0. "shipped" adds the config as shipped (its own sizes) against the same q0.
+to the three finest levels (p from them when it lies in [0.5, 4], else p = 2 through the two
+finest; with only two levels under --max-cells, p = 2 through them: a rough value); the
+default's error is q(1) - q0. "shipped" adds the config as shipped (its own sizes) against the
+same q0.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
 two-needle cases take about ten minutes on two cores, the needle arrays far longer.
@@ -164,18 +166,20 @@ def measure(cfg) -> dict:
 
 
 def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
-    """(q0, p) of q = q0 + C h^p through the three finest levels (h descending order given);
-    with two levels, p = 2."""
-    if len(q) == 2:
-        return float(q[1] - (q[0] - q[1]) / ((h[0] / h[1]) ** 2 - 1)), 2.0
-    (h1, h2, h3), (q1, q2, q3) = h[-3:], q[-3:]
-    r = h1 / h2
-    if abs(h2 / h3 - r) < 1e-9 and (q1 - q2) * (q2 - q3) > 0 and q2 != q3:
-        p = np.log(abs((q1 - q2) / (q2 - q3))) / np.log(r)
-        if 0.5 <= p <= 4.0:
-            return float(q3 - (q2 - q3) / (r**p - 1)), float(p)
-    a = np.vstack([np.ones(3), h[-3:] ** 2]).T  # p = 2 by least squares
-    return float(np.linalg.lstsq(a, q[-3:], rcond=None)[0][0]), 2.0
+    """(q0, p) of q = q0 + C h^p through the three finest levels (h descending order given).
+    When the order those give lies outside [0.5, 4] (or the changes alternate in sign), p = 2
+    through the two finest levels, as the grid convergence index does with its formal order:
+    the finest levels are the nearest to the asymptotic range (a least-squares fit through all
+    three let a pre-asymptotic coarse level pull q0 away). With two levels, p = 2 too."""
+    if len(q) >= 3:
+        (h1, h2, h3), (q1, q2, q3) = h[-3:], q[-3:]
+        r = h1 / h2
+        if abs(h2 / h3 - r) < 1e-9 and (q1 - q2) * (q2 - q3) > 0 and q2 != q3:
+            p = np.log(abs((q1 - q2) / (q2 - q3))) / np.log(r)
+            if 0.5 <= p <= 4.0:
+                return float(q3 - (q2 - q3) / (r**p - 1)), float(p)
+    (h2, h3), (q2, q3) = h[-2:], q[-2:]
+    return float(q3 - (q2 - q3) / ((h2 / h3) ** 2 - 1)), 2.0
 
 
 def study(name: str, levels, shipped: bool, max_cells: int) -> list[str]:

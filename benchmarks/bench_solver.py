@@ -349,14 +349,16 @@ def run_size(label: str, repeats: int, log) -> dict:
         {
             "jax": lambda: jax_newton(pattern, points, model, g, free, amg),
             "numpy": lambda: reference_newton(problem, g_np, ml),
+            "numpy geometry": lambda: problem.place(problem.points),
         },
         repeats,
     )
     out["newton_jax_s"], out["newton_ref_s"] = med(times["jax"]), med(times["numpy"])
+    out["ref_geometry_s"] = med(times["numpy geometry"])
     out["newton_compile_s"] -= out["newton_jax_s"]
     log(f"    CPU s: JAX {out['newton_jax_s']:.3f}, numpy/scipy/pyamg {out['newton_ref_s']:.3f}, "
         f"ratio {out['newton_ref_s'] / out['newton_jax_s']:.2f}; compile "
-        f"{out['newton_compile_s']:.2f}")
+        f"{out['newton_compile_s']:.2f}; numpy's element geometry {out['ref_geometry_s']:.3f}")
 
     # (c) gradient -------------------------------------------------------------------------
     args = (pattern, points, jnp.asarray(region), anode, free, amg)
@@ -449,7 +451,9 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
         f"the corners of a 2 cm square, pair {ANODE}->{CATHODE} at {VOLTAGE:.0f} V, smooth-step "
         "conductivity (liver 0.08->0.32 S/m at 350-700 V/cm, tumour 0.2->0.7 S/m at 400-800 V/cm), "
         "idle needles insulating. Linear: sigma0 operator, |r| <= 1e-8 |b|. Newton: rtol 1e-9, "
-        f"forcing <= {NEWTON.forcing_max:g}, sigma0 hierarchy reused; the same hierarchy settings "
+        f"forcing <= {NEWTON.forcing_max:g}, sigma0 hierarchy reused, the element geometry "
+        "computed from the points inside the timed solve on both sides (epsim's solve does, to "
+        "be differentiable in them); the same hierarchy settings "
         f"for both (strength of connection theta {AMG.strength_theta:g}, dense coarsest level "
         f"up to {AMG.max_coarse} unknowns). Meshes numbered for locality "
         "(`epsim.mesh.ordering`), the same mesh for both.",
@@ -480,6 +484,8 @@ def report(rows: list[dict], repeats: int, info: dict, command: str) -> str:
             f"{r['pyamg_setup_s']:.1f} / {r['numpy_setup_s']:.1f}"
             for r in rows
         )
+        + ". Of the numpy Newton time, its element geometry (CPU s): "
+        + "; ".join(f"{r['label']} {r['ref_geometry_s']:.2f}" for r in rows)
         + ". Volume above E_rev: "
         + "; ".join(
             f"{r['label']} {100 * r['frac_rev']:.1f} % of tissue, "

@@ -1,10 +1,10 @@
 """The Newton potential solve of `epsim.solve.nonlinear` written with numpy, scipy and pyamg.
 
-This is the reference a user would otherwise write: the same algorithm (sigma0 start, inexact
-Newton with the same forcing, the same backtracking line search and tolerance), with the tangent
-assembled by numpy into a fixed scipy CSR pattern at every Newton step and pyamg-preconditioned
-CG inner solves (the sigma0 smoothed-aggregation hierarchy reused). Used by `bench_solver.py`;
-not part of the package. Precision differs only inside the inner solves, where each side does
+This is the reference a user would otherwise write: the same algorithm (element geometry from
+the points, sigma0 start, inexact Newton with the same forcing, the same backtracking line search
+and tolerance), with the tangent assembled by numpy into a fixed scipy CSR pattern at every
+Newton step and pyamg-preconditioned CG inner solves (the sigma0 smoothed-aggregation hierarchy
+reused). Used by `bench_solver.py`; not part of the package. Precision differs only inside the inner solves, where each side does
 what is fastest for it: epsim keeps the tangent's values and the V-cycle in float32 (fewer bytes
 per gather), while scipy's sparse products would convert a float32 matrix to float64 on every
 call, so the reference stays float64; both take the same steps to the same float64 residual.
@@ -62,7 +62,8 @@ class NumpyProblem:
         self.cells = np.asarray(cells, dtype=np.int64)
         self.n_nodes = len(points)
         self.free = np.asarray(free, dtype=bool)
-        self.grads, self.volumes = cell_geometry(np.asarray(points, np.float64), self.cells)
+        self.points = np.asarray(points, np.float64)
+        self.place(self.points)
         params = np.asarray(region_params, dtype=np.float64)[np.asarray(cell_region)]
         self.params = tuple(params.T)  # four (n_cells,) arrays
         # CSR pattern of the element matrices and the map element entry -> CSR slot.
@@ -76,6 +77,12 @@ class NumpyProblem:
         self.indices = c.astype(np.int32)
         self.eliminated = ~(self.free[r] & self.free[c])
         self.fixed_diagonal = (r == c) & ~self.free[r]
+
+    def place(self, points):
+        """The element geometry of the mesh on `points` (m). epsim's solve computes it from the
+        points in every call (which makes it differentiable in them), so `newton_solve` calls
+        this too: both contestants are timed from the same inputs."""
+        self.grads, self.volumes = cell_geometry(points, self.cells)
 
     def conductivity(self, e_mag):
         return smooth_step(e_mag, *self.params)
@@ -150,6 +157,7 @@ def newton_solve(
         problem: the mesh and pair; g: (n_nodes,) V, Dirichlet values on fixed nodes;
         ml: pyamg hierarchy of the sigma0 operator (reused for every inner solve).
     """
+    problem.place(problem.points)
     free = problem.free
     g = np.where(free, 0.0, g)
     k0 = problem.sigma0_matrix()

@@ -2,6 +2,7 @@
 
     data["scene"]["mesh"] = accurate_mesh(config, needles, pairs)   # at resolve time
     regions = refinement(cfg, holes)                          # MeshSizes.refine of the scene
+    sizes = MeshSizes(..., refine=regions, **gradings(cfg))
 
 A config that leaves out `scene.mesh.electrode_size`, or gives `scene.mesh.accuracy`, is meshed
 by the rule of `epsim.mesh.sizing`: sizes it left out are filled in at resolve time (so the
@@ -24,6 +25,7 @@ from epsim.mesh.sizing import (
     needle_edges,
     pair_refinement,
     pair_spacing,
+    rule_gradings,
     zone_cell_size,
 )
 
@@ -82,6 +84,17 @@ def user_regions(mesh) -> tuple:
         else:
             regions.append(RefineCylinder(r.center, r.axis, r.radius, r.height, r.size))
     return tuple(regions)
+
+
+def gradings(cfg) -> dict:
+    """The `MeshSizes` gradings of a resolved config's scene: with an `accuracy`, the rule's
+    (`epsim.mesh.sizing.rule_gradings`: the size grows more slowly away from the needles and
+    the refinement regions, and gradings scale with the sizes); else none (the meshes'
+    defaults)."""
+    m = cfg.scene.mesh
+    if m.accuracy is None:
+        return {}
+    return rule_gradings(m.size, m.electrode_size, m.accuracy)
 
 
 def refinement(cfg, holes: Sequence) -> tuple:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from epsim.fem.sparse import materialise
-from epsim.mesh.tetmesh import corner_geometry
+from epsim.mesh.tetmesh import corner_gradient_parts
 
 # Local edges (a, b) of a tetrahedron, in the order of `epsim.fem.assembly.LOCAL_EDGES`.
 EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
@@ -74,10 +74,10 @@ class Elements(eqx.Module):
 
 def elements(points: jax.Array, corners: jax.Array) -> Elements:
     """Element geometry of the cells `corners` (4, n_cells) on nodes `points` (n_nodes, 3) m."""
-    grads, volumes = corner_geometry(points, corners)
-    grads = materialise(grads)  # else the couplings below recompute it per edge
+    g, det = corner_gradient_parts(points, corners)
+    volumes = det / 6.0
     couplings = volumes * jnp.stack(
-        [grads[a, 0] * grads[b, 0] + grads[a, 1] * grads[b, 1] + grads[a, 2] * grads[b, 2]
-         for a, b in EDGES]
+        [g[a][0] * g[b][0] + g[a][1] * g[b][1] + g[a][2] * g[b][2] for a, b in EDGES]
     )
+    grads = jnp.stack([jnp.stack(row) for row in g])
     return Elements(corners, grads, volumes, couplings, int(jnp.shape(points)[0]))

@@ -57,7 +57,9 @@ from epsim.mesh.scene import (
     signed_distances,
 )
 from epsim.mesh.scene.spatial import BoxIndex
-from epsim.mesh.sizing import RefineSphere, excess_cells, union_excess_cells
+from epsim.mesh.sizing import (
+    RefineSphere, excess_cells, region_gradation, union_excess_cells,
+)
 
 CELLS_PER_SIZE_CUBED = 6.4  # calibrated: cells per h^3 of volume (regular tetrahedra: 8.5)
 NODES_PER_CELL = 0.19  # calibrated: nodes per cell
@@ -101,9 +103,10 @@ def estimate_cells(
     extra = sum(_inclusion_excess(domain, inclusions, i, sizes, rng)
                 for i in range(len(inclusions)))
     balls = [r for r in sizes.refine if isinstance(r, RefineSphere)]  # small, apart: summed
-    extra += sum(excess_cells(r, sizes.size) for r in balls)
+    gradation = region_gradation(sizes)
+    extra += sum(excess_cells(r, sizes.size, gradation) for r in balls)
     extra += union_excess_cells([r for r in sizes.refine if r not in balls], sizes.size,
-                                bounds(domain), rng)
+                                bounds(domain), rng, gradation=gradation)
     shells = _electrode_excess(domain, inclusions, holes, sizes, rng)
     scale = CELLS_PER_SIZE_CUBED
     cells = scale * (background + extra + shells)

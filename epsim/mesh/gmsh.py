@@ -68,6 +68,7 @@ from epsim.mesh.scene import (  # noqa: F401  (specs re-exported for convenience
 from epsim.mesh.isolated import can_isolate, run_isolated
 from epsim.mesh.ordering import renumbered
 from epsim.mesh.sizing import add_fields as add_refine_fields
+from epsim.mesh.sizing import region_gradation
 from epsim.mesh.tetmesh import TetMesh, make_mesh
 
 _MODEL_UNITS_PER_METRE = 1e3  # gmsh works in millimetres
@@ -436,7 +437,8 @@ def _size_fields(gmsh, scene: _Scene, sizes: MeshSizes, holes: Sequence, paths,
             field.setNumber(threshold, "DistMin", 0.0)
             field.setNumber(threshold, "DistMax", grading)
             fields.append(threshold)
-    fields += add_refine_fields(field, sizes.refine, sizes.size, _MODEL_UNITS_PER_METRE)
+    fields += add_refine_fields(field, sizes.refine, sizes.size, _MODEL_UNITS_PER_METRE,
+                                region_gradation(sizes))
     by_size: dict[float, list[int]] = {}
     for v, s in sorted(scene.volume_size.items()):
         by_size.setdefault(s, []).append(v)

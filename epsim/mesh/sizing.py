@@ -161,6 +161,11 @@ def distance_expression(region: RefineRegion, scale: float) -> str:
     return f"Sqrt({'+'.join(terms)})"
 
 
+def region_gradation(sizes) -> float:
+    """The gradation outside the refinement regions of a `MeshSizes`."""
+    return GRADATION if sizes.gradation is None else sizes.gradation
+
+
 def graded_size(cell_size: float, distance_m, background: float,
                 gradation: float = GRADATION) -> np.ndarray:
     """The size (m) a region asks for at `distance_m` from it: `cell_size` inside, growing by
@@ -203,7 +208,14 @@ ZONE_MARGIN_FACTOR = 1.5  # the zone reaches this far beyond the estimated E_rev
 # at the electrode size over EDGE_REFINEMENT.
 EDGE_RADII = 1.5
 EDGE_REFINEMENT = 2.0
-# Cells scale with sqrt(accuracy / REFERENCE_ACCURACY) (nominal P1 errors fall like h^2), within:
+# Cell size growth per unit distance from a needle's surface: the field falls like 1/r there, so
+# every octave of distance between the radius and the spacing adds about as much to the current's
+# error, which grows with the square of this slope (the meshes' default, 1/3 over three times
+# the size difference, left two needles in liver 2.3 % high; 0.15 brought them to 1.5 % for
+# 39 % more cells, benchmarks/ACCURACY_RESULTS.md).
+NEEDLE_GRADATION = 0.15
+# Every size and gradation scales with sqrt(accuracy / REFERENCE_ACCURACY) (nominal P1 errors
+# fall like h^2), so that accuracy levels are uniform refinements of one mesh; within:
 ACCURACY_SCALE = (0.35, 3.0)
 
 
@@ -223,6 +235,18 @@ def zone_cell_size(spacing: float, accuracy: float = REFERENCE_ACCURACY) -> floa
     """Cell size (m) between two firing needles `spacing` (m) apart: the isosurfaces there
     scale with the spacing."""
     return ZONE_PER_SPACING * spacing * accuracy_scale(accuracy)
+
+
+def rule_gradings(size: float, electrode_size: float | None,
+                  accuracy: float = REFERENCE_ACCURACY) -> dict:
+    """The `MeshSizes` gradings of the rule: `grading_distance` (m) over which the size grows
+    from `electrode_size` on the needles to the background `size` (m) at `NEEDLE_GRADATION`
+    per unit distance, and the refinement regions' `gradation`, both scaled like the sizes."""
+    scale = accuracy_scale(accuracy)
+    gradings = {"gradation": GRADATION * scale}
+    if electrode_size is not None and electrode_size < size:
+        gradings["grading_distance"] = (size - electrode_size) / (NEEDLE_GRADATION * scale)
+    return gradings
 
 
 def threshold_reach(radius: float, spacing: float, voltage: float, e_threshold: float) -> float:

@@ -10,7 +10,14 @@ import yaml
 
 from epsim.config import ConfigError, load_config, load_config_text, resolved_to_yaml
 from epsim.errors import InputError
-from epsim.mesh.sizing import RefineBox, RefineCylinder, RefineSphere, needle_cell_size
+from epsim.mesh.sizing import (
+    GRADATION,
+    NEEDLE_GRADATION,
+    RefineBox,
+    RefineCylinder,
+    RefineSphere,
+    needle_cell_size,
+)
 from epsim.translate import scene_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +38,9 @@ def test_a_shipped_config_keeps_its_sizes_and_gets_no_regions():
     m = cfg.scene.mesh
     assert (m.size, m.target_size, m.electrode_size) == pytest.approx((6e-3, 1e-3, 4e-4))
     assert m.accuracy is None and m.refine == ()
-    assert scene_spec(cfg).sizes.refine == ()
+    sizes = scene_spec(cfg).sizes
+    assert sizes.refine == ()
+    assert sizes.grading_distance is None and sizes.gradation is None  # the meshes' defaults
 
 
 def test_left_out_sizes_come_from_the_rule():
@@ -49,6 +58,17 @@ def test_left_out_sizes_come_from_the_rule():
     for r, q in zip(regions, scene_spec(again).sizes.refine, strict=True):
         assert type(r) is type(q) and r.center == pytest.approx(q.center, abs=1e-12)
         assert r.cell_size == pytest.approx(q.cell_size)
+
+
+@pytest.mark.parametrize("accuracy, scale", [("2 %", 1.0), ("8 %", 2.0), ("0.5 %", 0.5)])
+def test_the_rule_grades_sizes_slowly_and_scales_the_gradings_with_them(accuracy, scale):
+    cfg = config_with({"size": 6, "accuracy": accuracy})
+    m, sizes = cfg.scene.mesh, scene_spec(cfg).sizes
+    # the size grows from electrode_size on the needles to the background at the slope
+    slope = (m.size - m.electrode_size) / sizes.grading_distance
+    assert slope == pytest.approx(NEEDLE_GRADATION * scale)
+    assert sizes.gradation == pytest.approx(GRADATION * scale)
+    assert m.electrode_size == pytest.approx(needle_cell_size(6e-4) * scale)
 
 
 def test_a_tighter_accuracy_gives_smaller_cells_and_given_sizes_win():

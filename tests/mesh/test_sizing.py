@@ -98,6 +98,30 @@ def test_the_volume_between_firing_needles_is_refined(pair_meshes):
     assert e[outside(c)].mean() > 2.0 * zone.cell_size
 
 
+def test_a_needle_grading_follows_its_slope():
+    """Away from a needle the cells grow at (size - electrode_size) / grading_distance per unit
+    distance: at the rule's slope the shell 2-4 mm out is finer than at the meshes' default 1/3."""
+    a, _ = needles()
+    domain = Box(center=(0, 0, 0), size=(0.04, 0.04, 0.036))
+    e = 3e-4
+    default = build_mesh(domain, holes=(a,), sizes=MeshSizes(size=BACKGROUND, electrode_size=e),
+                         isolate=False)
+    slow = build_mesh(domain, holes=(a,), sizes=MeshSizes(
+        size=BACKGROUND, electrode_size=e, grading_distance=(BACKGROUND - e) / 0.15),
+        isolate=False)
+    shell = lambda c: (np.abs(np.hypot(c[:, 0] + 0.006, c[:, 1]) - 3e-3) < 1e-3) \
+        & (np.abs(c[:, 2] - 0.0) < 4e-3)
+    sizes = []
+    for mesh, slope in ((default, 1 / 3), (slow, 0.15)):
+        c, edges = mean_edges(mesh)
+        asked = e + slope * (3e-3 - a.radius)  # at the shell's middle
+        assert shell(c).sum() > 30
+        assert 0.6 * asked < edges[shell(c)].mean() < 1.5 * asked
+        sizes.append(edges[shell(c)].mean())
+    assert sizes[1] < 0.7 * sizes[0]
+    assert slow.n_cells > default.n_cells
+
+
 def test_pair_zone_spans_both_active_parts():
     a, b = needles()
     zone = pair_zone(a, b, 1e-3, 2e-3)

@@ -46,6 +46,8 @@ class MeshSizes:
             from `electrode_size` to `size`; None: 3 * (size - electrode_size).
         refine: regions with a cell size of their own (`epsim.mesh.sizing`: boxes, spheres,
             cylinders, the zone between firing needles), graded out to `size`.
+        gradation: growth of the size per unit distance outside the `refine` regions; None:
+            `epsim.mesh.sizing.GRADATION`.
     """
 
     size: float
@@ -53,10 +55,11 @@ class MeshSizes:
     electrode_size: float | None = None
     grading_distance: float | None = None
     refine: tuple = ()
+    gradation: float | None = None
 
     def __post_init__(self):
         positive_length(self.size, "MeshSizes.size")
-        for key in ("inclusion_size", "electrode_size", "grading_distance"):
+        for key in ("inclusion_size", "electrode_size", "grading_distance", "gradation"):
             if getattr(self, key) is not None:
                 positive_length(getattr(self, key), f"MeshSizes.{key}")
 
