@@ -57,7 +57,7 @@ from report_file import write_keeping_notes  # noqa: E402
 
 from epsim.fem.assembly import apply_dirichlet, build_pattern, stiffness  # noqa: E402
 from epsim.fem.elements import elements  # noqa: E402
-from epsim.fem.fields import safe_norm  # noqa: E402
+from epsim.fem.fields import component_norm  # noqa: E402
 from epsim.fem.sparse import HybMatrix, hyb_to_scipy, matvec  # noqa: E402
 from epsim.mesh import (  # noqa: E402
     Box, MeshSizes, Needle, SphereInclusion, build_mesh, make_mesh, renumbered,
@@ -172,7 +172,7 @@ def anode_current(params, pattern, points, region, anode, free, amg):
     sol = solve_potential(pattern, points, model, g, free, amg, solver=NEWTON)
     geometry = elements(points, pattern.corners)
     grad = geometry.gradient(sol.phi)
-    force = geometry.force(model(safe_norm(grad.T)), grad)
+    force = geometry.force(model(component_norm(grad)), grad)
     return jnp.sum(jnp.where(anode, force, 0.0))
 
 

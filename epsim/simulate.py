@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from epsim.errors import ElectrodeError
 from epsim.fem.assembly import StiffnessPattern, build_pattern
 from epsim.fem.elements import Elements, elements
-from epsim.fem.fields import safe_norm
+from epsim.fem.fields import component_norm
 from epsim.fem.host import stiffness_host
 from epsim.fem.sparse import hyb_to_scipy
 from epsim.memory_maps import relieve
@@ -274,7 +274,7 @@ def solve_pair(
         problem.pattern, points, model, g, free, precondition, solver=solver, floating=floating
     )
     grad = geometry.gradient(sol.phi)  # (3, n_cells)
-    e_mag = safe_norm(grad.T)
+    e_mag = component_norm(grad)
     sigma = model(e_mag)
     force = geometry.force(sigma, grad)
     return PairSolution(

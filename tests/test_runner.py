@@ -65,9 +65,9 @@ def geometry_calls(monkeypatch) -> Calls:
     """Counts of the geometry kernels: the one behind `cell_geometry` and `elements`, and the
     numpy one the region metrics' volumes come from (`epsim.outcomes.cell_volumes`)."""
     calls = Calls(monkeypatch)
+    calls.wrap(tetmesh, "corner_geometry", "geometry")
     # the module, not the function epsim.fem re-exports under the same name
-    for module in (tetmesh, import_module("epsim.fem.elements")):
-        calls.wrap(module, "corner_geometry", "geometry")
+    calls.wrap(import_module("epsim.fem.elements"), "corner_gradient_parts", "geometry")
     calls.wrap(import_module("epsim.outcomes"), "corner_gradients", "geometry")
     return calls
 

@@ -23,3 +23,12 @@ def safe_norm(v: jax.Array) -> jax.Array:
     sq = jnp.sum(v * v, axis=-1)
     nonzero = sq > 0
     return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 0.0)
+
+
+def component_norm(v: jax.Array) -> jax.Array:
+    """|v| of component-major per-cell vectors (3, n_cells), zero-safe like `safe_norm`.
+    Summed component by component: `safe_norm(v.T)`, a reduction over v's leading axis, ran at
+    2 GB/s on CPU for 2M cells (5 % of a 2M-cell Newton solve)."""
+    sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
+    nonzero = sq > 0
+    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 0.0)

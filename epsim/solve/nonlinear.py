@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from epsim.fem.assembly import StiffnessPattern, apply_dirichlet, assemble, dirichlet_keep
 from epsim.fem.elements import Elements, elements
-from epsim.fem.fields import safe_norm
+from epsim.fem.fields import component_norm
 from epsim.fem.sparse import HybMatrix, materialise
 from epsim.physics.conductivity import Conductivity, conductivity_and_slope
 from epsim.solve.pcg import pcg
@@ -170,7 +170,7 @@ class Operators(eqx.Module):
 
 def _norm(v):
     """|v| of per-cell vectors (3, n_cells), zero-safe."""
-    return safe_norm(v.T)
+    return component_norm(v)
 
 
 def _tangent_coefficients(model: Conductivity, grad):
