@@ -4,6 +4,7 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
     python benchmarks/bench_mesh_accuracy.py                 # all cases, markdown on stdout
     python benchmarks/bench_mesh_accuracy.py --cases liver_15mm_2250V two_needles_liver
     python benchmarks/bench_mesh_accuracy.py --levels 8 4 2 1   # accuracies in %, coarse first
+    python benchmarks/bench_mesh_accuracy.py --cases two_needles_liver --probe NEEDLE_GRADATION=0.1
 
 Every case is meshed at a sequence of levels: the config with its electrode and target sizes
 left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
@@ -226,6 +227,26 @@ def study(name: str, levels, shipped: bool, max_cells: int) -> list[str]:
     return rows
 
 
+def probe(cases, settings) -> None:
+    """One row per case at the default level with the rule's constants overridden: how much a
+    constant moves the answers, and what it costs in cells (against the study's extrapolated
+    values). Constants read at resolve time only (the mesher's child process keeps its own)."""
+    import epsim.mesh.sizing as sizing
+
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if not name.isupper() or not hasattr(sizing, name):
+            raise SystemExit(f"--probe: epsim.mesh.sizing has no constant {name!r}")
+        setattr(sizing, name, float(value))
+    print(f"probe {' '.join(settings)}: case | cells | currents (A) | extents (mm) | s")
+    for name in cases:
+        data, folder = case_data(name)
+        r = measure(level_config(data, folder, DEFAULT))
+        currents = " ".join(f"{c:.4f}" for c in r["current"])
+        extents = " ".join(f"{k} {v:.2f}" for k, v in r["extents"].items())
+        print(f"{name} | {r['cells']} | {currents} | {extents} | {r['seconds']:.0f}", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shipped_names = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
@@ -235,12 +256,19 @@ def main(argv=None) -> None:
                         help="leave out finer levels predicted above this many cells")
     parser.add_argument("--no-shipped", action="store_true",
                         help="skip the run of each shipped config with its own sizes")
+    parser.add_argument("--probe", nargs="+", metavar="CONSTANT=VALUE",
+                        help="instead of the study: mesh and solve each case once at the "
+                        "default level with constants of epsim.mesh.sizing set to these values "
+                        "(e.g. NEEDLE_GRADATION=0.12), one row per case")
     args = parser.parse_args(argv)
     if DEFAULT not in args.levels:
         parser.error(f"--levels must include the default, {DEFAULT:g}")
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    if args.probe:
+        probe(args.cases, args.probe)
+        return
     levels = " | ".join(f"{a:g} %" for a in args.levels)
     print(f"# mesh accuracy, {datetime.date.today()}, {platform.processor() or platform.machine()}")
     print(f"\n`python benchmarks/bench_mesh_accuracy.py {' '.join(sys.argv[1:])}`\n")
