@@ -117,11 +117,11 @@ def child_jax(names: list[str], program: str = "one-off") -> dict:
 
     from epsim.padding import Compilations, padded
     from epsim.runner import simulate_once
-    from epsim.simulate import make_pairs, simulate
+    from epsim.simulate import make_pairs
     from epsim.solve import Newton
 
     if program == "full":
-        solve = jax.jit(lambda p, x, m, pairs: simulate(p, x, m, pairs, solver=Newton()))
+        solve = newton_program()
     else:
         def solve(p, x, m, pairs):
             cells = int(np.shape(p.pattern.cells)[0])  # the padded capacity; one pair
@@ -152,34 +152,42 @@ def child_jax(names: list[str], program: str = "one-off") -> dict:
     return out
 
 
-OPTION_SETS = {
-    "defaults": {},
-    "no fusion emitters": {"xla_cpu_use_fusion_emitters": False},
-    "no fusion emitters, level 1": {"xla_backend_optimization_level": 1,
-                                    "xla_cpu_use_fusion_emitters": False},
-    "no fusion emitters, level 0": {"xla_backend_optimization_level": 0,
-                                    "xla_cpu_use_fusion_emitters": False},
-}
+def option_sets() -> dict:
+    """The compile options compared: XLA's defaults, no fusion emitters, and the two sets
+    `epsim.solve.compile` chooses between (imported here: children time their own imports)."""
+    from epsim.solve.compile import LARGE, SMALL
+
+    return {"defaults": {}, "no fusion emitters": {"xla_cpu_use_fusion_emitters": False},
+            "no fusion emitters, level 1": LARGE, "no fusion emitters, level 0": SMALL}
+
+
+def newton_program(options: dict | None = None):
+    """The padded Newton solve of one pair, jitted with XLA `options` (None: XLA's defaults),
+    as the planner's, the sweeps' and bench_solver.py's programs are compiled."""
+    import jax
+
+    from epsim.simulate import simulate
+    from epsim.solve import Newton
+
+    return jax.jit(lambda p, x, m, pairs: simulate(p, x, m, pairs, solver=Newton()),
+                   compiler_options=options or None)
 
 
 def child_options(name: str) -> dict:
     """Compile seconds and four solves of mesh A's padded Newton program under one of
-    OPTION_SETS (the choices `epsim.solve.compile` makes between)."""
+    `option_sets()` (the choices `epsim.solve.compile` makes between)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
     from epsim.padding import padded
-    from epsim.simulate import make_pairs, simulate
-    from epsim.solve import Newton
+    from epsim.simulate import make_pairs
 
     mesh = scene_mesh("A")
     model, problem = prepared_scene(mesh)
     pad = padded(problem)
     args = (pad.problem, pad.points(mesh.points), pad.model(model),
             make_pairs(problem, [("n1", "n2", VOLTAGE)]))
-    solve = jax.jit(lambda p, x, m, pairs: simulate(p, x, m, pairs, solver=Newton()),
-                    compiler_options=OPTION_SETS[name] or None)
-    lowered = solve.lower(*args)
+    lowered = newton_program(option_sets()[name]).lower(*args)
     start = clock()
     compiled = lowered.compile()
     compile_s = since(start)[0]
@@ -195,7 +203,7 @@ def options_table(repeats: int) -> str:
     import statistics
 
     runs = {name: [run_child("options", [name], None) for _ in range(repeats)]
-            for name in OPTION_SETS}
+            for name in option_sets()}
     lines = ["| XLA options (mesh A, one core) | compile s | solve s (median of 4) |",
              "|---|---|---|"]
     for name, rs in runs.items():
@@ -318,8 +326,8 @@ def report(runs: list[dict], command: str) -> str:
         "The cold run is mostly the compilation of the padded Newton solve (`_simulate_pairs` "
         "above). A program that runs once (the solve of `epsim run`, a plan's verification) is "
         "compiled without XLA's CPU fusion emitters, at LLVM optimisation level 0 up to 200k "
-        "cells x pairs (as here: 0.5 s of compilation, a 2.4x slower solve) and at level 1 "
-        "above (1.5 s, about 10 % slower) (`epsim.solve.compile`); programs that run many "
+        "cells x pairs (as here) and at level 1 above (`epsim.solve.compile`; their compile "
+        "and solve times: `--options`); programs that run many "
         "times (the planner's evaluators, sweep chunks, bench_solver.py) keep XLA's defaults. "
         "The solve's program holds one inner solve: PCG applies the AMG V-cycle at the top of "
         "its loop only, and the sigma0 start is the Newton loop's first iteration (measured "

@@ -60,11 +60,11 @@ from epsim.physics import RegionConductivity  # noqa: E402
 from epsim.runner import solve_config  # noqa: E402
 from epsim.translate import material_model, region_roles, scene_spec, solver_settings  # noqa: E402
 from epsim.padding import padded  # noqa: E402
+from epsim.simulate import make_pairs, prepare  # noqa: E402
+from epsim.sweep import batched_metrics, load_plan, mesh_for, run_sweep  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_file import write_keeping_notes  # noqa: E402
-from epsim.simulate import make_pairs, prepare  # noqa: E402
-from epsim.sweep import batched_metrics, load_plan, mesh_for, run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "two_needles_sweep.yaml"

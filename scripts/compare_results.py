@@ -43,7 +43,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MESH_SIZES = ("size", "target_size", "electrode_size")
-DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"  # as epsim.jax_setup (before jax starts)
+# as epsim.jax_setup.DETERMINISTIC_XLA, set before JAX starts; a copy, because the script also
+# runs the code of old work trees, which had it elsewhere
+DETERMINISTIC_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 
 def coarsened(path: Path, factor: float):

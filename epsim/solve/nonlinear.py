@@ -113,7 +113,7 @@ class Operators(eqx.Module):
 
     def secant(self, phi):
         """K(sigma(|E(phi)|)), Dirichlet rows and columns eliminated."""
-        sigma = self.model(_norm(self.elements.gradient(phi)))
+        sigma = self.model(component_norm(self.elements.gradient(phi)))
         return self.eliminated(self.elements.edge_values(sigma))
 
     def residual_and_gradient(self, phi):
@@ -121,7 +121,7 @@ class Operators(eqx.Module):
         (a scatter of 4 values per cell costs less than assembling K(sigma) to multiply by it),
         and grad(phi) (3, n_cells)."""
         grad = self.elements.gradient(phi)
-        return self._residual(self.model(_norm(grad)), grad), grad
+        return self._residual(self.model(component_norm(grad)), grad), grad
 
     def _residual(self, sigma, grad):
         force = self.elements.force(sigma, grad)
@@ -168,14 +168,9 @@ class Operators(eqx.Module):
         return self.reduced(self.tangent_matrix(phi))
 
 
-def _norm(v):
-    """|v| of per-cell vectors (3, n_cells), zero-safe."""
-    return component_norm(v)
-
-
 def _tangent_coefficients(model: Conductivity, grad):
     """sigma(|E|) and the tangent's weight sigma'(|E|) / |E| per cell, (2, n_cells)."""
-    e_mag = _norm(grad)
+    e_mag = component_norm(grad)
     sigma, dsigma = conductivity_and_slope(model, e_mag)
     weight = jnp.where(e_mag > 0, dsigma / jnp.where(e_mag > 0, e_mag, 1.0), 0.0)
     # A buffer for (sigma, weight): fused into the six edge values instead, they were
@@ -342,7 +337,7 @@ def _solve_bwd(phi, sol_bar, perturbed, diff, pattern, free, precondition, solve
     def free_residual(points, model, g):
         geometry = elements(points, pattern.corners)
         grad = geometry.gradient(jnp.where(free, phi, g))
-        return jnp.where(free, geometry.force(model(_norm(grad)), grad), 0.0)
+        return jnp.where(free, geometry.force(model(component_norm(grad)), grad), 0.0)
 
     _, vjp = jax.vjp(free_residual, points, model, g)
     points_bar, model_bar, g_bar = vjp(-ops.expand(adj.x))
