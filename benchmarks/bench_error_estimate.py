@@ -4,13 +4,20 @@ extrapolated errors: the table of docs/physics.md, section 7 ("The mesh's own er
     python benchmarks/bench_error_estimate.py coax              # analytic, about a minute
     python benchmarks/bench_error_estimate.py needles [CONFIG]  # levels x1, x0.7, x0.49 of a
                                                                 # config (two_needles_liver)
+    python benchmarks/bench_error_estimate.py coverage [CASE] [LEVEL ...]   # accuracy levels
+                                      # (%) of a bench_mesh_accuracy.py case: two_needles_liver
+                                      # at 8 4 2 1
 
 coax: the quarter coaxial sector of tests/fem/test_estimator.py (a = 0.5 mm, b = 10 mm, 300 V),
 linear 0.08 S/m and the liver ramp, uniformly refined; the true current from the 1-D reduction
 (docs/physics.md, section 6). needles: `epsim.converge.refined` levels of a config, each run
 through `epsim.runner.run_config`; I_inf extrapolated from the three levels with the fitted rate
-in the cell count and with N^-2/3 (h^2). Opt-in (not collected by pytest); run from the
-repository root.
+in the cell count and with N^-2/3 (h^2). coverage: the case meshed by the accurate-default rule
+at each level (`bench_mesh_accuracy.level_config`), each run through `run_config`; every
+region's coverage at E_rev and E_irr against its Richardson extrapolation through the three
+finest levels (`bench_mesh_accuracy.extrapolate`), beside the estimate the run reports
+(`fraction_*_error`, how far the coverage may be too high). Opt-in (not collected by pytest);
+run from the repository root.
 """
 
 from __future__ import annotations
@@ -93,19 +100,51 @@ def needles(path: str) -> None:
     limits = [extrapolated(cells, currents, q), extrapolated(cells, currents, 2 / 3)]
     print(f"{path}: fitted rate N^-{q:.3g}; I_inf {limits[0]:.5g} A (fitted), "
           f"{limits[1]:.5g} A (N^-2/3)")
-    print("| level | cells | current A | estimated | extrapolated | target >= E_irr, bound |")
+    print("| level | cells | current A | estimated | extrapolated | target >= E_irr, est. error |")
     print("|---|---|---|---|---|---|")
     for k, (n, i, est, targets, seconds) in enumerate(rows):
         true = sorted(100 * (i / lim - 1) for lim in limits)
-        cover = "; ".join(f"{name} {100 * c:.1f} % +- {100 * b:.1f}"
+        cover = "; ".join(f"{name} {100 * c:.1f} % (up to {100 * b:.1f} high)"
                           for name, (c, b) in targets.items())
         print(f"| x{FACTOR ** k:.3g} | {n} | {i:.5g} | {100 * est:.2f} % | "
               f"{true[0]:.2f}-{true[1]:.2f} % | {cover} |")
+
+
+def coverage(case: str, levels) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_mesh_accuracy as bma
+
+    data, folder = bma.case_data(case)
+    runs = []
+    for level in levels:
+        r = run_config(bma.level_config(data, folder, level))
+        found = {(m.name, k): (getattr(m, f"fraction_{k}"), getattr(m, f"fraction_{k}_error"))
+                 for m in r.metrics for k in ("rev", "irr")}
+        runs.append((level, len(r.cells), float(np.max(r.pair_fields["current_error"])), found))
+        print(f"{case} at {level:g} %: {runs[-1][1]} cells", flush=True)
+    h = np.sqrt(np.asarray(levels, dtype=float) / bma.DEFAULT)
+    print("| region | threshold | level | cells | current error (est.) | coverage % | "
+          "extrapolated % | error (points) | estimate (points) | estimate / error |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for key in runs[0][3]:
+        values = np.array([run[3][key][0] for run in runs])
+        if np.ptp(values) == 0:
+            continue  # all or nothing at every level
+        limit, _ = bma.extrapolate(h, values)
+        for (level, cells, current, found), value in zip(runs, values):
+            error, estimate = 100 * (value - limit), 100 * found[key][1]
+            ratio = f"{estimate / error:.2f}" if abs(error) > 1e-3 else "-"
+            print(f"| {key[0]} | E_{key[1]} | {level:g} % | {cells} | {100 * current:.2f} % | "
+                  f"{100 * value:.3f} | {100 * limit:.3f} | {error:+.3f} | {estimate:.3f} | "
+                  f"{ratio} |")
 
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "coax"
     if what == "coax":
         coax()
+    elif what == "coverage":
+        coverage(sys.argv[2] if len(sys.argv) > 2 else "two_needles_liver",
+                 [float(a) for a in sys.argv[3:]] or [8.0, 4.0, 2.0, 1.0])
     else:
         needles(sys.argv[2] if len(sys.argv) > 2 else str(ROOT / "configs/two_needles_liver.yaml"))

@@ -10,11 +10,13 @@ From the Zienkiewicz-Zhu indicator of each pair's potential (`epsim.fem.estimato
   the liver ramp sigma(E)); on two needles in liver, currents corrected by it agree within
   0.2 % across five meshes of 47k-371k cells where the computed currents spread over 4 %
   (docs/physics.md, section 7);
-- per region, `fraction_rev_error` and `fraction_irr_error` (1): the volume fraction whose
-  largest field lies within its estimated field error of the threshold, the coverage the mesh
-  cannot decide (`epsim.metrics.fraction_uncertain`); the field error of a cell is the one of
-  the pair that gives its largest field. A bound rather than an estimate: on two needles in
-  liver it was 3-5 times the coverage's remaining change under refinement.
+- per region, `fraction_rev_error` and `fraction_irr_error` (1): how far the region's coverage
+  at E_rev / E_irr may be too high, the coverage lost when each cell's largest field is taken
+  down by the current error of the pair that gives it. A P1 solution is too stiff where the
+  field is steepest (at the needles), so the pair's resistance comes out low and the rest of the
+  tissue sees a field too high by about the current's error: on two needles in liver (four
+  accuracy levels, 62k-1.16M cells) the figure was 1.7-1.8 times the tumour's remaining error at
+  E_irr, 2.3 times the liver's at E_rev, and fell at the same rate (docs/physics.md, section 7).
 
 A report calls the mesh too coarse above `ACCEPTABLE_CURRENT_ERROR` or
 `ACCEPTABLE_COVERAGE_ERROR`, levels set from those measurements.
@@ -34,14 +36,14 @@ from epsim.fem.elements import elements
 from epsim.fem.estimator import current_error, recovery_groups, zz_indicator
 from epsim.io.results import Results
 from epsim.mesh.sizing import REFERENCE_ACCURACY
-from epsim.metrics import fraction_uncertain
+from epsim.metrics import fraction_above
 from epsim.padding import ANCHORS, bucket, pad_points
 
 # Estimates above these call a mesh too coarse: the current accuracy the accurate-default
-# rule aims at (the estimate is close to the error), and a coverage bound that was 3-5x the
-# coverage's own remaining error, so 10 points flags about 2-3 points and more.
+# rule aims at (the estimate is close to the error), and a coverage estimate that was about
+# twice the coverage's own remaining error, so 5 points flags about 2-3 points and more.
 ACCEPTABLE_CURRENT_ERROR = REFERENCE_ACCURACY
-ACCEPTABLE_COVERAGE_ERROR = 0.10
+ACCEPTABLE_COVERAGE_ERROR = 0.05
 
 
 class Estimate(NamedTuple):
@@ -49,14 +51,12 @@ class Estimate(NamedTuple):
 
     Attributes:
         current_error: (n_pairs,) 1, relative error of each pair current.
-        field_error: (n_pairs, n_cells) V/m, per pair and cell.
-        uncertain: (2, n_regions) 1, coverage uncertainty at E_rev (row 0) and E_irr (row 1)
-            per region of `Results.region_names`.
+        coverage_error: (2, n_regions) 1, how far the coverage at E_rev (row 0) and E_irr
+            (row 1) of each region of `Results.region_names` may be too high.
     """
 
     current_error: np.ndarray
-    field_error: np.ndarray
-    uncertain: np.ndarray
+    coverage_error: np.ndarray
 
 
 @partial(jax.jit, static_argnums=(3,))
@@ -65,17 +65,16 @@ def _estimate(points, corners, groups, n_groups, potential, sigma, e_mag, e_max,
     """`Estimate` in one program (one compilation per mesh); thresholds (2, n_regions) V/m."""
     geometry = elements(points, corners)
 
-    def one(pair):
-        ind = zz_indicator(geometry, groups, n_groups, *pair)
-        return jnp.sum(ind.eta_sq), ind.field_error
+    def eta_sq(pair):
+        return jnp.sum(zz_indicator(geometry, groups, n_groups, *pair).eta_sq)
 
-    eta_sq, field = jax.lax.map(one, (potential, sigma))
+    errors = current_error(jax.lax.map(eta_sq, (potential, sigma)), voltage, current)
     strongest = jnp.argmax(e_mag, axis=0)  # the pair that gives each cell its e_max
-    e_error = jnp.take_along_axis(field, strongest[None], axis=0)[0]
+    lowered = e_max / (1.0 + errors[strongest])
     volumes = jnp.abs(geometry.volumes)
-    uncertain = jax.vmap(lambda t: fraction_uncertain(e_max, e_error, volumes, region, t))(
-        thresholds)
-    return current_error(eta_sq, voltage, current), field, uncertain
+    excess = jax.vmap(lambda t: fraction_above(e_max, volumes, region, t)
+                      - fraction_above(lowered, volumes, region, t))(thresholds)
+    return errors, excess
 
 
 def cell_materials(results: Results) -> np.ndarray:
@@ -118,17 +117,16 @@ def error_estimate(results: Results) -> Estimate:
         jnp.asarray(results.current),
         jnp.asarray(per_cell(results.cell_region, len(results.region_names))),
         jnp.asarray(thresholds))
-    current, field, uncertain = (np.asarray(a) for a in jax.device_get(out))
-    return Estimate(current, field[:, :n_cells], uncertain)
+    return Estimate(*(np.asarray(a) for a in jax.device_get(out)))
 
 
 def with_error_estimate(results: Results) -> Results:
-    """`results` with the estimated current error per pair and coverage uncertainty per region."""
+    """`results` with the estimated current error per pair and coverage error per region."""
     estimate = error_estimate(results)
     names = list(results.region_names)
     metrics = tuple(dataclasses.replace(
-        m, fraction_rev_error=float(estimate.uncertain[0, names.index(m.name)]),
-        fraction_irr_error=float(estimate.uncertain[1, names.index(m.name)]),
+        m, fraction_rev_error=float(estimate.coverage_error[0, names.index(m.name)]),
+        fraction_irr_error=float(estimate.coverage_error[1, names.index(m.name)]),
     ) for m in results.metrics)
     return dataclasses.replace(results, metrics=metrics, pair_fields={
         **results.pair_fields, "current_error": estimate.current_error})

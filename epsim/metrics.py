@@ -40,17 +40,3 @@ def region_field_stats(
     )
     peak = jax.ops.segment_max(e_max, cell_region, n_regions)
     return mean, jnp.where(total > 0, peak, 0.0)
-
-
-def fraction_uncertain(
-    e_max: jax.Array, e_error: jax.Array, volumes: jax.Array, cell_region: jax.Array,
-    thresholds: jax.Array,
-) -> jax.Array:
-    """Volume fraction of each region whose e_max lies within its estimated field error
-    e_error (n_cells,) V/m of the region's threshold, (n_regions,): the cells whose side of
-    the threshold the discretisation cannot decide (an uncertainty of `fraction_above`)."""
-    n_regions = thresholds.shape[0]
-    near = (jnp.abs(e_max - thresholds[cell_region]) < e_error).astype(volumes.dtype)
-    total = region_volumes(volumes, cell_region, n_regions)
-    inside = jax.ops.segment_sum(volumes * near, cell_region, n_regions)
-    return inside / jnp.where(total > 0, total, 1.0)

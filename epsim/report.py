@@ -80,7 +80,7 @@ def current_lines(results: Results, cfg: ResolvedConfig, units: DisplayUnits) ->
 
 def accuracy_lines(results: Results) -> list[str]:
     """The mesh's estimated error (`epsim.accuracy`): the largest pair current error and target
-    coverage uncertainty, a WARNING when either is above its acceptable level."""
+    coverage error, a WARNING when either is above its acceptable level."""
     errors = results.pair_fields.get("current_error")
     if errors is None:
         return []
@@ -92,7 +92,7 @@ def accuracy_lines(results: Results) -> list[str]:
              and getattr(m, f"fraction_{k}_error") is not None]
     if cover:
         value, name, k = max(cover)
-        text += f", target coverage uncertain by {100 * value:.1f} points ({name}, >= E_{k})"
+        text += f", target coverage up to {100 * value:.1f} points high ({name}, >= E_{k})"
     coarse = (errors[worst] > ACCEPTABLE_CURRENT_ERROR
               or any(c[0] > ACCEPTABLE_COVERAGE_ERROR for c in cover))
     if coarse:
@@ -171,8 +171,9 @@ def _legend(results: Results, cfg: ResolvedConfig) -> list[str]:
                  "integral of at least 1.")
     if "current_error" in results.pair_fields:
         text += (" est. error: the pair current's relative error estimated from the mesh (a "
-                 "posteriori; the computed current is the higher); coverage uncertain: volume "
-                 "whose field lies within its estimated error of the threshold.")
+                 "posteriori; the computed current is the higher); coverage up to ... points "
+                 "high: the coverage lost if each cell's field were lower by its pair's current "
+                 "error.")
     return textwrap.wrap(text, width=100)
 
 

@@ -16,7 +16,7 @@ Layout (every dataset carries a `units` attribute: "m", "V", "V/m", "S/m", "A", 
         `Results.pair_fields` (pulse_current A; current_error 1: estimated relative error)
     /electrodes/<name> (n, 3) node triples; group attribute `names` keeps their order
     /metrics/<region>/{volume m^3, e_rev, e_irr, e_max_mean, e_max_max V/m,
-        fraction_rev, fraction_irr 1; estimated uncertainties fraction_rev_error,
+        fraction_rev, fraction_irr 1; their estimated mesh errors fraction_rev_error,
         fraction_irr_error 1} as scalar datasets, attributes name, material, role;
         group attribute `names` keeps their order (one group per named part; version 1
         files: per material)

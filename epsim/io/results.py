@@ -22,8 +22,8 @@ class RegionMetrics:
     permeabilised_fraction: volume-weighted mean permeabilisation probability.
     killed_fraction: volume fraction with Peleg-Fermi survival below 0.5.
     temperature_max (K) and damaged_fraction (Arrhenius omega >= 1): only with heating, else None.
-    fraction_rev_error / fraction_irr_error: the estimated uncertainty of fraction_rev /
-    fraction_irr from the mesh (`epsim.accuracy`), None where not estimated.
+    fraction_rev_error / fraction_irr_error: how far fraction_rev / fraction_irr may be too high
+    from the mesh's error (`epsim.accuracy`), None where not estimated.
     """
 
     name: str
