@@ -26,7 +26,7 @@ import numpy as np
 
 from epsim import mesh as meshlib
 from epsim.config import electrode_holes, mesh_domain, mesh_inclusions, needle_axes
-from epsim.config.accuracy import gradings, refinement
+from epsim.config.accuracy import gradings, refinement, scene_materials
 from epsim.config.image import image_parts, image_scene
 from epsim.mesh.scene import region_materials, region_names
 from epsim.config.schema import ResolvedConfig
@@ -83,12 +83,13 @@ def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> Sc
     `layout`: the config's electrode layout when the caller has it already."""
     layout = electrode_layout(cfg) if layout is None else layout
     domain = mesh_domain(cfg)
-    m = cfg.scene.mesh
-    sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size,
-                              refine=refinement(cfg, layout.holes), **gradings(cfg))
+    inclusions = mesh_inclusions(cfg, domain)
     image = image_scene(cfg) if cfg.scene.image is not None else None
-    return SceneSpec(domain, mesh_inclusions(cfg, domain), layout.holes, sizes, layout.names,
-                     image)
+    m = cfg.scene.mesh
+    regions = refinement(cfg, layout.holes, scene_materials(domain, inclusions, image))
+    sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size, refine=regions,
+                              **gradings(cfg))
+    return SceneSpec(domain, inclusions, layout.holes, sizes, layout.names, image)
 
 
 # ---------------------------------------------------------------- the mesh

@@ -1,26 +1,30 @@
 """Accurate mesh defaults and refinement regions of a config (docs/accuracy.md).
 
     data["scene"]["mesh"] = accurate_mesh(config, needles, pairs)   # at resolve time
-    regions = refinement(cfg, holes)                          # MeshSizes.refine of the scene
+    regions = refinement(cfg, holes, materials_at)            # MeshSizes.refine of the scene
     sizes = MeshSizes(..., refine=regions, **gradings(cfg))
 
 A config that leaves out `scene.mesh.electrode_size`, or gives `scene.mesh.accuracy`, is meshed
 by the rule of `epsim.mesh.sizing`: sizes it left out are filled in at resolve time (so the
 resolved config, and every results file, states them), and the volume between each firing pair
-of needles and the rims of their active parts become refinement regions. Sizes the config gives
-are used as given.
+of needles, the rims of their active parts and where a material interface meets them become
+refinement regions. Sizes the config gives are used as given.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
-from epsim.mesh.scene import Needle
+import numpy as np
+
+from epsim.config.image import labels_at
+from epsim.mesh.scene import Needle, bounds, signed_distances
 from epsim.mesh.sizing import (
     REFERENCE_ACCURACY,
     RefineBox,
     RefineCylinder,
     RefineSphere,
+    interface_crossings,
     needle_cell_size,
     needle_edges,
     pair_refinement,
@@ -97,11 +101,35 @@ def gradings(cfg) -> dict:
     return rule_gradings(m.size, m.electrode_size, m.accuracy)
 
 
-def refinement(cfg, holes: Sequence) -> tuple:
+def scene_materials(domain, inclusions: Sequence, image=None) -> Callable:
+    """A function from points (n, 3) m to their material names (n,): of the last inclusion
+    holding each point (a later one wins, as in the mesh), else the domain's; or of an image
+    scene's (`ImageScene`) label there, else its background."""
+    if image is not None:
+        table = {label.value: label.material for label in image.labels}
+
+        def from_image(points):
+            return np.array([table.get(int(v), image.crop.material)
+                             for v in labels_at(image.image, points)], dtype=object)
+        return from_image
+
+    def from_shapes(points):
+        found = np.full(len(points), domain.material, dtype=object)
+        for inclusion in inclusions:  # distances within its bounds only (STL: point by point)
+            lo, hi = bounds(inclusion)
+            near = np.nonzero(np.all((points >= lo) & (points <= hi), axis=1))[0]
+            inside = signed_distances(inclusion, points[near]) <= 0.0
+            found[near[inside]] = inclusion.material
+        return found
+    return from_shapes
+
+
+def refinement(cfg, holes: Sequence, materials_at: Callable | None = None) -> tuple:
     """The refinement regions of a resolved config's scene: its `scene.mesh.refine`, and with
     an `accuracy` the zone between each firing pair of needles (`pair_refinement`, reaching past
-    the lowest E_rev of its materials) and balls around the rims of the firing needles' active
-    parts (`needle_edges`)."""
+    the lowest E_rev of its materials), balls around the rims of the firing needles' active
+    parts (`needle_edges`) and cylinders where a material interface meets them
+    (`interface_crossings`, with `materials_at` from `scene_materials`)."""
     regions = user_regions(cfg.scene.mesh)
     accuracy = cfg.scene.mesh.accuracy
     thresholds = [getattr(m, "e_rev", None) for m in cfg.materials.values()]
@@ -113,6 +141,9 @@ def refinement(cfg, holes: Sequence) -> tuple:
     zones = tuple(pair_refinement(a, b, voltage, e_rev, accuracy) for a, b, voltage in firing)
     electrode = cfg.scene.mesh.electrode_size
     fired = {n.name: n for a, b, _ in firing for n in (a, b)}
-    edges = tuple(s for n in fired.values() for s in needle_edges(n, electrode)) if electrode \
-        else ()
-    return regions + zones + edges
+    if not electrode:
+        return regions + zones
+    edges = tuple(s for n in fired.values() for s in needle_edges(n, electrode))
+    crossings = () if materials_at is None else tuple(
+        c for n in fired.values() for c in interface_crossings(n, materials_at, electrode))
+    return regions + zones + edges + crossings

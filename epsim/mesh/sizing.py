@@ -289,6 +289,59 @@ def needle_edges(needle, electrode_size: float) -> tuple[RefineSphere, RefineSph
     return (RefineSphere(needle.tip, radius, cell), RefineSphere(junction, radius, cell))
 
 
+# A material interface that meets a needle's active surface is a singular line of the field as
+# well (the current crowds into the better conductor at the electrode): where one does, a
+# cylinder of EDGE_RADII radii around the needle, EDGE_RADII radii beyond the crossing along it,
+# is meshed like the rims. Materials are sampled on rings of INTERFACE_RINGS radii around the
+# axis, INTERFACE_AZIMUTHS around, every INTERFACE_STEP radii along the active part.
+INTERFACE_RINGS = (1.05, 1.5)
+INTERFACE_AZIMUTHS = 12
+INTERFACE_STEP = 0.5
+
+
+def _ring_offsets(direction: np.ndarray, radius: float) -> np.ndarray:
+    """(rings * azimuths, 3) offsets (m) from a needle's axis to its sampling rings."""
+    ref = np.array([1.0, 0.0, 0.0]) if abs(direction[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(direction, ref)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(direction, e1)
+    angles = np.linspace(0.0, 2 * np.pi, INTERFACE_AZIMUTHS, endpoint=False)
+    ring = np.outer(np.cos(angles), e1) + np.outer(np.sin(angles), e2)
+    return np.concatenate([k * radius * ring for k in INTERFACE_RINGS])
+
+
+def interface_crossings(needle, materials_at, electrode_size: float) -> tuple:
+    """Refinement cylinders (`RefineCylinder`) where a material interface meets the active part
+    of `needle` (a `Needle`): around every run of sampled stations whose rings hold more than
+    one material, or another material than the station before, meshed at `electrode_size /
+    EDGE_REFINEMENT` (m). `materials_at` maps points (n, 3) m to (n,) material names."""
+    r, length = needle.radius, needle.active_length
+    stations = np.linspace(0.0, length, int(np.ceil(length / (INTERFACE_STEP * r))) + 1)
+    direction = np.asarray(needle.direction, dtype=float)
+    points = (np.asarray(needle.tip)[None, None] + stations[:, None, None] * direction
+              + _ring_offsets(direction, r)[None])
+    found = np.asarray(materials_at(points.reshape(-1, 3))).reshape(len(stations), -1)
+    mixed = np.any(found != found[:, :1], axis=1)
+    change = found[1:, 0] != found[:-1, 0]
+    mixed[1:] |= change
+    mixed[:-1] |= change
+    regions, k = [], 0
+    while k < len(stations):
+        if not mixed[k]:
+            k += 1
+            continue
+        end = k
+        while end + 1 < len(stations) and mixed[end + 1]:
+            end += 1
+        lo = max(stations[k] - EDGE_RADII * r, 0.0)
+        hi = min(stations[end] + EDGE_RADII * r, length)
+        center = np.asarray(needle.tip) + 0.5 * (lo + hi) * direction
+        regions.append(RefineCylinder(center, direction, EDGE_RADII * r, max(hi - lo, r),
+                                      electrode_size / EDGE_REFINEMENT))
+        k = end + 1
+    return tuple(regions)
+
+
 # ---------------------------------------------------------------- cell counts
 
 def _volume_and_area(region: RefineRegion, t: np.ndarray) -> tuple[float, np.ndarray]:

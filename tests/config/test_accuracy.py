@@ -53,6 +53,10 @@ def test_left_out_sizes_come_from_the_rule():
     zones = [r for r in regions if isinstance(r, RefineBox)]
     assert len(zones) == 1 and zones[0].cell_size == pytest.approx(m.target_size)
     assert sum(isinstance(r, RefineSphere) for r in regions) == 4  # two rims per needle
+    # the 5 mm tumour's surface meets both needles (5 mm from its centre): one crossing each
+    crossings = [r for r in regions if isinstance(r, RefineCylinder)]
+    assert [c.center[0] for c in crossings] == pytest.approx([-5e-3, 5e-3])
+    assert all(c.cell_size == pytest.approx(m.electrode_size / 2) for c in crossings)
     again = load_config_text(resolved_to_yaml(cfg))  # the resolved config states the sizes
     assert again.scene.mesh.electrode_size == pytest.approx(m.electrode_size)
     for r, q in zip(regions, scene_spec(again).sizes.refine, strict=True):

@@ -14,10 +14,12 @@ from epsim.mesh.sizing import (
     GRADATION,
     RefineBox,
     RefineCylinder,
+    EDGE_RADII,
     RefineSphere,
     accuracy_scale,
     distance,
     graded_size,
+    interface_crossings,
     needle_cell_size,
     needle_edges,
     pair_refinement,
@@ -194,6 +196,36 @@ def test_needle_edges_sit_on_the_singular_rims():
     assert tip.radius > a.radius  # the rim lies inside the ball
     assert np.allclose(junction.center, a.tip + a.active_length * a.direction)
     assert GRADATION < 0.5  # neighbouring cells within a factor of 1.5
+
+
+def test_interface_crossings_cover_where_a_material_meets_the_active_part():
+    """A layer boundary across the active part gives one cylinder around the crossing; a ball
+    that grazes the needle's side gives one where they touch; one that stays a radius away, or
+    a boundary along the insulated shaft only, gives none."""
+    a, _ = needles()  # tip at z = -5 mm, 10 mm active, 0.5 mm radius, along +z
+    e, r = 3e-4, a.radius
+
+    def layer(z0):
+        return lambda p: np.where(p[:, 2] > z0, "fat", "liver")
+
+    (crossing,) = interface_crossings(a, layer(0.0), e)
+    assert isinstance(crossing, RefineCylinder) and crossing.cell_size == pytest.approx(
+        e / EDGE_REFINEMENT)
+    assert crossing.radius == pytest.approx(EDGE_RADII * r)
+    assert np.allclose(crossing.axis, a.direction)
+    lo, hi = crossing.center[2] - crossing.height / 2, crossing.center[2] + crossing.height / 2
+    assert lo < 1e-9 - EDGE_RADII * r and hi > EDGE_RADII * r - 1e-9  # crossing and margin
+    assert hi - lo < 2 * EDGE_RADII * r + 2 * r  # and not the whole needle
+    assert interface_crossings(a, layer(0.02), e) == ()  # only the insulated shaft crosses
+    assert interface_crossings(a, lambda p: np.full(len(p), "liver"), e) == ()
+
+    def ball(gap):  # a 4 mm tumour whose surface lies `gap` from the needle's side at z = 0
+        centre = np.asarray(a.tip) + (r + gap + 4e-3, 0.0, 0.005)
+        return lambda p: np.where(np.linalg.norm(p - centre, axis=1) < 4e-3, "tumour", "liver")
+
+    (graze,) = interface_crossings(a, ball(-0.2 * r), e)
+    assert abs(graze.center[2]) < 2e-3
+    assert interface_crossings(a, ball(r), e) == ()
 
 
 def test_the_cell_estimate_counts_the_regions(refined):
