@@ -11,7 +11,9 @@ linearly from the electrode size on its surface to `size` at the grading distanc
 - background: the domain's volume at `size`;
 - inclusions: each inclusion's excess over the background, on its volume inside the domain and
   not covered by later inclusions (sampled points inside it); and the refinement regions'
-  (`epsim.mesh.sizing`: balls one by one, the rest together from sampled points);
+  (`epsim.mesh.sizing`; sampled points in their graded reach: balls and cylinders one by one,
+  boxes together) over the size field without them, the holes' grading included (the rule's
+  rims and interface cylinders sit on needles) and the holes' insides left out;
 - electrodes: each hole's shell, by quadrature in the distance d from the hole. A level set of a
   capsule (needle), ball or box (plate) has a known area (Steiner's formula); points sampled on
   it cut it to the domain, to where this hole is the nearest one (the shells of close needles
@@ -58,7 +60,7 @@ from epsim.mesh.scene import (
 )
 from epsim.mesh.scene.spatial import BoxIndex
 from epsim.mesh.sizing import (
-    RefineSphere, excess_cells, region_gradation, union_excess_cells,
+    RefineBox, reach_bounds, region_gradation, regions_size,
 )
 
 CELLS_PER_SIZE_CUBED = 6.4  # calibrated: cells per h^3 of volume (regular tetrahedra: 8.5)
@@ -68,6 +70,8 @@ MAX_HOLES_SAMPLED = 48
 POINTS_PER_LEVEL = 64  # sampled points on each level set of a hole's shell
 INCLUSION_POINTS = 4096  # sampled points inside each inclusion
 STL_POINTS = 256  # fewer inside STL surfaces: their distance is measured point by point
+REGION_POINTS = 8192  # sampled points in the graded reach of each refinement ball or cylinder
+UNION_POINTS = 32768  # and in that of the refinement boxes together
 _GAUSS = np.polynomial.legendre.leggauss(4)
 
 
@@ -102,11 +106,11 @@ def estimate_cells(
     background = volume / sizes.size**3
     extra = sum(_inclusion_excess(domain, inclusions, i, sizes, rng)
                 for i in range(len(inclusions)))
-    balls = [r for r in sizes.refine if isinstance(r, RefineSphere)]  # small, apart: summed
-    gradation = region_gradation(sizes)
-    extra += sum(excess_cells(r, sizes.size, gradation) for r in balls)
-    extra += union_excess_cells([r for r in sizes.refine if r not in balls], sizes.size,
-                                bounds(domain), rng, gradation=gradation)
+    base = _BaseSize(domain, inclusions, holes, sizes)
+    boxes = [r for r in sizes.refine if isinstance(r, RefineBox)]  # the zones: they overlap
+    extra += _regions_excess(boxes, base, rng, UNION_POINTS)
+    small = [r for r in sizes.refine if not isinstance(r, RefineBox)]  # balls, cylinders
+    extra += sum(_regions_excess((r,), base, rng, REGION_POINTS) for r in small)
     shells = _electrode_excess(domain, inclusions, holes, sizes, rng)
     scale = CELLS_PER_SIZE_CUBED
     cells = scale * (background + extra + shells)
@@ -347,6 +351,54 @@ class _Shells:
             start, end, sampled = self.segments.get(k, (None, None, None))
             self.made[k] = _Shell(self.holes[k], start, end, sampled, self.bounds[k])
         return self.made[k]
+
+
+class _BaseSize:
+    """The size field without the refinement regions: the background's, the inclusions' and
+    the holes' own grading (`__call__`: sizes at points, and which of them lie in the tissue,
+    outside every hole)."""
+
+    def __init__(self, domain, inclusions: Sequence, holes: Sequence, sizes: MeshSizes):
+        self.domain, self.inclusions, self.holes, self.sizes = domain, inclusions, holes, sizes
+        self.shells = None
+        if holes:
+            self.e = electrode_size(sizes, holes)
+            self.grading = sizes.grading_distance or max(3 * (sizes.size - self.e), self.e)
+            self.shells = _Shells(domain, holes, self.grading)
+
+    def __call__(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+        size = self.sizes.size
+        base = _local_size(self.inclusions, self.sizes, x)
+        keep = signed_distances(self.domain, x) <= 0.0
+        if self.shells is not None:  # the holes whose shells reach the box lo..hi
+            b = self.shells.bounds
+            for k in np.nonzero(np.all(b[:, 0] <= hi, axis=1) & np.all(b[:, 1] >= lo, axis=1))[0]:
+                d = self.shells[int(k)].distances(x)
+                keep &= d > 0.0
+                base = np.minimum(base, self.e + (size - self.e) / self.grading
+                                  * np.maximum(d, 0.0))
+        return base, keep
+
+
+def _regions_excess(regions: Sequence, base: _BaseSize, rng, points: int) -> float:
+    """What refinement regions add to the integral of h^-3 over the size field without them
+    (`_BaseSize`), sampled at `points` uniform points of their graded reach clipped to the
+    domain: a zone or rim over a needle's graded shell is not counted twice, and nothing inside
+    a hole is counted."""
+    if not regions:
+        return 0.0
+    size, gradation = base.sizes.size, region_gradation(base.sizes)
+    reach = np.array([reach_bounds(r, size, gradation) for r in regions])
+    box = bounds(base.domain)
+    lo, hi = np.maximum(reach[:, 0].min(axis=0), box[0]), np.minimum(reach[:, 1].max(axis=0),
+                                                                      box[1])
+    if np.any(hi <= lo):
+        return 0.0
+    x = lo + (hi - lo) * rng.random((points, 3))
+    floor, keep = base(x, lo, hi)
+    h = regions_size(regions, x, size, gradation)
+    gain = np.where(keep, np.maximum(h**-3.0 - floor**-3.0, 0.0), 0.0)
+    return float(np.prod(hi - lo) * gain.mean())
 
 
 def _levels(e: float, size: float) -> tuple[np.ndarray, np.ndarray]:

@@ -344,58 +344,14 @@ def interface_crossings(needle, materials_at, electrode_size: float) -> tuple:
 
 # ---------------------------------------------------------------- cell counts
 
-def _volume_and_area(region: RefineRegion, t: np.ndarray) -> tuple[float, np.ndarray]:
-    """The region's volume (m^3) and the area (m^2) of its parallel surfaces at distances `t`
-    (m), by Steiner's formula (convex shapes)."""
-    if isinstance(region, RefineSphere):
-        r = region.radius
-        return 4 / 3 * np.pi * r**3, 4 * np.pi * (r + t) ** 2
-    if isinstance(region, RefineCylinder):
-        r, h = region.radius, region.height
-        area = 2 * np.pi * r * (r + h) + 2 * np.pi * (np.pi * r + h) * t + 4 * np.pi * t**2
-        return np.pi * r**2 * h, area
-    a, b, c = region.size
-    area = 2 * (a * b + b * c + c * a) + 2 * np.pi * (a + b + c) * t + 4 * np.pi * t**2
-    return a * b * c, area
+def regions_size(regions, points, background: float, gradation: float = GRADATION):
+    """(n,) the smallest size (m) any of `regions` asks for at `points` (n, 3) m, as in gmsh:
+    each region's cell size inside it, growing by `gradation` per metre up to `background`."""
+    return np.min([graded_size(min(r.cell_size, background), distance(r, points), background,
+                               gradation) for r in regions], axis=0)
 
 
-def excess_cells(region: RefineRegion, background: float, gradation: float = GRADATION,
-                 quadrature: int = 32) -> float:
-    """The integral (dimensionless) of h^-3 - background^-3 over the region and its graded
-    shell, h being the size the region asks for: what it adds to a cell count of
-    `CELLS_PER_SIZE_CUBED` times that integral (`epsim.mesh.estimate`). Overlaps with other
-    regions, holes and the domain's boundary are not taken off (an upper bound)."""
-    cell = min(region.cell_size, background)
-    volume, _ = _volume_and_area(region, np.zeros(1))
-    reach = (background - cell) / gradation
-    x, w = np.polynomial.legendre.leggauss(quadrature)
-    t = 0.5 * reach * (x + 1)
-    _, area = _volume_and_area(region, t)
-    shell = 0.5 * reach * np.sum(w * area * (graded_size(cell, t, background, gradation) ** -3.0
-                                             - background**-3.0))
-    return float(volume * (cell**-3.0 - background**-3.0) + shell)
-
-
-def union_excess_cells(regions, background: float, box: np.ndarray, rng,
-                       points: int = 32768, gradation: float = GRADATION) -> float:
-    """`excess_cells` of overlapping regions taken together (the smallest size wins, as in
-    gmsh), sampled at `points` uniform points of their graded reach clipped to `box` ((2, 3)
-    m, the domain's bounds); for a union of large regions such as the zones of a needle array,
-    where the sum of `excess_cells` would count the overlaps again and again."""
-    if not regions:
-        return 0.0
-    lo = np.min([_reach_bounds(r, background, gradation)[0] for r in regions], axis=0)
-    hi = np.max([_reach_bounds(r, background, gradation)[1] for r in regions], axis=0)
-    lo, hi = np.maximum(lo, box[0]), np.minimum(hi, box[1])
-    if np.any(hi <= lo):
-        return 0.0
-    x = lo + (hi - lo) * rng.random((points, 3))
-    h = np.min([graded_size(min(r.cell_size, background), distance(r, x), background,
-                            gradation) for r in regions], axis=0)
-    return float(np.prod(hi - lo) * np.mean(h**-3.0 - background**-3.0))
-
-
-def _reach_bounds(region: RefineRegion, background: float, gradation: float) -> np.ndarray:
+def reach_bounds(region: RefineRegion, background: float, gradation: float) -> np.ndarray:
     """Axis-aligned bounds (2, 3) m of a region grown by its graded reach."""
     reach = (background - min(region.cell_size, background)) / gradation
     if isinstance(region, RefineSphere):
