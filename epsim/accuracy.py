@@ -15,8 +15,8 @@ From the Zienkiewicz-Zhu indicator of each pair's potential (`epsim.fem.estimato
   down by the current error of the pair that gives it. A P1 solution is too stiff where the
   field is steepest (at the needles), so the pair's resistance comes out low and the rest of the
   tissue sees a field too high by about the current's error: on two needles in liver (four
-  accuracy levels, 62k-1.16M cells) the figure was 1.7-1.8 times the tumour's remaining error at
-  E_irr, 2.3 times the liver's at E_rev, and fell at the same rate (docs/physics.md, section 7).
+  accuracy levels, 81k-1.54M cells) the figure was 1.5-2.2 times the tumour's remaining error at
+  E_irr, 2-7 times the liver's, and fell at the same rate (docs/physics.md, section 7).
 
 A report calls the mesh too coarse above `ACCEPTABLE_CURRENT_ERROR` or
 `ACCEPTABLE_COVERAGE_ERROR`, levels set from those measurements.

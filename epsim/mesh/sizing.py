@@ -197,7 +197,7 @@ def add_fields(field, regions, background: float, scale: float,
 # ---------------------------------------------------------------- the accurate-default rule
 # Constants set by benchmarks/bench_mesh_accuracy.py (table in benchmarks/ACCURACY_RESULTS.md,
 # rule in docs/accuracy.md): at REFERENCE_ACCURACY, on two needles in liver, pair currents came
-# out 1.5-1.7 % and threshold extents within 0.34 mm of the Richardson-extrapolated values.
+# out 1.4-1.7 % and threshold extents mostly within 0.34 mm of the Richardson-extrapolated values.
 
 REFERENCE_ACCURACY = 0.02
 ELECTRODE_PER_RADIUS = 0.35  # cell size on a needle's surface per needle radius
