@@ -361,8 +361,8 @@ class _BaseSize:
     def __init__(self, domain, inclusions: Sequence, holes: Sequence, sizes: MeshSizes):
         self.domain, self.inclusions, self.holes, self.sizes = domain, inclusions, holes, sizes
         self.shells = None
-        if holes:
-            self.e = electrode_size(sizes, holes)
+        self.e = electrode_size(sizes, holes) if holes else sizes.size
+        if self.e < sizes.size:  # else the holes' shells ask for nothing finer
             self.grading = sizes.grading_distance or max(3 * (sizes.size - self.e), self.e)
             self.shells = _Shells(domain, holes, self.grading)
 

@@ -124,6 +124,20 @@ def test_a_needle_grading_follows_its_slope():
     assert slow.n_cells > default.n_cells
 
 
+def test_the_cell_estimate_counts_a_zone_over_the_needles_own_grading(pair_meshes):
+    """What the zone adds to the estimate is what it adds to gmsh's mesh, within the
+    calibration's spread and the upper bound's slack (the needles' graded shells are not
+    counted twice)."""
+    zone, plain, graded = pair_meshes
+    a, b = needles()
+    domain = Box(center=(0, 0, 0), size=(0.04, 0.04, 0.036))
+    sizes = dict(size=BACKGROUND, electrode_size=1e-3)
+    without = estimate_cells(domain, holes=(a, b), sizes=MeshSizes(**sizes)).cells
+    with_zone = estimate_cells(domain, holes=(a, b), sizes=MeshSizes(**sizes, refine=(zone,)))
+    added, meshed = with_zone.cells - without, graded.n_cells - plain.n_cells
+    assert meshed > 0 and 0.7 < added / meshed < 1.6
+
+
 def test_pair_zone_spans_both_active_parts():
     a, b = needles()
     zone = pair_zone(a, b, 1e-3, 2e-3)
