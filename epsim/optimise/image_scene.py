@@ -171,12 +171,12 @@ class ImagePlanningScene(PlanningScene):
     label_shapes: tuple = ()
 
     def mesh(self, tips, axes, lengths, factor: float = 1.0) -> TetMesh:
-        sizes, _ = self.scaled_sizes(factor)
         labels = tuple(
             dataclasses.replace(label, mesh_size=label.mesh_size * factor)
             if label.mesh_size else label for label in self.image.labels)
         scene = dataclasses.replace(self.image, labels=labels)
-        mesh = mesh_image(scene, self.holes(tips, axes, lengths), sizes)
+        holes = self.holes(tips, axes, lengths)
+        mesh = mesh_image(scene, holes, self.layout_sizes(holes, factor))
         return by_material(mesh, scene.region_materials)
 
     def material_shapes(self, region_names) -> list:

@@ -49,6 +49,9 @@ class PlanningScene:
             evaluated at the reference centroids of each mesh (rows of `fixed_distance`).
         halo: largest halo radius (m) of the node motion; rigid: rigid layer (m) around needles.
         preconditioner: Jacobi() (default) or Amg().
+        refine_at: holes -> the refinement regions at that layout (the config's `refine` and
+            the accurate-default rule's zones, rims and interface cylinders, which follow the
+            needles); None: `sizes.refine` wherever the needles are.
     """
 
     domain: object
@@ -66,6 +69,7 @@ class PlanningScene:
     rigid: float | None = None
     limit_fraction: float = LIMIT_FRACTION
     preconditioner: object = Jacobi()
+    refine_at: Callable | None = None
 
     def holes(self, tips, axes, lengths) -> tuple[NeedleHole, ...]:
         """Needle holes at a layout: tips (n, 3) m, unit axes (n, 3), tip-entry lengths (n,)."""
@@ -95,14 +99,25 @@ class PlanningScene:
         )
         return sizes, inclusions
 
+    def layout_sizes(self, holes, factor: float = 1.0) -> MeshSizes:
+        """`scaled_sizes` with the refinement regions of the layout of `holes` (`refine_at`),
+        their cell sizes times `factor` too."""
+        sizes, _ = self.scaled_sizes(factor)
+        regions = sizes.refine if self.refine_at is None else self.refine_at(holes)
+        if factor != 1.0:
+            regions = tuple(dataclasses.replace(r, cell_size=r.cell_size * factor)
+                            for r in regions)
+        return dataclasses.replace(sizes, refine=tuple(regions))
+
     def mesh(self, tips, axes, lengths, factor: float = 1.0) -> TetMesh:
         """A fresh conforming mesh (gmsh) with the needles at the given layout.
 
         Raises:
             ElectrodeError: needles overlap, leave the tissue or pierce a keep-out structure.
         """
-        sizes, inclusions = self.scaled_sizes(factor)
-        return build_mesh(self.domain, inclusions, self.holes(tips, axes, lengths), sizes)
+        _, inclusions = self.scaled_sizes(factor)
+        holes = self.holes(tips, axes, lengths)
+        return build_mesh(self.domain, inclusions, holes, self.layout_sizes(holes, factor))
 
     def material_shapes(self, region_names) -> list:
         """(signed distance, region index) per inclusion in mesh order, for the materials of

@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from epsim.config import load_config, needle_axes
+from epsim.config.accuracy import refinement, scene_materials
 from epsim.config.needles import electrode_models
 from epsim.config.schema import Config, OptimiseBlock, ResolvedConfig
 from epsim.config.units import check_units_block
@@ -89,6 +90,13 @@ def _materials(cfg: ResolvedConfig):
         return models, sigma0, e_irr
 
     return materials
+
+
+def _layout_refinement(cfg: ResolvedConfig, spec):
+    """holes -> the config's refinement regions at their layout (`refinement`: the rule's
+    zones, rims and interface cylinders follow the needles the planner moves)."""
+    materials_at = scene_materials(spec.domain, spec.inclusions, spec.image)
+    return lambda holes: refinement(cfg, holes, materials_at)
 
 
 def _volume(shape) -> float | None:
@@ -170,6 +178,7 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         cathode=tuple(index[p.cathode] for p in pairs),
         floating_idle=cfg.physics.idle_electrodes == "floating",
         fixed_shapes=tuple(fixed_shapes), halo=block.halo,
+        refine_at=_layout_refinement(cfg, spec),
     )
     if distances is not None:
         scene = image_planning_scene(cfg, scene, distances)
