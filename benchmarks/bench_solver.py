@@ -245,6 +245,16 @@ def newton_step_bytes(pattern, n_cells: int) -> int:
 # One size
 
 
+def boundary(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(anode mask, free mask, lifted potential V) of the pair ANODE -> CATHODE on a benchmark
+    mesh; the idle needles are insulating holes (as in simulate)."""
+    anode = np.zeros(mesh.n_nodes, bool)
+    anode[mesh.facet_nodes(ANODE)] = True
+    cathode = np.zeros(mesh.n_nodes, bool)
+    cathode[mesh.facet_nodes(CATHODE)] = True
+    return anode, ~(anode | cathode), np.where(anode, VOLTAGE, 0.0)
+
+
 def run_size(label: str, repeats: int, log) -> dict:
     out = {"label": label}
     mesh, mesh_seconds, cached = scene_mesh(label)
@@ -252,12 +262,7 @@ def run_size(label: str, repeats: int, log) -> dict:
     log(f"\n## {label}: {mesh.n_cells} cells, {mesh.n_nodes} nodes "
         f"(gmsh {mesh_seconds:.1f} s{', cached' if cached else ''})")
 
-    anode_np = np.zeros(mesh.n_nodes, bool)
-    anode_np[mesh.facet_nodes(ANODE)] = True
-    cathode_np = np.zeros(mesh.n_nodes, bool)
-    cathode_np[mesh.facet_nodes(CATHODE)] = True
-    free_np = ~(anode_np | cathode_np)  # the idle needles are insulating holes (as in simulate)
-    g_np = np.where(anode_np, VOLTAGE, 0.0)
+    anode_np, free_np, g_np = boundary(mesh)
     region = np.asarray(mesh.cell_region)
     tumour_id = mesh.region_id("tumour")
     sigma0 = np.where(region == tumour_id, TUMOUR[0], LIVER[0])

@@ -40,11 +40,7 @@ from epsim.solve.amg import build_amg  # noqa: E402
 def newton_inputs(label: str) -> tuple:
     """The arguments of `bench_solver.jax_newton` on the benchmark mesh `label`."""
     mesh, _, _ = bs.scene_mesh(label)
-    anode = np.zeros(mesh.n_nodes, bool)
-    cathode = np.zeros(mesh.n_nodes, bool)
-    anode[mesh.facet_nodes(bs.ANODE)] = True
-    cathode[mesh.facet_nodes(bs.CATHODE)] = True
-    free = ~(anode | cathode)  # the idle needles are insulating holes, as in bench_solver.py
+    _, free, g = bs.boundary(mesh)
     region = np.asarray(mesh.cell_region)
     tumour = region == mesh.region_id("tumour")
     pattern = build_pattern(mesh.cells, mesh.n_nodes)
@@ -53,8 +49,7 @@ def newton_inputs(label: str) -> tuple:
     amg = build_amg(hyb_to_scipy(apply_dirichlet(k0, jnp.asarray(free))),
                     max_coarse=bs.AMG.max_coarse, strength_theta=bs.AMG.strength_theta)
     model = RegionConductivity(bs.smooth_steps(bs.VOLTAGE)[1], jnp.asarray(region))
-    return (pattern, points, model, jnp.asarray(np.where(anode, bs.VOLTAGE, 0.0)),
-            jnp.asarray(free), amg)
+    return pattern, points, model, jnp.asarray(g), jnp.asarray(free), amg
 
 
 CONTROL_FLOW = ("while", "conditional", "cond", "call")

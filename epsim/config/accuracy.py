@@ -109,8 +109,11 @@ def scene_materials(domain, inclusions: Sequence, image=None) -> Callable:
         table = {label.value: label.material for label in image.labels}
 
         def from_image(points):
-            return np.array([table.get(int(v), image.crop.material)
-                             for v in labels_at(image.image, points)], dtype=object)
+            values = labels_at(image.image, points)
+            found = np.full(len(values), image.crop.material, dtype=object)
+            for value, material in table.items():
+                found[values == value] = material
+            return found
         return from_image
 
     def from_shapes(points):
@@ -124,7 +127,7 @@ def scene_materials(domain, inclusions: Sequence, image=None) -> Callable:
     return from_shapes
 
 
-def refinement(cfg, holes: Sequence, materials_at: Callable | None = None) -> tuple:
+def refinement(cfg, holes: Sequence, materials_at: Callable) -> tuple:
     """The refinement regions of a resolved config's scene: its `scene.mesh.refine`, and with
     an `accuracy` the zone between each firing pair of needles (`pair_refinement`, reaching past
     the lowest E_rev of its materials), balls around the rims of the firing needles' active
@@ -144,6 +147,6 @@ def refinement(cfg, holes: Sequence, materials_at: Callable | None = None) -> tu
     if not electrode:
         return regions + zones
     edges = tuple(s for n in fired.values() for s in needle_edges(n, electrode))
-    crossings = () if materials_at is None else tuple(
-        c for n in fired.values() for c in interface_crossings(n, materials_at, electrode))
+    crossings = tuple(c for n in fired.values()
+                      for c in interface_crossings(n, materials_at, electrode))
     return regions + zones + edges + crossings

@@ -2,8 +2,9 @@
 
 The Newton loop evaluates fields, element matrices and residuals many times on a fixed mesh.
 Stored component-major (an (n_cells,) array per corner and component of the gradients,
-(4, n_cells) corners), every gather of a nodal vector is a 1-D gather per corner and every product a contiguous pass; the (n_cells, 4, 3)
-layout of `epsim.mesh.cell_geometry` needs 2-D gathers and strided reads, 2-4x slower on CPU.
+(4, n_cells) corners), every gather of a nodal vector is a 1-D gather per corner and every
+product a contiguous pass; the (n_cells, 4, 3) layout of `epsim.mesh.cell_geometry` needs 2-D
+gathers and strided reads, 2-4x slower on CPU.
 The products of the basis gradients, vol g_a . g_b, depend on the geometry only and are kept.
 """
 

@@ -55,12 +55,13 @@ from epsim.mesh.scene import (
     electrode_size,
     exit_points,
     inclusion_size,
+    perpendicular_frame,
     segment_distances,
     signed_distances,
 )
 from epsim.mesh.scene.spatial import BoxIndex
 from epsim.mesh.sizing import (
-    RefineBox, reach_bounds, region_gradation, regions_size,
+    RefineBox, graded_size, reach_bounds, region_gradation, regions_size,
 )
 
 CELLS_PER_SIZE_CUBED = 6.4  # calibrated: cells per h^3 of volume (regular tetrahedra: 8.5)
@@ -111,7 +112,7 @@ def estimate_cells(
     extra += _regions_excess(boxes, base, rng, UNION_POINTS)
     small = [r for r in sizes.refine if not isinstance(r, RefineBox)]  # balls, cylinders
     extra += sum(_regions_excess((r,), base, rng, REGION_POINTS) for r in small)
-    shells = _electrode_excess(domain, inclusions, holes, sizes, rng)
+    shells = _electrode_excess(base, rng)
     scale = CELLS_PER_SIZE_CUBED
     cells = scale * (background + extra + shells)
     return CellEstimate(cells, NODES_PER_CELL * cells, scale * background, scale * extra,
@@ -160,18 +161,10 @@ def _ball(n: int, rng) -> np.ndarray:
     return u * np.cbrt(rng.random(n))[:, None]
 
 
-def _disc_frame(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors perpendicular to the unit `axis` and to each other."""
-    ref = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    e1 = ref - (ref @ axis) * axis
-    e1 /= np.linalg.norm(e1)
-    return e1, np.cross(axis, e1)
-
-
 def _cylinder_points(base, axis, radius, height, n, rng) -> np.ndarray:
     """n points uniform in a cylinder."""
     axis = np.asarray(axis, dtype=np.float64)
-    e1, e2 = _disc_frame(axis)
+    e1, e2 = perpendicular_frame(axis)
     r, theta = radius * np.sqrt(rng.random(n)), 2 * math.pi * rng.random(n)
     return (np.asarray(base) + np.outer(height * rng.random(n), axis)
             + np.outer(r * np.cos(theta), e1) + np.outer(r * np.sin(theta), e2))
@@ -236,7 +229,7 @@ def _capsule_level(a, b, rho: float, n: int, rng) -> tuple[np.ndarray, float]:
     axis = axis / length if length > 0.0 else np.array([0.0, 0.0, 1.0])
     side, ends = 2 * math.pi * rho * length, 4 * math.pi * rho**2
     on_side = rng.random(n) < side / (side + ends)
-    e1, e2 = _disc_frame(axis)
+    e1, e2 = perpendicular_frame(axis)
     theta = 2 * math.pi * rng.random(n)
     points = (a + np.outer(length * rng.random(n), axis)
               + rho * (np.outer(np.cos(theta), e1) + np.outer(np.sin(theta), e2)))
@@ -356,27 +349,25 @@ class _Shells:
 class _BaseSize:
     """The size field without the refinement regions: the background's, the inclusions' and
     the holes' own grading (`__call__`: sizes at points, and which of them lie in the tissue,
-    outside every hole)."""
+    outside every hole). Holds the holes' shells (`_Shells`, None when the electrode size is not
+    below the background's) for `_electrode_excess` too."""
 
     def __init__(self, domain, inclusions: Sequence, holes: Sequence, sizes: MeshSizes):
-        self.domain, self.inclusions, self.holes, self.sizes = domain, inclusions, holes, sizes
-        self.shells = None
+        self.domain, self.inclusions, self.sizes = domain, inclusions, sizes
         self.e = electrode_size(sizes, holes) if holes else sizes.size
-        if self.e < sizes.size:  # else the holes' shells ask for nothing finer
-            self.grading = sizes.grading_distance or max(3 * (sizes.size - self.e), self.e)
-            self.shells = _Shells(domain, holes, self.grading)
+        self.grading = sizes.grading_distance or max(3 * (sizes.size - self.e), self.e)
+        self.shells = _Shells(domain, holes, self.grading) if self.e < sizes.size else None
 
     def __call__(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray):
         size = self.sizes.size
         base = _local_size(self.inclusions, self.sizes, x)
         keep = signed_distances(self.domain, x) <= 0.0
         if self.shells is not None:  # the holes whose shells reach the box lo..hi
-            b = self.shells.bounds
+            b, slope = self.shells.bounds, (size - self.e) / self.grading
             for k in np.nonzero(np.all(b[:, 0] <= hi, axis=1) & np.all(b[:, 1] >= lo, axis=1))[0]:
                 d = self.shells[int(k)].distances(x)
                 keep &= d > 0.0
-                base = np.minimum(base, self.e + (size - self.e) / self.grading
-                                  * np.maximum(d, 0.0))
+                base = np.minimum(base, graded_size(self.e, np.maximum(d, 0.0), size, slope))
         return base, keep
 
 
@@ -414,16 +405,13 @@ def _levels(e: float, size: float) -> tuple[np.ndarray, np.ndarray]:
     return e * np.exp(v), weights
 
 
-def _electrode_excess(domain, inclusions, holes, sizes: MeshSizes, rng) -> float:
+def _electrode_excess(base: _BaseSize, rng) -> float:
     """Integral of the refinement around holes over the background's size field."""
-    if not holes:
+    shells = base.shells
+    if shells is None:
         return 0.0
-    size = sizes.size
-    e = electrode_size(sizes, holes)
-    if e >= size:
-        return 0.0
-    grading = sizes.grading_distance or max(3 * (size - e), e)
-    shells = _Shells(domain, holes, grading)
+    domain, inclusions, sizes = base.domain, base.inclusions, base.sizes
+    size, e, grading = sizes.size, base.e, base.grading
     index = BoxIndex(shells.bounds)
     for k in range(len(shells)):
         index.add(k)

@@ -21,6 +21,7 @@ from typing import Union
 import numpy as np
 
 from epsim.errors import MeshError
+from epsim.mesh.scene.geometry import perpendicular_frame
 
 # Cell size growth per unit distance outside a region (and between firing needles): 0.3 keeps
 # neighbouring cells within about 1.3x of each other, like the default grading at the needles.
@@ -300,12 +301,10 @@ INTERFACE_STEP = 0.5
 
 
 def _ring_offsets(direction: np.ndarray, radius: float) -> np.ndarray:
-    """(rings * azimuths, 3) offsets (m) from a needle's axis to its sampling rings."""
-    ref = np.array([1.0, 0.0, 0.0]) if abs(direction[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    e1 = np.cross(direction, ref)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(direction, e1)
-    angles = np.linspace(0.0, 2 * np.pi, INTERFACE_AZIMUTHS, endpoint=False)
+    """(rings * azimuths, 3) offsets (m) from a needle's axis to its sampling rings, starting
+    a quarter turn round the `perpendicular_frame`."""
+    e1, e2 = perpendicular_frame(direction)
+    angles = np.linspace(0.0, 2 * np.pi, INTERFACE_AZIMUTHS, endpoint=False) + np.pi / 2
     ring = np.outer(np.cos(angles), e1) + np.outer(np.sin(angles), e2)
     return np.concatenate([k * radius * ring for k in INTERFACE_RINGS])
 
@@ -325,20 +324,14 @@ def interface_crossings(needle, materials_at, electrode_size: float) -> tuple:
     change = found[1:, 0] != found[:-1, 0]
     mixed[1:] |= change
     mixed[:-1] |= change
-    regions, k = [], 0
-    while k < len(stations):
-        if not mixed[k]:
-            k += 1
-            continue
-        end = k
-        while end + 1 < len(stations) and mixed[end + 1]:
-            end += 1
-        lo = max(stations[k] - EDGE_RADII * r, 0.0)
-        hi = min(stations[end] + EDGE_RADII * r, length)
+    bounds = np.flatnonzero(np.diff(np.concatenate([[0], mixed.astype(int), [0]])))
+    regions = []
+    for first, last in zip(bounds[::2], bounds[1::2] - 1):  # each run of mixed stations
+        lo = max(stations[first] - EDGE_RADII * r, 0.0)
+        hi = min(stations[last] + EDGE_RADII * r, length)
         center = np.asarray(needle.tip) + 0.5 * (lo + hi) * direction
         regions.append(RefineCylinder(center, direction, EDGE_RADII * r, max(hi - lo, r),
                                       electrode_size / EDGE_REFINEMENT))
-        k = end + 1
     return tuple(regions)
 
 

@@ -40,6 +40,7 @@ from epsim.mesh.scene.electrodes import (
 from epsim.mesh.scene.geometry import (
     Vec3,
     min_on_segment,
+    perpendicular_frame,
     point_line_distance,
     point_segment_distance,
     positive_length,
@@ -107,6 +108,7 @@ __all__ = [
     "needle_paths",
     "plate_axes",
     "plate_pair",
+    "perpendicular_frame",
     "point_line_distance",
     "point_segment_distance",
     "positive_length",

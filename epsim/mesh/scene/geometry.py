@@ -54,6 +54,16 @@ def set_fields(obj, **values) -> None:
         object.__setattr__(obj, key, value)
 
 
+def perpendicular_frame(axis) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors perpendicular to the unit `axis` and to each other (the first in the
+    plane of the axis and x, or y when the axis is near x)."""
+    axis = np.asarray(axis, dtype=np.float64)
+    ref = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = ref - (ref @ axis) * axis
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(axis, e1)
+
+
 def point_segment_distance(p, a, b) -> float:
     """Distance (m) from the point `p` (3,) to the segment a-b ((3,) each; a == b allowed)."""
     ab = b - a
