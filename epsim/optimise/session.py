@@ -113,7 +113,8 @@ class Progress:
 # gradient's direction, not the 1e-10 adjoints of a results file. On the pelvic plan's 88k-cell
 # mesh (nine nonlinear pairs and their gradient) rtol 1e-8 -> 1e-6 and adjoints 1e-10 -> 1e-6
 # took an evaluation from 6.0 to 4.8 s; the objective moved by 2e-8 relative, the gradient by
-# 4e-6 (benchmarks/RESULTS.md). Verification solves on a fresh mesh at the defaults.
+# 4e-6 (benchmarks/RESULTS.md; tests/optimise/test_planning_gradients.py checks both on a small
+# mesh). The verification solves its fresh mesh at the defaults.
 PLANNING_SOLVER = Newton(rtol=1e-6, adjoint_rtol=1e-6)
 
 
