@@ -9,11 +9,12 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
 Every case is meshed at a sequence of levels: the config with its electrode and target sizes
 left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
 sizes and growth rates (sqrt(accuracy / 2 %)), so that a level is the default mesh with every
-size times h; the default is 2 %. Per level: cells, the pair currents (A) and the threshold extents (mm) of the
-field (max over pairs, recovered at the nodes as volume-weighted means of the cells): the
-lowest E_rev and E_irr of the config's materials, along the first pair's axis and across it,
-through the pair's midpoint at mid active depth. The extrapolated value fits q(h) = q0 + C h^p
-to the three finest levels (p from them when it lies in [0.5, 4], else p = 2 through the two
+size times h; the default is 2 %. Per level: cells, the pair currents (A) and the threshold
+extents (mm) of the field (max over pairs, recovered at the nodes as volume-weighted means of
+each material's own cells, so that the field keeps its jump at a tissue interface, and
+evaluated in the cell that holds each point of the line): the lowest E_rev and E_irr of the
+config's materials, along the first pair's axis and across it, through the pair's midpoint at
+mid active depth. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p from them when it lies in [0.5, 4], else p = 2 through the two
 finest; with only two levels under --max-cells, p = 2 through them: a rough value); the
 default's error is q(1) - q0. "shipped" adds the config as shipped (its own sizes) against the
 same q0.
@@ -89,17 +90,90 @@ def level_config(data: dict, folder: Path, accuracy: float | None):
     return load_config_data(data, source=str(folder / "bench.yaml"), base_dir=folder)
 
 
-def node_field(mesh, e_cell: np.ndarray) -> np.ndarray:
-    """Volume-weighted mean of the cells' field at every node (V/m)."""
+def region_node_fields(mesh, e_cell: np.ndarray) -> np.ndarray:
+    """(n_regions, n_nodes) V/m: per region, the volume-weighted mean at every node of the
+    region's own cells (NaN at nodes the region does not touch). Recovery per region keeps the
+    field's jump at a material interface, where a mean over all cells smears it over a cell."""
     from epsim.outcomes import cell_volumes
 
     w = cell_volumes(mesh)
-    total = np.zeros(mesh.n_nodes)
-    weight = np.zeros(mesh.n_nodes)
-    for k in range(4):
-        np.add.at(total, mesh.cells[:, k], w * e_cell)
-        np.add.at(weight, mesh.cells[:, k], w)
-    return total / np.maximum(weight, 1e-300)
+    regions = np.asarray(mesh.cell_region)
+    out = np.full((int(regions.max()) + 1, mesh.n_nodes), np.nan)
+    for r in np.unique(regions):
+        mine = regions == r
+        total = np.zeros(mesh.n_nodes)
+        weight = np.zeros(mesh.n_nodes)
+        for k in range(4):
+            np.add.at(total, mesh.cells[mine, k], (w * e_cell)[mine])
+            np.add.at(weight, mesh.cells[mine, k], w[mine])
+        out[r] = np.where(weight > 0, total / np.maximum(weight, 1e-300), np.nan)
+    return out
+
+
+def locate(points, cells, samples, near: int = 64):
+    """(cell, barycentric) of each sample point in the mesh: cell -1 outside every cell (inside
+    a needle, outside the domain). Candidates: the `near` cells with the nearest centroids, then
+    eight times as many for the samples still unplaced."""
+    from scipy.spatial import cKDTree
+
+    corners = points[cells]  # (n_cells, 4, 3)
+    tree = cKDTree(corners.mean(axis=1))
+    found = np.full(len(samples), -1)
+    bary = np.zeros((len(samples), 4))
+    todo = np.arange(len(samples))
+    for k in (near, 8 * near):
+        if len(todo) == 0:
+            break
+        _, cand = tree.query(samples[todo], k=min(k, len(cells)))
+        c = corners[cand]  # (n, k, 4, 3)
+        t = np.transpose(c[:, :, 1:] - c[:, :, :1], (0, 1, 3, 2))  # (n, k, 3, 3)
+        lam = np.linalg.solve(t, (samples[todo, None, :] - c[:, :, 0])[..., None])[..., 0]
+        lam = np.concatenate([1 - lam.sum(axis=-1, keepdims=True), lam], axis=-1)
+        inside = np.all(lam >= -1e-9, axis=-1)
+        hit = np.argmax(inside, axis=1)
+        ok = inside[np.arange(len(todo)), hit]
+        rows = todo[ok]
+        found[rows] = cand[ok, hit[ok]]
+        bary[rows] = lam[ok, hit[ok]]
+        todo = todo[~ok]
+    return found, bary
+
+
+def extent(mesh, fields, origin, direction, threshold, reach, step=2e-5) -> float:
+    """Length (mm) of the span of the line origin + t direction (|t| <= reach) where the field
+    exceeds `threshold` (outermost crossings): the field of `region_node_fields`, evaluated in
+    the cell that holds each sample (linear in the cell, from its region's node values; 0
+    outside every cell)."""
+    points = np.asarray(mesh.points)
+    cells = np.asarray(mesh.cells)
+    t = np.arange(-reach, reach + step, step)
+    line = origin + t[:, None] * direction
+    corners = points[cells]
+    centroids = corners.mean(axis=1)
+    radius = np.max(np.linalg.norm(corners - centroids[:, None], axis=2), axis=1)
+    subset = np.flatnonzero(  # the cells the line can meet
+        np.linalg.norm(np.cross(centroids - origin, direction), axis=1) <= radius)
+    cell, bary = locate(points, cells[subset], line)
+    f = np.zeros(len(t))
+    inside = cell >= 0
+    c = subset[cell[inside]]
+    region = np.asarray(mesh.cell_region)[c]
+    f[inside] = np.sum(bary[inside] * fields[region[:, None], cells[c]], axis=1)
+    return _outer_span(t, f, threshold)
+
+
+def _outer_span(t, f, threshold) -> float:
+    """Length (mm) between the outermost crossings of `threshold` by samples f at t (m)."""
+    above = np.nonzero(f > threshold)[0]
+    if len(above) == 0:
+        return 0.0
+
+    def crossing(i, j):  # between samples i (above) and j (below)
+        if j < 0 or j >= len(t):
+            return t[i]
+        return t[j] + (threshold - f[j]) / (f[i] - f[j]) * (t[i] - t[j])
+
+    return 1e3 * (crossing(above[-1], above[-1] + 1) - crossing(above[0], above[0] - 1))
 
 
 def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,27 +193,6 @@ def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return 0.5 * (ca + cb), axis, across / np.linalg.norm(across)
 
 
-def extent(points, values, origin, direction, threshold, reach, step=2e-5) -> float:
-    """Length (mm) of the span of the line origin + t direction (|t| <= reach) where the field
-    interpolated linearly from `points` exceeds `threshold` (outermost crossings)."""
-    from scipy.interpolate import LinearNDInterpolator
-
-    t = np.arange(-reach, reach + step, step)
-    line = origin + t[:, None] * direction
-    near = np.linalg.norm(np.cross(points - origin, direction), axis=1) < 3e-3
-    f = LinearNDInterpolator(points[near], values[near], fill_value=0.0)(line)
-    above = np.nonzero(f > threshold)[0]
-    if len(above) == 0:
-        return 0.0
-
-    def crossing(i, j):  # between samples i (above) and j (below)
-        if j < 0 or j >= len(t):
-            return t[i]
-        return t[j] + (threshold - f[j]) / (f[i] - f[j]) * (t[i] - t[j])
-
-    return 1e3 * (crossing(above[-1], above[-1] + 1) - crossing(above[0], above[0] - 1))
-
-
 def measure(cfg) -> dict:
     """Mesh and solve one level: cells, currents (A), extents (mm), seconds."""
     from epsim.runner import setup_config, solve_config
@@ -153,13 +206,13 @@ def measure(cfg) -> dict:
     fields, _ = solve_config(cfg, mesh, setup=setup)
     if not np.all(np.asarray(fields.converged)):
         raise RuntimeError("a pair did not converge")
-    values = node_field(mesh, np.asarray(fields.e_max))
+    regional = region_node_fields(mesh, np.asarray(fields.e_max))
     points = np.asarray(mesh.points)
     origin, axis, across = pair_frame(cfg, layout.holes)
     reach = 0.5 * float(np.min(np.ptp(points, axis=0)))
     thresholds = {"rev": min(m.e_rev for m in cfg.materials.values() if m.e_rev),
                   "irr": min(m.e_irr for m in cfg.materials.values() if m.e_irr)}
-    extents = {f"{name}_{way}": extent(points, values, origin, d, thr, reach)
+    extents = {f"{name}_{way}": extent(mesh, regional, origin, d, thr, reach)
                for name, thr in thresholds.items()
                for way, d in (("along", axis), ("across", across))}
     return {"cells": mesh.n_cells, "current": np.abs(np.asarray(fields.current)),
