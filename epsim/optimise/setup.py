@@ -211,15 +211,19 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
 
 # Jacobi needs no set-up and its programs compile fast, which pays on small meshes; its PCG
 # iterations grow with the mesh (like N^(1/3)) and with the tissues' contrasts, AMG's stay flat.
-# Measured cold (benchmarks/RESULTS.md): the pelvic plan (41-88k cells) 103 -> 98 s with AMG,
-# the phantom image plan (132-155k cells; skin, fat, blood) 320 -> 223 s.
+# Measured cold (benchmarks/RESULTS.md): the pelvic plan (41-88k cells) 103 -> 92.5 s with AMG.
+# Image scenes keep Jacobi: with AMG the phantom image plan took 219 instead of 320 s, but its
+# plan changed with how the process was set up (99.29, 99.35 and 97.52 % verified in three
+# runs, the last under the goal), where Jacobi's was the same plan (99.10 %) both ways.
 AMG_MIN_CELLS = 50_000  # estimated cells of the config's own mesh (`epsim.budget.mesh_size`)
 
 
 def planning_preconditioner(cfg: ResolvedConfig) -> Amg | Jacobi:
-    """The planner's preconditioner: AMG for a config whose mesh is estimated at AMG_MIN_CELLS
-    or more, Jacobi below. Chosen once per config, so that a resumed run makes the same
-    choice."""
+    """The planner's preconditioner: AMG for a scene of shapes whose mesh is estimated at
+    AMG_MIN_CELLS or more, Jacobi below and for image scenes. Chosen once per config, so that a
+    resumed run makes the same choice."""
+    if cfg.scene.image is not None:
+        return Jacobi()
     cells, _, _ = mesh_size(cfg)
     return Amg() if cells >= AMG_MIN_CELLS else Jacobi()
 
