@@ -14,9 +14,9 @@ extents (mm) of the field (max over pairs, recovered at the nodes as volume-weig
 each material's own cells, so that the field keeps its jump at a tissue interface, and
 evaluated in the cell that holds each point of the line): the lowest E_rev and E_irr of the
 config's materials, along the first pair's axis and across it, through the pair's midpoint at
-mid active depth. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p from them when it lies in [0.5, 4], else p = 2 through the two
-finest; with only two levels under --max-cells, p = 2 through them: a rough value); the
-default's error is q(1) - q0. "shipped" adds the config as shipped (its own sizes) against the
+mid active depth. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p
+from them when it lies in [0.5, 4], else p = 2 through the two finest; with only two levels
+under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0. "shipped" adds the config as shipped (its own sizes) against the
 same q0.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
@@ -139,18 +139,24 @@ def locate(points, cells, samples, near: int = 64):
     return found, bary
 
 
-def extent(mesh, fields, origin, direction, threshold, reach, step=2e-5) -> float:
+def cell_balls(mesh) -> tuple[np.ndarray, np.ndarray]:
+    """(centroids (n_cells, 3) m, radii (n_cells,) m): a ball around each cell, computed once
+    per mesh for every line `extent` reads."""
+    corners = np.asarray(mesh.points)[np.asarray(mesh.cells)]
+    centroids = corners.mean(axis=1)
+    return centroids, np.max(np.linalg.norm(corners - centroids[:, None], axis=2), axis=1)
+
+
+def extent(mesh, fields, balls, origin, direction, threshold, reach, step=2e-5) -> float:
     """Length (mm) of the span of the line origin + t direction (|t| <= reach) where the field
     exceeds `threshold` (outermost crossings): the field of `region_node_fields`, evaluated in
     the cell that holds each sample (linear in the cell, from its region's node values; 0
-    outside every cell)."""
+    outside every cell). `balls`: `cell_balls(mesh)`."""
     points = np.asarray(mesh.points)
     cells = np.asarray(mesh.cells)
     t = np.arange(-reach, reach + step, step)
     line = origin + t[:, None] * direction
-    corners = points[cells]
-    centroids = corners.mean(axis=1)
-    radius = np.max(np.linalg.norm(corners - centroids[:, None], axis=2), axis=1)
+    centroids, radius = balls
     subset = np.flatnonzero(  # the cells the line can meet
         np.linalg.norm(np.cross(centroids - origin, direction), axis=1) <= radius)
     cell, bary = locate(points, cells[subset], line)
@@ -212,7 +218,8 @@ def measure(cfg) -> dict:
     reach = 0.5 * float(np.min(np.ptp(points, axis=0)))
     thresholds = {"rev": min(m.e_rev for m in cfg.materials.values() if m.e_rev),
                   "irr": min(m.e_irr for m in cfg.materials.values() if m.e_irr)}
-    extents = {f"{name}_{way}": extent(mesh, regional, origin, d, thr, reach)
+    balls = cell_balls(mesh)
+    extents = {f"{name}_{way}": extent(mesh, regional, balls, origin, d, thr, reach)
                for name, thr in thresholds.items()
                for way, d in (("along", axis), ("across", across))}
     return {"cells": mesh.n_cells, "current": np.abs(np.asarray(fields.current)),

@@ -28,7 +28,7 @@ from epsim.optimise.model import MeshData
 from epsim.optimise.motion import LIMIT_FRACTION, build_motion
 from epsim.physics.conductivity import Conductivity
 from epsim.simulate import prepare
-from epsim.solve import Amg, Jacobi
+from epsim.solve import Jacobi
 
 Materials = Callable[[Sequence[str]], tuple[tuple[Conductivity, ...], np.ndarray, np.ndarray]]
 """region (material) names -> (sigma(|E|) of each, sigma0 S/m and E_irr V/m of each)."""
@@ -156,9 +156,4 @@ class PlanningScene:
         )
 
 
-def use_amg(scene: PlanningScene) -> PlanningScene:
-    """The same scene with the AMG preconditioner (large meshes)."""
-    return dataclasses.replace(scene, preconditioner=Amg())
-
-
-__all__: Sequence[str] = ("Materials", "PlanningScene", "use_amg")
+__all__: Sequence[str] = ("Materials", "PlanningScene")
