@@ -16,8 +16,8 @@ evaluated in the cell that holds each point of the line): the lowest E_rev and E
 config's materials, along the first pair's axis and across it, through the pair's midpoint at
 mid active depth. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p
 from them when it lies in [0.5, 4], else p = 2 through the two finest; with only two levels
-under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0. "shipped" adds the config as shipped (its own sizes) against the
-same q0.
+under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0.
+"shipped" adds the config as shipped (its own sizes) against the same q0.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
 two-needle cases take about ten minutes on two cores, the needle arrays far longer.
