@@ -32,18 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from epsim.errors import EpsimError, IncompleteRunError, InputError, SolverError
-from epsim.io import material_metrics, write_results
+from epsim.errors import EpsimError, IncompleteRunError
+from epsim.io import write_results
 from epsim.io.atomic import atomic_output, check_writable
 from epsim.io.errors import OutputExistsError
 from epsim.optimise.audit import Audit
 from epsim.optimise.checkpoint import Checkpoint, fingerprint
-from epsim.optimise.clearance import scene_clearance, segment_distance
+from epsim.optimise.clearance import scene_clearance
+from epsim.optimise.constraints import constraint_rows, material_region, topped_up
 from epsim.optimise.driver import Outcome, ScreenedOut, plan_treatment
 from epsim.optimise.feasibility import Row, binding, check_feasible, format_table
-from epsim.optimise.objective import spacing_matrix
 from epsim.optimise.pairs import fired, sequence_lines
-from epsim.optimise.plan import Plan, axes, tips
+from epsim.optimise.plan import Plan, tips
 from epsim.optimise.recovery import Events, MeshFaults
 from epsim.optimise.robust_plan import robust_planning
 from epsim.optimise.session import Progress, Session
@@ -75,67 +75,6 @@ class PlanReport:
     @property
     def warnings(self) -> list[Row]:
         return [r for r in self.rows if r.status == "VIOLATED"]
-
-
-def _region(results, material):
-    """The verified metrics of a material (results report named parts; a material's parts
-    merge exactly)."""
-    return material_metrics(results.metrics, material)
-
-
-def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
-    """Every constraint of the request at the plan, values from the verification `results`."""
-    goals, block = setup.goals, setup.block
-    rows = []
-    target = min(_region(results, m).fraction_rev if block.therapy != "ire"
-                 else _region(results, m).fraction_irr for m in setup.target_materials)
-    rows.append(Row(f"target coverage at {'E_irr' if block.therapy == 'ire' else 'E_rev'}",
-                    100 * target, 100 * block.coverage_goal, "goal", "%"))
-    for m in setup.spare_materials:
-        r = _region(results, m)
-        rows.append(Row(f"{m}: max field / E_irr", r.e_max_max / r.e_irr, 1.0, "max"))
-    volts = np.asarray(plan.voltage)
-    rows.append(Row("pair voltage (max)", float(volts.max()), goals.max_voltage, "max", "V"))
-    if goals.min_voltage > 0:
-        rows.append(Row("pair voltage (min)", float(volts.min()), goals.min_voltage, "min", "V"))
-    if goals.max_current:
-        current = float(np.max(np.abs(results.current)))
-        rows.append(Row("pair current (max)", current, goals.max_current, "max", "A"))
-    s = np.asarray(spacing_matrix(setup.needles, plan))
-    n = len(s)
-    if goals.min_spacing:
-        closest = min(s[i, j] for i in range(n) for j in range(i + 1, n))
-        rows.append(Row("needle spacing (min, all pairs)", closest * 1e3,
-                        goals.min_spacing * 1e3, "min", "mm"))
-    if goals.max_spacing:
-        widest = max(s[i, j] for i, j in goals.firing)
-        rows.append(Row("needle spacing (max, firing pairs)", widest * 1e3,
-                        goals.max_spacing * 1e3, "max", "mm"))
-    tip, axis = tips(setup.needles, plan), axes(setup.needles, plan)
-    if goals.keep_out > 0 and goals.spares:
-        active = np.asarray(setup.needles.active_length)[:, None, None]
-        t = np.linspace(0.0, 1.0, 9)[None, :, None] * active
-        samples = np.asarray(tip)[:, None, :] + t * np.asarray(axis)[:, None, :]
-        radius = np.asarray(setup.needles.radius)[:, None]
-        clear = min(
-            float(np.min(np.asarray(s.distance(samples)) - radius))
-            for s in goals.spares if s.distance is not None
-        )
-        rows.append(Row("clearance from spared structures", clear * 1e3, goals.keep_out * 1e3,
-                        "min", "mm"))
-    if goals.entry_centre is not None:
-        exits = np.asarray(goals.exit_point(tip, axis))
-        miss = np.linalg.norm(exits - np.asarray(goals.entry_centre), axis=1)
-        rows.append(Row("entry distance from region centre", float(miss.max()) * 1e3,
-                        goals.entry_radius * 1e3, "max", "mm"))
-    if block.min_gap:  # needles' surfaces along their whole length, tip to skin
-        ends = np.asarray(goals.exit_point(tip, axis))
-        r = np.asarray(setup.needles.radius)
-        gap = min(float(segment_distance(tip[i], ends[i], tip[j], ends[j])) - r[i] - r[j]
-                  for i in range(n) for j in range(i + 1, n))
-        rows.append(Row("needle gap (min, whole length)", gap * 1e3, block.min_gap * 1e3,
-                        "min", "mm"))
-    return rows
 
 
 def _convergence_plot(outcome: Outcome, audit: Audit, path: Path, goal: float) -> Path:
@@ -200,10 +139,10 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
     key = "fraction_irr" if name == "E_irr" else "fraction_rev"
 
     def cover(results):
-        return min(getattr(_region(results, m), key) for m in setup.target_materials)
+        return min(getattr(material_region(results, m), key) for m in setup.target_materials)
 
     def ratio(results, m):
-        return _region(results, m).e_max_max / _region(results, m).e_irr
+        return material_region(results, m).e_max_max / material_region(results, m).e_irr
 
     def start(value, fmt):  # the initial column: empty when the start could not be verified
         return f"{value(initial):>10{fmt}}" if initial is not None else f"{'-':>10}"
@@ -331,54 +270,6 @@ def _verify_plan(outcome: Outcome, request, setup: Setup, session: Session, out:
                      events=session.events, faults=session.faults, gap=session.gap,
                      stage="initial verification", nudge=False)
     return kept, initial
-
-
-TOP_UP_STEP = 0.01  # voltages raised together by 1 % of the plan's at a time
-TOP_UP_STEPS = 3
-TOP_UP_SHORTFALL = 0.5  # coverage points: a larger shortfall is the plan's, not the mesh's
-
-
-def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) -> Verified:
-    """The verified plan, or, when its fresh-mesh coverage misses the goal by at most
-    TOP_UP_SHORTFALL points with every other constraint met, the same layout with every voltage
-    raised by 1, 2 or 3 % (the first that reaches the goal and still meets every constraint).
-
-    The planner stops where the planning model (its moved mesh) reaches the goal, and a fresh
-    mesh can disagree by a tenth of a point: the pelvic plan once read 99.05 % on its planning
-    mesh and 98.96 % on the fresh one against a 99 % goal. Each try runs the layout on the
-    verification's mesh sizes (the mesh cache serves the same layout); every try is an event.
-    """
-    goal, broken = _goal_and_broken(setup, kept.plan, kept.results)
-    if not 0 < goal.limit - goal.value <= TOP_UP_SHORTFALL or broken:
-        return kept
-    for k in range(1, TOP_UP_STEPS + 1):
-        plan = Plan(kept.plan.shift, kept.plan.tilt, kept.plan.voltage * (1 + k * TOP_UP_STEP))
-        try:
-            text, config = make_config(plan, kept.attempt.size_scale)
-            results = run(config)
-        except (InputError, SolverError) as exc:  # a MeshError is an InputError
-            events.add("verification", f"voltages +{k} % not verified", f"{exc}; plan kept")
-            return kept
-        reached, broken = _goal_and_broken(setup, plan, results)
-        if broken:
-            events.add("verification", f"voltages +{k} % break a constraint",
-                       f"{', '.join(broken)}; plan kept at {goal.value:.2f} % coverage")
-            return kept
-        if reached.status != "VIOLATED":
-            events.add("verification", f"voltages raised {k} %",
-                       f"verified coverage {goal.value:.2f} % -> {reached.value:.2f} % "
-                       f"(goal {goal.limit:g} %)")
-            return Verified(plan, text, config, results, kept.attempt, kept.rank, kept.label)
-    events.add("verification", f"voltages +{TOP_UP_STEPS} % did not reach the goal",
-               f"{reached.value:.2f} % at +{TOP_UP_STEPS} %; plan kept at {goal.value:.2f} %")
-    return kept
-
-
-def _goal_and_broken(setup: Setup, plan: Plan, results) -> tuple[Row, list[str]]:
-    """The coverage goal's row (`constraint_rows` puts it first) and the other constraints the
-    plan breaks."""
-    goal, *others = constraint_rows(setup, plan, results)
-    return goal, [r.constraint for r in others if r.status == "VIOLATED"]
 
 
 def _prepare_folder(out: Path, checkpoint: Checkpoint, *, overwrite: bool, resume: bool):

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import yaml
 
+from epsim.budget import mesh_size
 from epsim.config import load_config, needle_axes
 from epsim.config.accuracy import refinement, scene_materials
 from epsim.config.needles import electrode_models
@@ -45,6 +46,7 @@ from epsim.optimise.objective import Goals, Structure, Weights
 from epsim.optimise.pairs import fired, sequence_lines
 from epsim.optimise.plan import Needles, Plan, axes, initial_plan, make_needles, tips
 from epsim.optimise.scene import PlanningScene
+from epsim.solve import Amg, Jacobi
 from epsim.translate import material_model, scene_spec
 
 
@@ -178,7 +180,7 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         cathode=tuple(index[p.cathode] for p in pairs),
         floating_idle=cfg.physics.idle_electrodes == "floating",
         fixed_shapes=tuple(fixed_shapes), halo=block.halo,
-        refine_at=_layout_refinement(cfg, spec),
+        refine_at=_layout_refinement(cfg, spec), preconditioner=planning_preconditioner(cfg),
     )
     if distances is not None:
         scene = image_planning_scene(cfg, scene, distances)
@@ -205,6 +207,21 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
     return Setup(scene, goals, needles, start, settings,
                  tuple(f"{p.anode} -> {p.cathode}" for p in pairs), target_materials,
                  spare_materials, threshold, block, request, cfg.protocol.pulses.count)
+
+
+# Jacobi needs no set-up and its programs compile fast, which pays on small meshes; its PCG
+# iterations grow with the mesh (like N^(1/3)) and with the tissues' contrasts, AMG's stay flat.
+# Measured cold (benchmarks/RESULTS.md, "AMG with a seeded hierarchy"): the pelvic plan
+# 103-109 -> 92-101 s, the phantom image plan 320 -> 243 s.
+AMG_MIN_CELLS = 50_000  # estimated cells of the config's own mesh (`epsim.budget.mesh_size`)
+
+
+def planning_preconditioner(cfg: ResolvedConfig) -> Amg | Jacobi:
+    """The planner's preconditioner: AMG for a config whose mesh is estimated at AMG_MIN_CELLS
+    or more, Jacobi below. Chosen once per config, so that a resumed run makes the same
+    choice."""
+    cells, _, _ = mesh_size(cfg)
+    return Amg() if cells >= AMG_MIN_CELLS else Jacobi()
 
 
 def _mm(value: float) -> str:
