@@ -292,9 +292,10 @@ def needle_edges(needle, electrode_size: float) -> tuple[RefineSphere, RefineSph
 
 # A material interface that meets a needle's active surface is a singular line of the field as
 # well (the current crowds into the better conductor at the electrode): where one does, a
-# cylinder of EDGE_RADII radii around the needle, EDGE_RADII radii beyond the crossing along it,
+# cylinder of INTERFACE_RADII radii around the needle, as many beyond the crossing along it,
 # is meshed like the rims. Materials are sampled on rings of INTERFACE_RINGS radii around the
 # axis, INTERFACE_AZIMUTHS around, every INTERFACE_STEP radii along the active part.
+INTERFACE_RADII = EDGE_RADII
 INTERFACE_RINGS = (1.05, 1.5)
 INTERFACE_AZIMUTHS = 12
 INTERFACE_STEP = 0.5
@@ -327,10 +328,10 @@ def interface_crossings(needle, materials_at, electrode_size: float) -> tuple:
     bounds = np.flatnonzero(np.diff(np.concatenate([[0], mixed.astype(int), [0]])))
     regions = []
     for first, last in zip(bounds[::2], bounds[1::2] - 1):  # each run of mixed stations
-        lo = max(stations[first] - EDGE_RADII * r, 0.0)
-        hi = min(stations[last] + EDGE_RADII * r, length)
+        lo = max(stations[first] - INTERFACE_RADII * r, 0.0)
+        hi = min(stations[last] + INTERFACE_RADII * r, length)
         center = np.asarray(needle.tip) + 0.5 * (lo + hi) * direction
-        regions.append(RefineCylinder(center, direction, EDGE_RADII * r, max(hi - lo, r),
+        regions.append(RefineCylinder(center, direction, INTERFACE_RADII * r, max(hi - lo, r),
                                       electrode_size / EDGE_REFINEMENT))
     return tuple(regions)
 
