@@ -1,13 +1,14 @@
 """Where a plan's time goes: every planner evaluation and remesh timed, then the usual report.
 
     python benchmarks/profile_plan.py configs/pelvic_deep_seated_plan.yaml -o DIR --no-render
-    python benchmarks/profile_plan.py configs/phantom_liver_image.yaml -o DIR --no-render --amg
+    python benchmarks/profile_plan.py configs/phantom_liver_image.yaml -o DIR --no-render --jacobi
 
 Runs `epsim optimise` with the given arguments in this process, printing one line per
 `Session._run` (plans evaluated, linear or nonlinear, with or without the gradient, cells,
 seconds; the first call of each kind includes its compilation) and per `Session.remesh`.
-`--amg` solves the planner's evaluations with the AMG preconditioner instead of Jacobi (the
-experiment of benchmarks/RESULTS.md, "AMG for the planner's larger meshes"). Set EPSIM_CACHE and
+`--amg` or `--jacobi` solves the planner's evaluations with that preconditioner whatever the
+config's size (the planner's own choice: `epsim.optimise.setup.planning_preconditioner`; the
+experiments of benchmarks/RESULTS.md, "AMG for the planner's larger meshes"). Set EPSIM_CACHE and
 JAX_COMPILATION_CACHE_DIR to empty folders for a cold run. This process imports epsim before
 the command's JAX set-up, so its plan can differ in the last digits from the `epsim` command's.
 """
@@ -17,7 +18,7 @@ import time
 
 from epsim.cli import main
 from epsim.optimise import session, setup
-from epsim.solve import Amg
+from epsim.solve import Amg, Jacobi
 
 START = time.perf_counter()
 
@@ -39,10 +40,10 @@ def run_line(ref, plans, nonlinear, grad):
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    if "--amg" in argv:
-        argv.remove("--amg")
-        scene_type = setup.PlanningScene
-        setup.PlanningScene = lambda **kw: scene_type(**kw, preconditioner=Amg())
+    for flag, preconditioner in (("--amg", Amg()), ("--jacobi", Jacobi())):
+        if flag in argv:
+            argv.remove(flag)
+            setup.planning_preconditioner = lambda cfg, chosen=preconditioner: chosen
     session.Session._run = timed(session.Session._run, run_line)
     session.Session.remesh = timed(session.Session.remesh,
                                    lambda plan, factor: f"remesh at factor {factor:g}")
