@@ -1,16 +1,19 @@
-"""A verified plan against its request, and the voltage raise that closes a coverage shortfall.
+"""A verified plan against its request, and the common voltage scaling that repairs it.
 
     rows = constraint_rows(setup, plan, results)        # the report's constraint table
-    kept = topped_up(kept, setup, make_config, run, events)
+    kept = topped_up(kept, setup, make_config, run, events)   # coverage short: voltages up
+    kept = trimmed(kept, setup, make_config, run, events)     # a current over: voltages down
 
 The planner stops where its model meets the goal or where its objective's trade of coverage
 against healthy tissue and spared structures settles. A fresh mesh can then read a tenth of a
 point less (the pelvic plan once: 99.05 % on its planning mesh, 98.96 % on the fresh one), and
 an optimiser path can settle a few points short while every limit has room (the phantom image
-plan planned with AMG: 96.41 % verified, the voltages at a third of the generator's, the
-vessel at 0.37 E_irr). `topped_up` then raises every voltage by one common factor, predicted
+plan planned with AMG, before the objective had its goal term: 96.41 % verified, the voltages
+at a third of the generator's, the vessel at 0.37 E_irr). `topped_up` then raises every voltage by one common factor, predicted
 from the verified field, until the fresh mesh meets the goal, unless that breaks a limit or
-needs more than RAISE_LIMIT.
+needs more than RAISE_LIMIT. `trimmed` is the other way round: a plan that meets the goal but
+verifies just over a limit that falls with the voltages (a current, a spared structure's field)
+gets every voltage lowered by one factor, if the goal still holds.
 """
 
 from __future__ import annotations
@@ -124,13 +127,25 @@ RAISE_AIM = 0.002  # aim this much coverage (a fraction) above the goal
 RAISE_MIN_STEP = 0.005  # a try raises at least 0.5 % over the last
 
 
+def _scaled_run(kept: Verified, scale: float, label: str, make_config, run, events: Events):
+    """The kept layout with every voltage times `scale`, run on the verification's mesh sizes
+    (the mesh cache serves the same layout): (plan, text, config, results), or None when it
+    could not be run (an event)."""
+    plan = Plan(kept.plan.shift, kept.plan.tilt, kept.plan.voltage * scale)
+    try:
+        text, config = make_config(plan, kept.attempt.size_scale)
+        return plan, text, config, run(config)
+    except (InputError, SolverError) as exc:  # a MeshError is an InputError
+        events.add("verification", f"{label}: not verified", f"{exc}; plan kept")
+        return None
+
+
 def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) -> Verified:
     """The verified plan, or, when its fresh-mesh coverage misses the goal with every other
     constraint met, the same layout with every voltage raised by one factor (at most
     RAISE_LIMIT, the generator's limit respected) that meets the goal and still every
-    constraint. Each try runs the layout on the verification's mesh sizes (the mesh cache
-    serves the same layout) and is an event; a try that breaks a constraint, or a goal that
-    needs more, keeps the plan as it was."""
+    constraint. Each try is an event; a try that breaks a constraint, or a goal that needs
+    more, keeps the plan as it was."""
     goal, broken = goal_and_broken(setup, kept.plan, kept.results)
     if goal.status != "VIOLATED" or broken:
         return kept
@@ -145,13 +160,10 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
         step = needed_raise(results, setup.target_materials, setup.block.therapy, aim)
         scale = min(scale * max(step, 1.0 + RAISE_MIN_STEP), ceiling)
         label = f"voltages raised {100 * (scale - 1):.1f} %"
-        plan = Plan(kept.plan.shift, kept.plan.tilt, kept.plan.voltage * scale)
-        try:
-            text, config = make_config(plan, kept.attempt.size_scale)
-            results = run(config)
-        except (InputError, SolverError) as exc:  # a MeshError is an InputError
-            events.add("verification", f"{label}: not verified", f"{exc}; plan kept")
+        tried = _scaled_run(kept, scale, label, make_config, run, events)
+        if tried is None:
             return kept
+        plan, text, config, results = tried
         reached, broken = goal_and_broken(setup, plan, results)
         if broken:
             events.add("verification", f"{label}: breaks a constraint",
@@ -167,4 +179,58 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
     why = (f"the goal needs more than +{100 * (ceiling - 1):.1f} % (a raise's limit or the "
            f"generator's)" if scale >= ceiling else f"{RAISE_TRIES} raises fell short")
     events.add("verification", "voltages not raised", f"{why}; plan kept at {goal.value:.2f} %")
+    return kept
+
+
+TRIM_MARGIN = 0.01  # a lowering aims 1 % inside the limits it broke
+TRIM_TRIES = 2
+
+
+def _falls_with_voltage(row: Row) -> bool:
+    """Whether a constraint's value falls when every voltage does: the largest current, the
+    largest voltage, a spared structure's field (geometry does not move)."""
+    return (row.constraint in ("pair current (max)", "pair voltage (max)")
+            or row.constraint.endswith("max field / E_irr"))
+
+
+def trimmed(kept: Verified, setup: Setup, make_config, run, events: Events) -> Verified:
+    """The verified plan, or, when it meets the coverage goal but breaks only limits that fall
+    with the voltages (a current over the generator's limit, a spared structure above E_irr),
+    the same layout with every voltage lowered by one factor (predicted as if those values
+    fell in proportion, TRIM_MARGIN inside) that keeps every limit and still the goal.
+
+    The planning model's currents and fields can differ from the fresh mesh's by a few per
+    cent, so a plan that the optimiser left just inside a limit can verify just outside it.
+    Each try is an event; a try that loses the goal or breaks another constraint keeps the
+    plan as it was."""
+    goal, *others = constraint_rows(setup, kept.plan, kept.results)
+    over = [r for r in others if r.status == "VIOLATED"]
+    if goal.status == "VIOLATED" or not over or not all(map(_falls_with_voltage, over)):
+        return kept
+    names = ", ".join(r.constraint for r in over)
+    scale = 1.0
+    for _ in range(TRIM_TRIES):
+        scale *= min(r.limit / r.value for r in over) * (1 - TRIM_MARGIN)
+        label = f"voltages lowered {100 * (1 - scale):.1f} %"
+        tried = _scaled_run(kept, scale, label, make_config, run, events)
+        if tried is None:
+            return kept
+        plan, text, config, results = tried
+        reached, *others = constraint_rows(setup, plan, results)
+        over = [r for r in others if r.status == "VIOLATED"]
+        if reached.status == "VIOLATED" or not all(map(_falls_with_voltage, over)):
+            lost = [reached.constraint] * (reached.status == "VIOLATED") + [
+                r.constraint for r in over if not _falls_with_voltage(r)]
+            events.add("verification", f"{label}: breaks a constraint",
+                       f"{', '.join(lost)}; plan kept over {names}")
+            return kept
+        if not over:
+            events.add("verification", label,
+                       f"{names} within limits; verified coverage {goal.value:.2f} % -> "
+                       f"{reached.value:.2f} % (goal {goal.limit:g} %)")
+            return Verified(plan, text, config, results, kept.attempt, kept.rank, kept.label)
+        events.add("verification", f"{label}: still over",
+                   ", ".join(f"{r.constraint} {r.value:.4g}" for r in over))
+    events.add("verification", "voltages not lowered",
+               f"{TRIM_TRIES} tries stayed over a limit; plan kept over {names}")
     return kept

@@ -39,7 +39,7 @@ from epsim.io.errors import OutputExistsError
 from epsim.optimise.audit import Audit
 from epsim.optimise.checkpoint import Checkpoint, fingerprint
 from epsim.optimise.clearance import scene_clearance
-from epsim.optimise.constraints import constraint_rows, material_region, topped_up
+from epsim.optimise.constraints import constraint_rows, material_region, topped_up, trimmed
 from epsim.optimise.driver import Outcome, ScreenedOut, plan_treatment
 from epsim.optimise.feasibility import Row, binding, check_feasible, format_table
 from epsim.optimise.pairs import fired, sequence_lines
@@ -264,6 +264,7 @@ def _verify_plan(outcome: Outcome, request, setup: Setup, session: Session, out:
         raise IncompleteRunError("no plan could be meshed and verified on a fresh mesh (every "
                                  "retry and every fallback failed; see the events)")
     kept = topped_up(kept, setup, make_config, run, session.events)
+    kept = trimmed(kept, setup, make_config, run, session.events)
     if kept.plan is setup.start or not verify_start:  # the same layout, or not asked for
         return kept, (kept if kept.plan is setup.start else None)
     initial = verify([("the starting layout", setup.start)], make_config, run,

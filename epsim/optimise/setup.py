@@ -171,7 +171,7 @@ def planning_setup(cfg: ResolvedConfig, block: OptimiseBlock) -> Setup:
         firing=tuple((index[p.anode], index[p.cathode]) for p in pairs),
         target_margin=block.target_margin,
         membership_width=0.5 * (cfg.scene.mesh.target_size or cfg.scene.mesh.size or 1e-3),
-        weights=Weights(sparsity=block.pair_sparsity),
+        coverage_goal=block.coverage_goal, weights=Weights(sparsity=block.pair_sparsity),
     )
     scene = PlanningScene(
         domain=spec.domain, inclusions=spec.inclusions, sizes=spec.sizes, names=names,

@@ -1,13 +1,20 @@
 """A verified coverage short of the goal: the voltages go up together, by a factor predicted
 from the verified field, until the fresh mesh reaches it, unless that breaks another constraint
-or needs more than the raise's limit."""
+or needs more than the raise's limit. A verified current just over the limit with the goal met:
+the voltages go down together, unless that loses the goal."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from epsim.optimise.constraints import RAISE_LIMIT, constraint_rows, needed_raise, topped_up
+from epsim.optimise.constraints import (
+    RAISE_LIMIT,
+    constraint_rows,
+    needed_raise,
+    topped_up,
+    trimmed,
+)
 from epsim.optimise.recovery import Events, MeshFaults
 from epsim.optimise.setup import plan_yaml, planning_setup, read_request
 from epsim.optimise.verify import verify
@@ -92,3 +99,30 @@ def test_a_goal_beyond_the_raise_limit_keeps_the_plan(scene):
     assert topped_up(kept, far, make_config, run_config, events) is kept
     assert [w for _, w, _ in events.rows] == [
         f"voltages raised {100 * RAISE_LIMIT:.1f} %: short of the goal", "voltages not raised"]
+
+
+def test_a_current_just_over_the_limit_is_closed_by_lowering_every_voltage(scene):
+    setup, make_config, kept, start = scene
+    current = float(np.max(np.abs(kept.results.current)))
+    goal = start - 5.0  # met with room
+    over = with_goal(setup, goal, max_current=0.97 * current)
+    events = Events()
+    assert topped_up(kept, over, make_config, run_config, events) is kept  # nothing to raise
+    lowered = trimmed(kept, over, make_config, run_config, events)
+    factor = _raise(kept, lowered)
+    assert 0.9 < factor < 0.97
+    rows = constraint_rows(over, lowered.plan, lowered.results)
+    assert all(r.status != "VIOLATED" for r in rows)
+    assert float(np.max(np.abs(lowered.results.current))) <= 0.97 * current
+    assert [w for _, w, _ in events.rows][-1] == f"voltages lowered {100 * (1 - factor):.1f} %"
+
+
+def test_a_lowering_that_loses_the_goal_keeps_the_plan(scene):
+    setup, make_config, kept, start = scene
+    current = float(np.max(np.abs(kept.results.current)))
+    tight = with_goal(setup, start - 0.05, max_current=0.9 * current)  # goal met by a hair
+    events = Events()
+    assert trimmed(kept, tight, make_config, run_config, events) is kept
+    assert [w for _, w, _ in events.rows][-1].endswith("breaks a constraint")
+    met = with_goal(setup, start - 5.0)  # every limit holds: nothing to lower
+    assert trimmed(kept, met, make_config, run_config, Events()) is kept
