@@ -9,11 +9,12 @@ against healthy tissue and spared structures settles. A fresh mesh can then read
 point less (the pelvic plan once: 99.05 % on its planning mesh, 98.96 % on the fresh one), and
 an optimiser path can settle a few points short while every limit has room (the phantom image
 plan planned with AMG, before the objective had its goal term: 96.41 % verified, the voltages
-at a third of the generator's, the vessel at 0.37 E_irr). `topped_up` then raises every voltage by one common factor, predicted
-from the verified field, until the fresh mesh meets the goal, unless that breaks a limit or
-needs more than RAISE_LIMIT. `trimmed` is the other way round: a plan that meets the goal but
-verifies just over a limit that falls with the voltages (a current, a spared structure's field)
-gets every voltage lowered by one factor, if the goal still holds.
+at a third of the generator's, the vessel at 0.37 E_irr). `topped_up` then raises every
+voltage by one common factor, predicted from the verified field, until the fresh mesh meets the
+goal, unless that breaks a limit or needs more than RAISE_LIMIT. `trimmed` is the other way
+round: a plan that meets the goal but verifies just over a limit that falls with the voltages
+(a current, a spared structure's field) gets every voltage lowered by one factor, if the goal
+still holds.
 """
 
 from __future__ import annotations
