@@ -13,8 +13,8 @@ at a third of the generator's, the vessel at 0.37 E_irr). `topped_up` then raise
 voltage by one common factor, predicted from the verified field, until the fresh mesh meets the
 goal, unless that breaks a limit or needs more than RAISE_LIMIT. `trimmed` is the other way
 round: a plan that meets the goal but verifies just over a limit that falls with the voltages
-(a current, a spared structure's field) gets every voltage lowered by one factor, if the goal
-still holds.
+(a pair's current, a spared structure's field) gets voltages lowered (the pairs over the current
+limit, or every pair), if the goal still holds.
 """
 
 from __future__ import annotations
@@ -128,10 +128,10 @@ RAISE_AIM = 0.002  # aim this much coverage (a fraction) above the goal
 RAISE_MIN_STEP = 0.005  # a try raises at least 0.5 % over the last
 
 
-def _scaled_run(kept: Verified, scale: float, label: str, make_config, run, events: Events):
-    """The kept layout with every voltage times `scale`, run on the verification's mesh sizes
-    (the mesh cache serves the same layout): (plan, text, config, results), or None when it
-    could not be run (an event)."""
+def _scaled_run(kept: Verified, scale, label: str, make_config, run, events: Events):
+    """The kept layout with its voltages times `scale` (one factor or one per pair), run on the
+    verification's mesh sizes (the mesh cache serves the same layout): (plan, text, config,
+    results), or None when it could not be run (an event)."""
     plan = Plan(kept.plan.shift, kept.plan.tilt, kept.plan.voltage * scale)
     try:
         text, config = make_config(plan, kept.attempt.size_scale)
@@ -185,20 +185,46 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
 
 TRIM_MARGIN = 0.01  # a lowering aims 1 % inside the limits it broke
 TRIM_TRIES = 2
+CURRENT_ROW = "pair current (max)"
 
 
 def _falls_with_voltage(row: Row) -> bool:
-    """Whether a constraint's value falls when every voltage does: the largest current, the
+    """Whether a constraint's value falls when the voltages do: the largest current, the
     largest voltage, a spared structure's field (geometry does not move)."""
-    return (row.constraint in ("pair current (max)", "pair voltage (max)")
+    return (row.constraint in (CURRENT_ROW, "pair voltage (max)")
             or row.constraint.endswith("max field / E_irr"))
+
+
+def trim_factors(over: list[Row], results) -> np.ndarray:
+    """(n_pairs,) factors on the voltages that bring the broken limits TRIM_MARGIN inside, as if
+    each value fell in proportion: a pair over the current limit by its own current (pairs fire
+    one at a time: the others keep theirs), every pair by a spared field's or the voltage's
+    ratio (the largest over the pairs)."""
+    current = np.abs(np.asarray(results.current, dtype=float))
+    factor = np.ones_like(current)
+    for r in over:
+        if r.constraint == CURRENT_ROW:
+            factor = np.minimum(factor, np.where(current > r.limit,
+                                                 (1 - TRIM_MARGIN) * r.limit / current, 1.0))
+        else:
+            factor = np.minimum(factor, (1 - TRIM_MARGIN) * r.limit / r.value)
+    return factor
+
+
+def _lowering(scale: np.ndarray, results) -> str:
+    """The event's words for a lowering: one factor, or the pairs lowered and by how much."""
+    if np.all(scale == scale[0]):
+        return f"voltages lowered {100 * (1 - scale[0]):.1f} %"
+    lowered = [f"{results.pair_label(k)} {100 * (1 - scale[k]):.1f} %"
+               for k in np.flatnonzero(scale < 1.0)]
+    return f"voltages lowered: {', '.join(lowered)}"
 
 
 def trimmed(kept: Verified, setup: Setup, make_config, run, events: Events) -> Verified:
     """The verified plan, or, when it meets the coverage goal but breaks only limits that fall
-    with the voltages (a current over the generator's limit, a spared structure above E_irr),
-    the same layout with every voltage lowered by one factor (predicted as if those values
-    fell in proportion, TRIM_MARGIN inside) that keeps every limit and still the goal.
+    with the voltages (a pair's current over the generator's limit, a spared structure above
+    E_irr), the same layout with voltages lowered (`trim_factors`: only the pairs over the
+    current limit, or every pair for a field) so that every limit and still the goal hold.
 
     The planning model's currents and fields can differ from the fresh mesh's by a few per
     cent, so a plan that the optimiser left just inside a limit can verify just outside it.
@@ -209,10 +235,10 @@ def trimmed(kept: Verified, setup: Setup, make_config, run, events: Events) -> V
     if goal.status == "VIOLATED" or not over or not all(map(_falls_with_voltage, over)):
         return kept
     names = ", ".join(r.constraint for r in over)
-    scale = 1.0
+    scale, results = np.ones(len(kept.results.current)), kept.results
     for _ in range(TRIM_TRIES):
-        scale *= min(r.limit / r.value for r in over) * (1 - TRIM_MARGIN)
-        label = f"voltages lowered {100 * (1 - scale):.1f} %"
+        scale = scale * trim_factors(over, results)
+        label = _lowering(scale, results)
         tried = _scaled_run(kept, scale, label, make_config, run, events)
         if tried is None:
             return kept

@@ -13,8 +13,10 @@ from epsim.optimise.constraints import (
     constraint_rows,
     needed_raise,
     topped_up,
+    trim_factors,
     trimmed,
 )
+from epsim.optimise.feasibility import Row
 from epsim.optimise.recovery import Events, MeshFaults
 from epsim.optimise.setup import plan_yaml, planning_setup, read_request
 from epsim.optimise.verify import verify
@@ -126,3 +128,19 @@ def test_a_lowering_that_loses_the_goal_keeps_the_plan(scene):
     assert [w for _, w, _ in events.rows][-1].endswith("breaks a constraint")
     met = with_goal(setup, start - 5.0)  # every limit holds: nothing to lower
     assert trimmed(kept, met, make_config, run_config, Events()) is kept
+
+
+def test_only_the_pairs_over_the_current_limit_are_lowered():
+    """Pairs fire one at a time: a pair over the limit is lowered by its own current's ratio,
+    the others keep their voltages; a spared field over its limit lowers every pair."""
+
+    class Fired:  # what trim_factors reads of a results file: each pair's current
+        current = np.array([40.0, -52.0, 49.0, 60.0])
+
+    over = [Row("pair current (max)", 60.0, 50.0, "max", "A")]
+    factors = trim_factors(over, Fired)
+    np.testing.assert_allclose(factors, [1.0, 0.99 * 50 / 52, 1.0, 0.99 * 50 / 60])
+    field = Row("blood: max field / E_irr", 1.1, 1.0, "max")
+    np.testing.assert_allclose(trim_factors([field], Fired), np.full(4, 0.99 / 1.1))
+    both = trim_factors([*over, field], Fired)
+    np.testing.assert_allclose(both, np.minimum(factors, 0.99 / 1.1))
