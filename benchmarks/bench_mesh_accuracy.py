@@ -97,6 +97,7 @@ def region_node_fields(mesh, e_cell: np.ndarray) -> np.ndarray:
     from epsim.outcomes import cell_volumes
 
     w = cell_volumes(mesh)
+    we = w * e_cell
     regions = np.asarray(mesh.cell_region)
     out = np.full((int(regions.max()) + 1, mesh.n_nodes), np.nan)
     for r in np.unique(regions):
@@ -104,7 +105,7 @@ def region_node_fields(mesh, e_cell: np.ndarray) -> np.ndarray:
         total = np.zeros(mesh.n_nodes)
         weight = np.zeros(mesh.n_nodes)
         for k in range(4):
-            np.add.at(total, mesh.cells[mine, k], (w * e_cell)[mine])
+            np.add.at(total, mesh.cells[mine, k], we[mine])
             np.add.at(weight, mesh.cells[mine, k], w[mine])
         out[r] = np.where(weight > 0, total / np.maximum(weight, 1e-300), np.nan)
     return out

@@ -33,23 +33,18 @@ from epsim.optimise.verify import Verified
 from epsim.viz.common import cell_volumes
 
 
-def material_region(results, material):
-    """The verified metrics of a material (results report named parts; a material's parts
-    merge exactly)."""
-    return material_metrics(results.metrics, material)
-
-
 def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
     """Every constraint of the request at the plan, values from the verification `results`;
     the coverage goal first."""
     goals, block = setup.goals, setup.block
     rows = []
-    target = min(material_region(results, m).fraction_rev if block.therapy != "ire"
-                 else material_region(results, m).fraction_irr for m in setup.target_materials)
+    key = "fraction_irr" if block.therapy == "ire" else "fraction_rev"
+    target = min(getattr(material_metrics(results.metrics, m), key)
+                 for m in setup.target_materials)
     rows.append(Row(f"target coverage at {'E_irr' if block.therapy == 'ire' else 'E_rev'}",
                     100 * target, 100 * block.coverage_goal, "goal", "%"))
     for m in setup.spare_materials:
-        r = material_region(results, m)
+        r = material_metrics(results.metrics, m)
         rows.append(Row(f"{m}: max field / E_irr", r.e_max_max / r.e_irr, 1.0, "max"))
     volts = np.asarray(plan.voltage)
     rows.append(Row("pair voltage (max)", float(volts.max()), goals.max_voltage, "max", "V"))
@@ -101,24 +96,35 @@ def goal_and_broken(setup: Setup, plan: Plan, results) -> tuple[Row, list[str]]:
     return goal, [r.constraint for r in others if r.status == "VIOLATED"]
 
 
+def target_cells(results, materials, therapy: str):
+    """(cells, threshold, volumes): the cells of the target `materials` in a results file, the
+    coverage threshold of each (its material's E_rev, E_irr for ire; V/m) and their volumes
+    (m^3)."""
+    key = "e_irr" if therapy == "ire" else "e_rev"
+    cells, threshold = [], []
+    for m in materials:
+        regions = [k for k in range(len(results.region_names)) if results.material_of(k) == m]
+        inside = np.flatnonzero(np.isin(results.cell_region, regions))
+        cells.append(inside)
+        threshold.append(np.full(len(inside), getattr(material_metrics(results.metrics, m), key)))
+    cells = np.concatenate(cells)
+    return cells, np.concatenate(threshold), cell_volumes(results.points, results.cells[cells])
+
+
 def needed_raise(results, materials, therapy: str, goal: float) -> float:
     """The common factor on every voltage that would bring each target material's verified
     coverage to `goal` (a fraction) if the field grew in proportion to the voltages: the
     material's threshold over the field that a fraction 1 - goal of its volume stays under.
     Conductivity rising with the field makes the real growth somewhat different: a prediction
     to try on the fresh mesh, not a result."""
-    volumes = cell_volumes(results.points, results.cells)
     factor = 1.0
     for m in materials:
-        regions = [k for k in range(len(results.region_names)) if results.material_of(k) == m]
-        inside = np.isin(np.asarray(results.cell_region), regions)
-        metrics = material_region(results, m)
-        threshold = metrics.e_irr if therapy == "ire" else metrics.e_rev
-        field, volume = np.asarray(results.e_max)[inside], volumes[inside]
+        cells, threshold, volume = target_cells(results, [m], therapy)
+        field = np.asarray(results.e_max)[cells]
         order = np.argsort(field)
         below = np.cumsum(volume[order]) / volume.sum()  # volume at or under each field
         k = min(int(np.searchsorted(below, 1.0 - goal, side="right")), len(order) - 1)
-        factor = max(factor, threshold / max(float(field[order[k]]), 1e-30))
+        factor = max(factor, threshold[0] / max(float(field[order[k]]), 1e-30))
     return factor
 
 
@@ -245,9 +251,9 @@ def trimmed(kept: Verified, setup: Setup, make_config, run, events: Events) -> V
         plan, text, config, results = tried
         reached, *others = constraint_rows(setup, plan, results)
         over = [r for r in others if r.status == "VIOLATED"]
-        if reached.status == "VIOLATED" or not all(map(_falls_with_voltage, over)):
-            lost = [reached.constraint] * (reached.status == "VIOLATED") + [
-                r.constraint for r in over if not _falls_with_voltage(r)]
+        lost = [r.constraint for r in [reached, *over] if r.status == "VIOLATED"
+                and (r is reached or not _falls_with_voltage(r))]
+        if lost:
             events.add("verification", f"{label}: breaks a constraint",
                        f"{', '.join(lost)}; plan kept over {names}")
             return kept

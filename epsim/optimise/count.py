@@ -49,10 +49,10 @@ import numpy as np
 import yaml
 
 from epsim.errors import InputError
-from epsim.io import material_metrics
 from epsim.io.errors import OutputExistsError
 from epsim.io.atomic import atomic_output, check_writable
 from epsim.mesh.scene import Box
+from epsim.optimise.constraints import target_cells
 from epsim.optimise.driver import ScreenedOut
 from epsim.optimise.feasibility import InfeasibleError, check_feasible
 from epsim.optimise.layouts import (
@@ -69,7 +69,6 @@ from epsim.optimise.layouts import (
 from epsim.optimise.pairs import candidate_pairs, fired, redundant_pairs
 from epsim.optimise.setup import absolute_inputs, planning_setup, read_request
 from epsim.translate import scene_spec
-from epsim.viz.common import cell_volumes
 
 DEFAULT_U_OVER_D = 1000e2
 """V/m: the starting U/d of every pair without a catalogue model (8 x 100 us at 1000 V/cm, the
@@ -167,15 +166,7 @@ def pruned_data(plan_text: str, optimise: dict, drop: list[str]) -> dict:
 def covered_cells(results, materials, therapy: str) -> tuple[np.ndarray, np.ndarray]:
     """(n_pairs, n_target_cells) whether each pair's field reaches the target material's E_rev
     (E_irr for ire) in each cell of the target materials, and those cells' volumes (m^3)."""
-    key = "e_irr" if therapy == "ire" else "e_rev"
-    cells, threshold = [], []
-    for m in materials:
-        regions = [k for k in range(len(results.region_names)) if results.material_of(k) == m]
-        inside = np.flatnonzero(np.isin(results.cell_region, regions))
-        cells.append(inside)
-        threshold.append(np.full(len(inside), getattr(material_metrics(results.metrics, m), key)))
-    cells, threshold = np.concatenate(cells), np.concatenate(threshold)
-    volumes = cell_volumes(results.points, results.cells[cells])
+    cells, threshold, volumes = target_cells(results, materials, therapy)
     return np.asarray(results.e_mag)[:, cells] >= threshold, volumes
 
 

@@ -231,7 +231,7 @@ def total(goals: Goals, terms: dict) -> jax.Array:
     """The scalar objective (to minimise)."""
     w = goals.weights
     return (
-        -terms["coverage"] + w.goal * terms.get("goal", 0.0) + w.spare * terms["spare"]
+        -terms["coverage"] + w.goal * terms["goal"] + w.spare * terms["spare"]
         + w.healthy * terms["healthy"]
         + w.current * terms["current"] + w.spacing * terms["spacing"]
         + w.keep_out * terms["keep_out"] + w.entry * terms["entry"] + w.domain * terms["domain"]

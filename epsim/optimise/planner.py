@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from epsim.errors import EpsimError, IncompleteRunError
-from epsim.io import write_results
+from epsim.io import material_metrics, write_results
 from epsim.io.atomic import atomic_output, check_writable
 from epsim.io.errors import OutputExistsError
 from epsim.optimise.audit import Audit
 from epsim.optimise.checkpoint import Checkpoint, fingerprint
 from epsim.optimise.clearance import scene_clearance
-from epsim.optimise.constraints import constraint_rows, material_region, topped_up, trimmed
+from epsim.optimise.constraints import constraint_rows, topped_up, trimmed
 from epsim.optimise.driver import Outcome, ScreenedOut, plan_treatment
 from epsim.optimise.feasibility import Row, binding, check_feasible, format_table
 from epsim.optimise.pairs import fired, sequence_lines
@@ -139,10 +139,12 @@ def _summary(setup, outcome, initial, verification, rows, timings, session) -> s
     key = "fraction_irr" if name == "E_irr" else "fraction_rev"
 
     def cover(results):
-        return min(getattr(material_region(results, m), key) for m in setup.target_materials)
+        return min(getattr(material_metrics(results.metrics, m), key)
+                   for m in setup.target_materials)
 
     def ratio(results, m):
-        return material_region(results, m).e_max_max / material_region(results, m).e_irr
+        r = material_metrics(results.metrics, m)
+        return r.e_max_max / r.e_irr
 
     def start(value, fmt):  # the initial column: empty when the start could not be verified
         return f"{value(initial):>10{fmt}}" if initial is not None else f"{'-':>10}"

@@ -48,7 +48,7 @@ def with_goal(setup, goal_percent, **goals):
                                goals=dataclasses.replace(setup.goals, **goals))
 
 
-def _raise(kept, topped) -> float:
+def _common_factor(kept, topped) -> float:
     """The common factor of a topped-up plan's voltages (asserting that it is common)."""
     ratio = np.asarray(topped.plan.voltage) / np.asarray(kept.plan.voltage)
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
@@ -69,7 +69,7 @@ def test_a_shortfall_is_closed_by_raising_every_voltage_together(scene):
     goal_setup = with_goal(setup, start + 3.0)
     events = Events()
     topped = topped_up(kept, goal_setup, make_config, run_config, events)
-    factor = _raise(kept, topped)
+    factor = _common_factor(kept, topped)
     assert 1.0 < factor <= 1.0 + RAISE_LIMIT
     rows = constraint_rows(goal_setup, topped.plan, topped.results)
     assert rows[0].status == "ok" and all(r.status != "VIOLATED" for r in rows)
@@ -111,7 +111,7 @@ def test_a_current_just_over_the_limit_is_closed_by_lowering_every_voltage(scene
     events = Events()
     assert topped_up(kept, over, make_config, run_config, events) is kept  # nothing to raise
     lowered = trimmed(kept, over, make_config, run_config, events)
-    factor = _raise(kept, lowered)
+    factor = _common_factor(kept, lowered)
     assert 0.9 < factor < 0.97
     rows = constraint_rows(over, lowered.plan, lowered.results)
     assert all(r.status != "VIOLATED" for r in rows)
