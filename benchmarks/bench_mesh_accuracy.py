@@ -9,12 +9,13 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
 Every case is meshed at a sequence of levels: the config with its electrode and target sizes
 left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
 sizes and growth rates (sqrt(accuracy / 2 %)), so that a level is the default mesh with every
-size times h; the default is 2 %. Per level: cells, the pair currents (A) and the threshold
-extents (mm) of the field (max over pairs, recovered at the nodes as volume-weighted means of
-each material's own cells, so that the field keeps its jump at a tissue interface, and
-evaluated in the cell that holds each point of the line): the lowest E_rev and E_irr of the
-config's materials, along the first pair's axis and across it, through the pair's midpoint at
-mid active depth. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p
+size times h; the default is 2 %. Per level: cells, the pair currents (A) and the extents
+(mm) of the reversible and the irreversible zone (where the field, max over pairs, is above
+each material's own E_rev or E_irr, as coverage counts it), along the first pair's axis and
+across it, through the pair's midpoint at mid active depth, over the whole domain. The field is
+recovered at the nodes per material (a linear fit of each material's own cells, so that it
+keeps its jump at a tissue interface) and evaluated in the cell that holds each point of the
+line. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p
 from them when it lies in [0.5, 4], else p = 2 through the two finest; with only two levels
 under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0.
 "shipped" adds the config as shipped (its own sizes) against the same q0.
@@ -170,12 +171,12 @@ def cell_balls(mesh) -> tuple[np.ndarray, np.ndarray]:
     return centroids, np.max(np.linalg.norm(corners - centroids[:, None], axis=2), axis=1)
 
 
-def extent(mesh, fields, balls, origin, direction, threshold, reach, step=2e-5) -> float:
+def extent(mesh, fields, balls, origin, direction, thresholds, reach, step=2e-5) -> float:
     """Length (mm) of the span of the line origin + t direction (|t| <= reach) where the field
-    exceeds `threshold` (outermost crossings): the field of `region_node_fields`, evaluated in
-    the cell that holds each sample (linear in the cell, from its region's node values; 0
-    outside every cell, so that a span reaching the domain's boundary ends there). `balls`:
-    `cell_balls(mesh)`."""
+    exceeds the threshold of the material it is in (`thresholds`, V/m per region; outermost
+    crossings): the field of `region_node_fields`, evaluated in the cell that holds each sample
+    (linear in the cell, from its region's node values; 0 outside every cell, so that a span
+    reaching the domain's boundary ends there). `balls`: `cell_balls(mesh)`."""
     points = np.asarray(mesh.points)
     cells = np.asarray(mesh.cells)
     t = np.arange(-reach, reach + step, step)
@@ -192,7 +193,8 @@ def extent(mesh, fields, balls, origin, direction, threshold, reach, step=2e-5) 
     c = subset[cell[inside]]
     region = np.asarray(mesh.cell_region)[c]
     f[inside] = np.sum(bary[inside] * fields[region[:, None], cells[c]], axis=1)
-    return _outer_span(t, f, threshold)
+    f[inside] /= thresholds[region]  # 1 on the material's own threshold
+    return _outer_span(t, f, 1.0)
 
 
 def _outer_span(t, f, threshold) -> float:
@@ -244,8 +246,9 @@ def measure(cfg) -> dict:
     origin, axis, across = pair_frame(cfg, layout.holes)
     corners = np.array(np.meshgrid(*zip(points.min(axis=0), points.max(axis=0)))).reshape(3, -1)
     reach = float(np.max(np.linalg.norm(corners.T - origin, axis=1)))  # to the farthest corner
-    thresholds = {"rev": min(m.e_rev for m in cfg.materials.values() if m.e_rev),
-                  "irr": min(m.e_irr for m in cfg.materials.values() if m.e_irr)}
+    materials = [cfg.materials[name] for name in mesh.region_names]
+    thresholds = {key: np.array([getattr(m, f"e_{key}", None) or np.inf for m in materials])
+                  for key in ("rev", "irr")}  # per region; none: never above
     balls = cell_balls(mesh)
     extents = {f"{name}_{way}": extent(mesh, regional, balls, origin, d, thr, reach)
                for name, thr in thresholds.items()

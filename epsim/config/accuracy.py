@@ -7,8 +7,8 @@
 A config that leaves out `scene.mesh.electrode_size`, or gives `scene.mesh.accuracy`, is meshed
 by the rule of `epsim.mesh.sizing`: sizes it left out are filled in at resolve time (so the
 resolved config, and every results file, states them), and the volume between each firing pair
-of needles, the rims of their active parts and where a material interface meets them become
-refinement regions. Sizes the config gives are used as given.
+of needles (or plates), the rims of the needles' active parts and where a material interface meets
+them become refinement regions. Sizes the config gives are used as given.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from epsim.config.image import labels_at
-from epsim.mesh.scene import Needle, bounds, signed_distances
+from epsim.config.schema.electrodes import Plates
+from epsim.mesh.scene import Needle, PlateHole, bounds, signed_distances
 from epsim.mesh.sizing import (
     REFERENCE_ACCURACY,
     RefineBox,
@@ -29,6 +30,9 @@ from epsim.mesh.sizing import (
     needle_edges,
     pair_refinement,
     pair_spacing,
+    plate_cell_size,
+    plate_edges,
+    plate_refinement,
     rule_gradings,
     zone_cell_size,
 )
@@ -40,10 +44,10 @@ def uses_rule(mesh) -> bool:
     return mesh.file is None and (mesh.accuracy is not None or mesh.electrode_size is None)
 
 
-def firing_needles(pairs, needles: Sequence) -> list[tuple[Needle, Needle, float]]:
-    """(anode, cathode, highest voltage) of every pair of needles that fires (plates have no
-    zone), each unordered pair once, in protocol order."""
-    by_name = {n.name: n for n in needles if isinstance(n, Needle)}
+def firing_pairs(pairs, holes: Sequence, kind: type = Needle) -> list[tuple]:
+    """(anode, cathode, highest voltage) of every pair of `kind` (`Needle` or `PlateHole`) that
+    fires, each unordered pair once, in protocol order."""
+    by_name = {n.name: n for n in holes if isinstance(n, kind)}
     found: dict[frozenset, list] = {}
     for p in pairs:
         if p.anode in by_name and p.cathode in by_name and p.anode != p.cathode:
@@ -69,9 +73,12 @@ def accurate_mesh(config, needles: Sequence, pairs) -> dict:
     accuracy = m.accuracy or REFERENCE_ACCURACY
     data["accuracy"] = accuracy
     radii = [n.radius for n in needles]
-    if data["electrode_size"] is None and radii:
-        data["electrode_size"] = min(needle_cell_size(min(radii), accuracy), m.size)
-    spacings = [pair_spacing(a, b) for a, b, _ in firing_needles(pairs, needles)]
+    gaps = [e.gap for e in config.electrodes if isinstance(e, Plates)]
+    on_electrodes = ([needle_cell_size(r, accuracy) for r in radii]
+                     + [plate_cell_size(g, accuracy) for g in gaps])
+    if data["electrode_size"] is None and on_electrodes:
+        data["electrode_size"] = min(min(on_electrodes), m.size)
+    spacings = [pair_spacing(a, b) for a, b, _ in firing_pairs(pairs, needles)] + gaps
     if data["target_size"] is None and spacings:
         data["target_size"] = min(zone_cell_size(min(spacings), accuracy), m.size)
     return data
@@ -130,7 +137,7 @@ def scene_materials(domain, inclusions: Sequence, image=None) -> Callable:
 def refinement(cfg, holes: Sequence, materials_at: Callable) -> tuple:
     """The refinement regions of a resolved config's scene: its `scene.mesh.refine`, and with
     an `accuracy` the zone between each firing pair of needles (`pair_refinement`, reaching past
-    the lowest E_rev of its materials), balls around the rims of the firing needles' active
+    the lowest E_rev of its materials) or plates (`plate_refinement`), balls around the rims of the firing needles' active
     parts (`needle_edges`) and cylinders where a material interface meets them
     (`interface_crossings`, with `materials_at` from `scene_materials`)."""
     regions = user_regions(cfg.scene.mesh)
@@ -140,13 +147,16 @@ def refinement(cfg, holes: Sequence, materials_at: Callable) -> tuple:
     if accuracy is None or not thresholds:
         return regions
     e_rev = min(thresholds)
-    firing = firing_needles(cfg.protocol.pairs, holes)
+    firing = firing_pairs(cfg.protocol.pairs, holes)
     zones = tuple(pair_refinement(a, b, voltage, e_rev, accuracy) for a, b, voltage in firing)
+    plates = firing_pairs(cfg.protocol.pairs, holes, PlateHole)
+    zones += tuple(plate_refinement(a, b, voltage, e_rev, accuracy) for a, b, voltage in plates)
     electrode = cfg.scene.mesh.electrode_size
     fired = {n.name: n for a, b, _ in firing for n in (a, b)}
     if not electrode:
         return regions + zones
     edges = tuple(s for n in fired.values() for s in needle_edges(n, electrode))
+    edges += tuple(c for a, b, _ in plates for p in (a, b) for c in plate_edges(p, electrode))
     crossings = tuple(c for n in fired.values()
                       for c in interface_crossings(n, materials_at, electrode))
     return regions + zones + edges + crossings

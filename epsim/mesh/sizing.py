@@ -281,6 +281,65 @@ def pair_refinement(a, b, voltage: float, e_threshold: float,
     return pair_zone(a, b, cell, max(margin, cell))
 
 
+# Plates: the field between two parallel plates is nearly uniform; the mesh must resolve the
+# fringe beyond their edges, singular at the edges and falling like the field of a semi-infinite
+# dipole sheet of strength V, V / (2 pi r) at distance r from an edge (2-D: an upper bound for
+# plates of finite size). The shipped breast_plates config meshes its 12 mm gap at 0.5 mm.
+PLATE_PER_GAP = 1 / 24  # cell size on a plate's face per gap
+# Where a plate's conducting face meets its insulated sides the tissue wraps a 270 degree corner
+# with mixed boundary conditions: the field grows like d^(-2/3) towards the edge and the current
+# converged at order 0.6-0.7 with the edges meshed like a needle's rims (0.26 mm cells, no better
+# than without). The edges are meshed far finer, over a thin cylinder from which the size grows
+# linearly: cheap (a line), and it took breast_plates' current at 2 % from 11.61 to 11.31 A
+# (extrapolated 11.08 A; benchmarks/ACCURACY_RESULTS.md).
+PLATE_EDGE_REFINEMENT = 16.0
+PLATE_EDGE_RADII = 2.0
+
+
+def plate_cell_size(gap: float, accuracy: float = REFERENCE_ACCURACY) -> float:
+    """Cell size (m) on the faces of two plates `gap` (m) apart."""
+    return PLATE_PER_GAP * gap * accuracy_scale(accuracy)
+
+
+def fringe_reach(voltage: float, e_threshold: float) -> float:
+    """How far (m) a field of `e_threshold` (V/m) reaches beyond the edges of two plates at
+    `voltage` (V): the dipole sheet's V / (2 pi r). An estimate, for where to refine."""
+    return voltage / (2.0 * np.pi * e_threshold)
+
+
+def plate_refinement(a, b, voltage: float, e_threshold: float,
+                     accuracy: float = REFERENCE_ACCURACY) -> RefineBox:
+    """The zone between plates `a` and `b` (`PlateHole`s) firing at `voltage` (V): a box in a's
+    axes over both electrode faces, meshed at `zone_cell_size` of their gap and reaching
+    `ZONE_MARGIN_FACTOR` times the `fringe_reach` of `e_threshold` (V/m) beyond them."""
+    axes = np.asarray(a.axes)
+    gap = abs(float(np.dot(np.asarray(b.center) - np.asarray(a.center), axes[2])))
+    cell = zone_cell_size(gap, accuracy)
+    margin = max(ZONE_MARGIN_FACTOR * fringe_reach(voltage, e_threshold), cell)
+    corners = [np.asarray(p.center) + 0.5 * (i * p.size[0] * np.asarray(p.axes[0])
+                                             + j * p.size[1] * np.asarray(p.axes[1]))
+               for p in (a, b) for i in (-1, 1) for j in (-1, 1)]
+    local = np.asarray(corners) @ axes.T
+    lo, hi = local.min(axis=0) - margin, local.max(axis=0) + margin
+    return RefineBox(0.5 * (lo + hi) @ axes, hi - lo, cell, axes)
+
+
+def plate_edges(plate, electrode_size: float) -> tuple[RefineCylinder, ...]:
+    """Thin cylinders along the four edges of a plate's electrode face (`PlateHole`), where the
+    conducting face meets the insulated sides: meshed at `electrode_size /
+    PLATE_EDGE_REFINEMENT` (m), `PLATE_EDGE_RADII` cells in radius, reaching as far past the
+    corners; the size grows from there at the regions' gradation."""
+    cell = electrode_size / PLATE_EDGE_REFINEMENT
+    radius = PLATE_EDGE_RADII * cell
+    (u, v), (width, height) = np.asarray(plate.axes)[:2], plate.size
+    center = np.asarray(plate.center)
+    return tuple(RefineCylinder(center + sign * half_other * other, along, radius,
+                                length + 2 * radius, cell)
+                 for along, length, other, half_other in ((u, width, v, height / 2),
+                                                          (v, height, u, width / 2))
+                 for sign in (-1.0, 1.0))
+
+
 def needle_edges(needle, electrode_size: float) -> tuple[RefineSphere, RefineSphere]:
     """Balls around the two singular rims of a needle's active part (the flat tip and the start
     of the insulation), meshed at `electrode_size / EDGE_REFINEMENT` (m)."""

@@ -17,6 +17,8 @@ from epsim.mesh.sizing import (
     RefineCylinder,
     RefineSphere,
     needle_cell_size,
+    plate_cell_size,
+    zone_cell_size,
 )
 from epsim.translate import scene_spec
 
@@ -82,6 +84,23 @@ def test_a_tighter_accuracy_gives_smaller_cells_and_given_sizes_win():
     given = config_with({"size": 6, "electrode_size": 0.4, "accuracy": "1 %"})
     assert given.scene.mesh.electrode_size == pytest.approx(4e-4)
     assert any(isinstance(r, RefineBox) for r in scene_spec(given).sizes.refine)
+
+
+def test_plates_get_face_and_zone_sizes_from_their_gap():
+    data = yaml.safe_load((ROOT / "configs" / "breast_plates.yaml").read_text())
+    data.pop("output")
+    sizes = {}
+    for accuracy in ("2 %", "8 %"):
+        data["scene"]["mesh"] = {"size": 4, "accuracy": accuracy}
+        cfg = load_config_text(yaml.safe_dump(data), source="t.yaml", base_dir=ROOT)
+        m, regions = cfg.scene.mesh, scene_spec(cfg).sizes.refine
+        assert m.electrode_size == pytest.approx(plate_cell_size(0.012, m.accuracy))
+        assert m.target_size == pytest.approx(zone_cell_size(0.012, m.accuracy))
+        # the zone between the plates, and the four edges of each plate's face
+        assert [type(r) for r in regions] == [RefineBox] + [RefineCylinder] * 8
+        assert regions[0].cell_size == pytest.approx(m.target_size)
+        sizes[accuracy] = m.electrode_size
+    assert sizes["8 %"] == pytest.approx(2 * sizes["2 %"])
 
 
 def test_idle_needles_get_no_zone():

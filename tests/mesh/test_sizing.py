@@ -8,10 +8,13 @@ import pytest
 
 from epsim.errors import MeshError
 from epsim.mesh import Box, MeshSizes, Needle, build_mesh
+from epsim.mesh.scene import plate_pair
 from epsim.mesh.estimate import estimate_cells
 from epsim.mesh.sizing import (
     EDGE_REFINEMENT,
     GRADATION,
+    PLATE_EDGE_RADII,
+    PLATE_EDGE_REFINEMENT,
     RefineBox,
     RefineCylinder,
     EDGE_RADII,
@@ -25,6 +28,10 @@ from epsim.mesh.sizing import (
     pair_refinement,
     pair_spacing,
     pair_zone,
+    fringe_reach,
+    plate_cell_size,
+    plate_edges,
+    plate_refinement,
     threshold_reach,
     zone_cell_size,
 )
@@ -186,6 +193,36 @@ def test_threshold_reach_is_where_the_line_charge_field_falls_to_the_threshold()
     assert threshold_reach(2 * radius, 2 * spacing, voltage, e / 2) == pytest.approx(2 * reach)
     assert threshold_reach(radius, spacing, 2 * voltage, e) > reach
     assert threshold_reach(radius, spacing, voltage, 2 * e) < reach
+
+
+def test_plate_zone_spans_both_faces_and_the_fringe():
+    a, b = plate_pair("p", (0.0, 0.0, 0.01), (1.0, 0.0, 0.0), 0.012, (0.016, 0.008))
+    voltage, e = 1560.0, 40000.0
+    reach = fringe_reach(voltage, e)
+    assert voltage / (2 * np.pi * reach) == pytest.approx(e)  # the dipole sheet's field
+    zone = plate_refinement(a, b, voltage, e)
+    assert zone.cell_size == pytest.approx(zone_cell_size(0.012))
+    assert plate_cell_size(0.012) == pytest.approx(0.5e-3)
+    margin = 1.5 * reach
+    assert sorted(zone.size) == pytest.approx(
+        sorted([0.012 + 2 * margin, 0.016 + 2 * margin, 0.008 + 2 * margin]))
+    faces = np.array([p.center + 0.5 * (i * p.size[0] * np.asarray(p.axes[0])
+                                        + j * p.size[1] * np.asarray(p.axes[1]))
+                      for p in (a, b) for i in (-1, 1) for j in (-1, 1)])
+    assert np.all(distance(zone, faces) == 0)
+    beyond = np.array([[0.0, 0.008 + margin + 0.002, 0.01]])  # 2 mm past the zone's side
+    assert distance(zone, beyond)[0] == pytest.approx(0.002)
+    assert np.prod(plate_refinement(a, b, 2 * voltage, e).size) > np.prod(zone.size)
+    edges = plate_edges(a, 5e-4)
+    on_edges = faces[:4][[0, 1, 3, 2, 0]]  # a's corners round the face, and back to the first
+    for cylinder in edges:  # each edge of the face, and nothing else of it, on a cylinder's axis
+        assert cylinder.cell_size == pytest.approx(5e-4 / PLATE_EDGE_REFINEMENT)
+        assert cylinder.radius == pytest.approx(PLATE_EDGE_RADII * cylinder.cell_size)
+    for p, q in zip(on_edges[:-1], on_edges[1:]):
+        line = p + np.linspace(0, 1, 9)[:, None] * (q - p)
+        covered = [np.all(distance(c, line) == 0) for c in edges]
+        assert sum(covered) == 1
+    assert np.all(np.min([distance(c, [a.center]) for c in edges], axis=0) > 0)
 
 
 def test_rule_sizes_are_monotone_and_scale_with_the_geometry():
