@@ -7,8 +7,9 @@
 A config that leaves out `scene.mesh.electrode_size`, or gives `scene.mesh.accuracy`, is meshed
 by the rule of `epsim.mesh.sizing`: sizes it left out are filled in at resolve time (so the
 resolved config, and every results file, states them), and the volume between each firing pair
-of needles (or plates), the rims of the needles' active parts and where a material interface meets
-them become refinement regions. Sizes the config gives are used as given.
+of needles or plates, the rims of the needles' active parts, where a material interface meets
+them and the edges of the plates' faces become refinement regions. Sizes the config gives are
+used as given.
 """
 
 from __future__ import annotations
@@ -137,9 +138,10 @@ def scene_materials(domain, inclusions: Sequence, image=None) -> Callable:
 def refinement(cfg, holes: Sequence, materials_at: Callable) -> tuple:
     """The refinement regions of a resolved config's scene: its `scene.mesh.refine`, and with
     an `accuracy` the zone between each firing pair of needles (`pair_refinement`, reaching past
-    the lowest E_rev of its materials) or plates (`plate_refinement`), balls around the rims of the firing needles' active
-    parts (`needle_edges`) and cylinders where a material interface meets them
-    (`interface_crossings`, with `materials_at` from `scene_materials`)."""
+    the lowest E_rev of its materials) or plates (`plate_refinement`), balls around the rims of
+    the firing needles' active parts (`needle_edges`), cylinders where a material interface
+    meets them (`interface_crossings`, with `materials_at` from `scene_materials`) and along the
+    edges of the firing plates' faces (`plate_edges`)."""
     regions = user_regions(cfg.scene.mesh)
     accuracy = cfg.scene.mesh.accuracy
     thresholds = [getattr(m, "e_rev", None) for m in cfg.materials.values()]
@@ -156,7 +158,8 @@ def refinement(cfg, holes: Sequence, materials_at: Callable) -> tuple:
     if not electrode:
         return regions + zones
     edges = tuple(s for n in fired.values() for s in needle_edges(n, electrode))
-    edges += tuple(c for a, b, _ in plates for p in (a, b) for c in plate_edges(p, electrode))
+    edges += tuple(c for a, b, _ in plates for p in (a, b)
+                   for c in plate_edges(p, electrode, accuracy))
     crossings = tuple(c for n in fired.values()
                       for c in interface_crossings(n, materials_at, electrode))
     return regions + zones + edges + crossings

@@ -198,7 +198,7 @@ def add_fields(field, regions, background: float, scale: float,
 # ---------------------------------------------------------------- the accurate-default rule
 # Constants set by benchmarks/bench_mesh_accuracy.py (table in benchmarks/ACCURACY_RESULTS.md,
 # rule in docs/accuracy.md): at REFERENCE_ACCURACY, on two needles in liver, pair currents came
-# out 1.4-1.7 % and threshold extents mostly within 0.34 mm of the Richardson-extrapolated values.
+# out 1.4-1.6 % and the zones' extents within 0.47 mm (one 0.55 mm) of the extrapolated values.
 
 REFERENCE_ACCURACY = 0.02
 ELECTRODE_PER_RADIUS = 0.35  # cell size on a needle's surface per needle radius
@@ -284,14 +284,13 @@ def pair_refinement(a, b, voltage: float, e_threshold: float,
 # Plates: the field between two parallel plates is nearly uniform; the mesh must resolve the
 # fringe beyond their edges, singular at the edges and falling like the field of a semi-infinite
 # dipole sheet of strength V, V / (2 pi r) at distance r from an edge (2-D: an upper bound for
-# plates of finite size). The shipped breast_plates config meshes its 12 mm gap at 0.5 mm.
-PLATE_PER_GAP = 1 / 24  # cell size on a plate's face per gap
+# plates of finite size). Set on breast_plates (benchmarks/ACCURACY_RESULTS.md).
+PLATE_PER_GAP = 1 / 32  # cell size on a plate's face per gap
 # Where a plate's conducting face meets its insulated sides the tissue wraps a 270 degree corner
-# with mixed boundary conditions: the field grows like d^(-2/3) towards the edge and the current
-# converged at order 0.6-0.7 with the edges meshed like a needle's rims (0.26 mm cells, no better
-# than without). The edges are meshed far finer, over a thin cylinder from which the size grows
-# linearly: cheap (a line), and it took breast_plates' current at 2 % from 11.61 to 11.31 A
-# (extrapolated 11.08 A; benchmarks/ACCURACY_RESULTS.md).
+# with mixed boundary conditions: the field grows like d^(-2/3) towards the edge. With the edges
+# meshed like a needle's rims the plates' current converged at order 0.6-0.7; the edges are
+# meshed far finer, on thin cylinders from which the size grows linearly (a line is cheap), and
+# their cells shrink like the cube of the other sizes (`plate_edges`): order 1.5.
 PLATE_EDGE_REFINEMENT = 16.0
 PLATE_EDGE_RADII = 2.0
 
@@ -324,12 +323,15 @@ def plate_refinement(a, b, voltage: float, e_threshold: float,
     return RefineBox(0.5 * (lo + hi) @ axes, hi - lo, cell, axes)
 
 
-def plate_edges(plate, electrode_size: float) -> tuple[RefineCylinder, ...]:
+def plate_edges(plate, electrode_size: float,
+                accuracy: float = REFERENCE_ACCURACY) -> tuple[RefineCylinder, ...]:
     """Thin cylinders along the four edges of a plate's electrode face (`PlateHole`), where the
     conducting face meets the insulated sides: meshed at `electrode_size /
-    PLATE_EDGE_REFINEMENT` (m), `PLATE_EDGE_RADII` cells in radius, reaching as far past the
+    PLATE_EDGE_REFINEMENT` (m) times the square of `accuracy_scale` (so that the edge's cells
+    shrink like the cube of the other sizes: the error of a d^(-2/3) field falls with the edge's
+    cell size to the 2/3), `PLATE_EDGE_RADII` cells in radius, reaching as far past the
     corners; the size grows from there at the regions' gradation."""
-    cell = electrode_size / PLATE_EDGE_REFINEMENT
+    cell = electrode_size / PLATE_EDGE_REFINEMENT * accuracy_scale(accuracy) ** 2
     radius = PLATE_EDGE_RADII * cell
     (u, v), (width, height) = np.asarray(plate.axes)[:2], plate.size
     center = np.asarray(plate.center)

@@ -202,7 +202,7 @@ def test_plate_zone_spans_both_faces_and_the_fringe():
     assert voltage / (2 * np.pi * reach) == pytest.approx(e)  # the dipole sheet's field
     zone = plate_refinement(a, b, voltage, e)
     assert zone.cell_size == pytest.approx(zone_cell_size(0.012))
-    assert plate_cell_size(0.012) == pytest.approx(0.5e-3)
+    assert plate_cell_size(0.024) == pytest.approx(2 * plate_cell_size(0.012))
     margin = 1.5 * reach
     assert sorted(zone.size) == pytest.approx(
         sorted([0.012 + 2 * margin, 0.016 + 2 * margin, 0.008 + 2 * margin]))
@@ -223,6 +223,8 @@ def test_plate_zone_spans_both_faces_and_the_fringe():
         covered = [np.all(distance(c, line) == 0) for c in edges]
         assert sum(covered) == 1
     assert np.all(np.min([distance(c, [a.center]) for c in edges], axis=0) > 0)
+    coarse = plate_edges(a, 5e-4, accuracy=0.08)  # scale 2: the edges' cells 4x
+    assert coarse[0].cell_size == pytest.approx(4 * edges[0].cell_size)
 
 
 def test_rule_sizes_are_monotone_and_scale_with_the_geometry():
