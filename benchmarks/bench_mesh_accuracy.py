@@ -5,6 +5,7 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
     python benchmarks/bench_mesh_accuracy.py --cases liver_15mm_2250V two_needles_liver
     python benchmarks/bench_mesh_accuracy.py --levels 8 4 2 1   # accuracies in %, coarse first
     python benchmarks/bench_mesh_accuracy.py --cases two_needles_liver --probe NEEDLE_GRADATION=0.1
+    python benchmarks/bench_mesh_accuracy.py --cases liver_15mm_2250V --linear   # sigma0 only
 
 Every case is meshed at a sequence of levels: the config with its electrode and target sizes
 left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
@@ -66,16 +67,20 @@ def liver_pair(spacing_mm: float, voltage: float) -> dict:
 SYNTHETIC = {"liver_15mm_2250V": (15.0, 2250.0), "liver_20mm_3000V": (20.0, 3000.0)}
 
 
-def case_data(name: str) -> tuple[dict, Path]:
-    """(config data, its folder) of a case: a synthetic liver pair or a shipped config."""
+def case_data(name: str, linear: bool = False) -> tuple[dict, Path]:
+    """(config data, its folder) of a case: a synthetic liver pair or a shipped config; with
+    `linear`, its conductivity constant (each material's sigma0)."""
     if name in SYNTHETIC:
-        return liver_pair(*SYNTHETIC[name]), ROOT / "configs"
-    path = ROOT / "configs" / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text())
-    for key in ("output", "heating", "sweep", "optimise"):
-        if key != "optimise" or "electrodes" in data:  # a count search fires its placeholders
-            data.pop(key, None)
-    return data, path.parent
+        data, folder = liver_pair(*SYNTHETIC[name]), ROOT / "configs"
+    else:
+        path = ROOT / "configs" / f"{name}.yaml"
+        data, folder = yaml.safe_load(path.read_text()), path.parent
+        for key in ("output", "heating", "sweep", "optimise"):
+            if key != "optimise" or "electrodes" in data:  # a count search fires its placeholders
+                data.pop(key, None)
+    if linear:
+        data.setdefault("physics", {})["conductivity"] = "linear"
+    return data, folder
 
 
 def level_config(data: dict, folder: Path, accuracy: float | None):
@@ -274,10 +279,10 @@ def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
     return float(q3 - (q2 - q3) / ((h2 / h3) ** 2 - 1)), 2.0
 
 
-def study(name: str, levels, shipped: bool, max_cells: int) -> list[str]:
+def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False) -> list[str]:
     """The markdown rows of one case."""
     all_levels = list(levels)
-    data, folder = case_data(name)
+    data, folder = case_data(name, linear)
     runs = []
     for a in levels:  # coarse to fine; a level predicted above max_cells is left out
         previous = runs[-1][1]["cells"] * (runs[-1][0] / a) ** 1.5 if runs else 0
@@ -345,6 +350,9 @@ def main(argv=None) -> None:
     parser.add_argument("--levels", nargs="+", type=float, default=list(LEVELS))
     parser.add_argument("--max-cells", type=int, default=700_000,
                         help="leave out finer levels predicted above this many cells")
+    parser.add_argument("--linear", action="store_true",
+                        help="constant conductivity (each material's sigma0): how much of the "
+                        "convergence the field-dependent conductivity costs")
     parser.add_argument("--no-shipped", action="store_true",
                         help="skip the run of each shipped config with its own sizes")
     parser.add_argument("--probe", nargs="+", metavar="CONSTANT=VALUE",
@@ -367,7 +375,7 @@ def main(argv=None) -> None:
     print("|---|---|" + "---|" * len(args.levels) + "---|---|---|---|")
     for name in args.cases:
         try:
-            rows = study(name, args.levels, not args.no_shipped, args.max_cells)
+            rows = study(name, args.levels, not args.no_shipped, args.max_cells, args.linear)
         except Exception as exc:  # noqa: BLE001 - one failing case must not end the table
             rows = [f"| {name} | failed: {type(exc).__name__}: {exc} | |"]
         print("\n".join(rows), flush=True)
