@@ -288,9 +288,10 @@ def pair_refinement(a, b, voltage: float, e_threshold: float,
 PLATE_PER_GAP = 1 / 32  # cell size on a plate's face per gap
 # Where a plate's conducting face meets its insulated sides the tissue wraps a 270 degree corner
 # with mixed boundary conditions: the field grows like d^(-2/3) towards the edge. With the edges
-# meshed like a needle's rims the plates' current converged at order 0.6-0.7; the edges are
-# meshed far finer, on thin cylinders from which the size grows linearly (a line is cheap), and
-# their cells shrink like the cube of the other sizes (`plate_edges`): order 1.5.
+# meshed like a needle's rims, or finer but scaled like the other sizes, the plates' current
+# converged at order 0.9 or less; the edges are meshed far finer, on thin cylinders from which
+# the size grows linearly (a line is cheap), and their cells shrink like the cube of the other
+# sizes (`plate_edges`): order 1.5.
 PLATE_EDGE_REFINEMENT = 16.0
 PLATE_EDGE_RADII = 2.0
 
@@ -315,10 +316,7 @@ def plate_refinement(a, b, voltage: float, e_threshold: float,
     gap = abs(float(np.dot(np.asarray(b.center) - np.asarray(a.center), axes[2])))
     cell = zone_cell_size(gap, accuracy)
     margin = max(ZONE_MARGIN_FACTOR * fringe_reach(voltage, e_threshold), cell)
-    corners = [np.asarray(p.center) + 0.5 * (i * p.size[0] * np.asarray(p.axes[0])
-                                             + j * p.size[1] * np.asarray(p.axes[1]))
-               for p in (a, b) for i in (-1, 1) for j in (-1, 1)]
-    local = np.asarray(corners) @ axes.T
+    local = np.concatenate([a.face_points(2), b.face_points(2)]) @ axes.T  # the faces' corners
     lo, hi = local.min(axis=0) - margin, local.max(axis=0) + margin
     return RefineBox(0.5 * (lo + hi) @ axes, hi - lo, cell, axes)
 

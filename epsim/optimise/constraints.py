@@ -90,10 +90,14 @@ def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
     return rows
 
 
-def goal_and_broken(setup: Setup, plan: Plan, results) -> tuple[Row, list[str]]:
-    """The coverage goal's row and the other constraints the plan breaks."""
+def goal_and_broken(setup: Setup, plan: Plan, results) -> tuple[Row, list[Row]]:
+    """The coverage goal's row and the rows of the other constraints the plan breaks."""
     goal, *others = constraint_rows(setup, plan, results)
-    return goal, [r.constraint for r in others if r.status == "VIOLATED"]
+    return goal, [r for r in others if r.status == "VIOLATED"]
+
+
+def _names(rows: list[Row]) -> str:
+    return ", ".join(r.constraint for r in rows)
 
 
 def target_cells(results, materials, therapy: str):
@@ -174,7 +178,7 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
         reached, broken = goal_and_broken(setup, plan, results)
         if broken:
             events.add("verification", f"{label}: breaks a constraint",
-                       f"{', '.join(broken)}; plan kept at {goal.value:.2f} % coverage")
+                       f"{_names(broken)}; plan kept at {goal.value:.2f} % coverage")
             return kept
         if reached.status != "VIOLATED":
             events.add("verification", label,
@@ -236,11 +240,10 @@ def trimmed(kept: Verified, setup: Setup, make_config, run, events: Events) -> V
     cent, so a plan that the optimiser left just inside a limit can verify just outside it.
     Each try is an event; a try that loses the goal or breaks another constraint keeps the
     plan as it was."""
-    goal, *others = constraint_rows(setup, kept.plan, kept.results)
-    over = [r for r in others if r.status == "VIOLATED"]
+    goal, over = goal_and_broken(setup, kept.plan, kept.results)
     if goal.status == "VIOLATED" or not over or not all(map(_falls_with_voltage, over)):
         return kept
-    names = ", ".join(r.constraint for r in over)
+    names = _names(over)
     scale, results = np.ones(len(kept.results.current)), kept.results
     for _ in range(TRIM_TRIES):
         scale = scale * trim_factors(over, results)
@@ -249,13 +252,13 @@ def trimmed(kept: Verified, setup: Setup, make_config, run, events: Events) -> V
         if tried is None:
             return kept
         plan, text, config, results = tried
-        reached, *others = constraint_rows(setup, plan, results)
-        over = [r for r in others if r.status == "VIOLATED"]
-        lost = [r.constraint for r in [reached, *over] if r.status == "VIOLATED"
-                and (r is reached or not _falls_with_voltage(r))]
+        reached, over = goal_and_broken(setup, plan, results)
+        lost = [r for r in over if not _falls_with_voltage(r)]
+        if reached.status == "VIOLATED":
+            lost.insert(0, reached)
         if lost:
             events.add("verification", f"{label}: breaks a constraint",
-                       f"{', '.join(lost)}; plan kept over {names}")
+                       f"{_names(lost)}; plan kept over {names}")
             return kept
         if not over:
             events.add("verification", label,

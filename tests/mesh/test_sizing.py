@@ -206,9 +206,7 @@ def test_plate_zone_spans_both_faces_and_the_fringe():
     margin = 1.5 * reach
     assert sorted(zone.size) == pytest.approx(
         sorted([0.012 + 2 * margin, 0.016 + 2 * margin, 0.008 + 2 * margin]))
-    faces = np.array([p.center + 0.5 * (i * p.size[0] * np.asarray(p.axes[0])
-                                        + j * p.size[1] * np.asarray(p.axes[1]))
-                      for p in (a, b) for i in (-1, 1) for j in (-1, 1)])
+    faces = np.concatenate([a.face_points(2), b.face_points(2)])  # each face's corners
     assert np.all(distance(zone, faces) == 0)
     beyond = np.array([[0.0, 0.008 + margin + 0.002, 0.01]])  # 2 mm past the zone's side
     assert distance(zone, beyond)[0] == pytest.approx(0.002)
