@@ -18,7 +18,8 @@ recovered at the nodes per material (a linear fit of each material's own cells, 
 keeps its jump at a tissue interface) and evaluated in the cell that holds each point of the
 line. The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p
 from them when it lies in [0.5, 4], else p = 2 through the two finest; with only two levels
-under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0.
+under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0. An
+extent that is 0 (the zone misses the line) at some levels only is not extrapolated.
 "shipped" adds the config as shipped (its own sizes) against the same q0.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
@@ -41,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LEVELS = (8.0, 4.0, 2.0)  # accuracy levels in %, coarse first; 2 % is the default
 DEFAULT = 2.0
 MIN_PATCH = 8  # cells around a node for a linear fit of the field (4 unknowns)
+# An extent that is 0 at some levels and not at others: the zone's tip grazes the line, and a
+# fraction of a per cent of field makes or removes millimetres; not a converging length.
+APPEARS = "reaches the line at some levels only"
 
 
 def liver_pair(spacing_mm: float, voltage: float) -> dict:
@@ -279,6 +283,25 @@ def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
     return float(q3 - (q2 - q3) / ((h2 / h3) ** 2 - 1)), 2.0
 
 
+def quantity_row(case: str, qname: str, values, h, default: int | None, as_shipped=None,
+                 columns: int | None = None) -> str:
+    """The markdown row of one quantity ("I1 (A)", "irr_along (mm)") measured at levels of
+    relative sizes `h` (coarse first): its values, the extrapolated value and order, the error
+    of the level at index `default` and of the shipped config's value `as_shipped`."""
+    missing = (columns or len(values)) - len(values)  # levels over --max-cells
+    cells = " | ".join([f"{v:.4g}" for v in values] + ["-"] * missing)
+    if min(values) == 0 < max(values):  # a zone that reaches the line at some levels only
+        return f"| {case} | {qname} | {cells} | - | - | {APPEARS} | |"
+    q0, p = extrapolate(np.asarray(h, dtype=float), np.asarray(values, dtype=float))
+
+    def error(v):
+        return f"{100 * (v - q0) / q0:+.2f} %" if qname.startswith("I") else f"{v - q0:+.2f} mm"
+
+    err = "" if default is None else error(values[default])
+    shipped = "" if as_shipped is None else error(as_shipped)
+    return f"| {case} | {qname} | {cells} | {q0:.4g} | {p:.2f} | {err} | {shipped} |"
+
+
 def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False) -> list[str]:
     """The markdown rows of one case."""
     all_levels = list(levels)
@@ -302,21 +325,14 @@ def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False
                   for k in range(len(graded[0]["current"]))}
     quantities.update({f"{key} (mm)": [r["extents"][key] for r in graded]
                        for key in graded[0]["extents"]})
-    rows = []
     default = levels.index(DEFAULT) if DEFAULT in levels else None
+    last = runs[-1][1] if runs[-1][0] == "shipped" else None
+    rows = []
     for qname, values in quantities.items():
-        q0, p = extrapolate(h, np.asarray(values, dtype=float))
-        cells = " | ".join(f"{v:.4g}" for v in values) + " | -" * (len(all_levels) - len(values))
-        err = values[default] - q0 if default is not None else np.nan
-        rel = f"{100 * err / q0:+.2f} %" if qname.startswith("I") else f"{err:+.2f} mm"
-        extra = ""
-        if shipped and runs[-1][0] == "shipped":
-            r = runs[-1][1]
-            v = r["current"][int(qname[1:].split()[0]) - 1] if qname.startswith("I") else \
-                r["extents"][qname.split()[0]]
-            extra = (f"{100 * (v - q0) / q0:+.2f} %" if qname.startswith("I")
-                     else f"{v - q0:+.2f} mm")
-        rows.append(f"| {name} | {qname} | {cells} | {q0:.4g} | {p:.2f} | {rel} | {extra} |")
+        key = qname.split()[0]
+        as_shipped = None if last is None else (
+            last["current"][int(key[1:]) - 1] if key.startswith("I") else last["extents"][key])
+        rows.append(quantity_row(name, qname, values, h, default, as_shipped, len(all_levels)))
     sizes = " / ".join(f"{r['cells']}" for _, r in runs)
     secs = " / ".join(f"{r['seconds']:.0f}" for _, r in runs)
     rows.append(f"| {name} | cells (s) | {sizes} ({secs} s) |" + " |" * (len(all_levels) + 3))

@@ -59,3 +59,20 @@ def test_recovery_is_exact_for_a_linear_field_in_each_material():
             np.add.at(weight, cells[own, k], volume)
         mean = total[fitted] / weight[fitted]
         assert np.max(np.abs(mean / exact[r, fitted] - 1)) > 1e-2
+
+
+def test_rows_extrapolate_a_known_sequence_and_leave_a_grazing_zone_out():
+    study = load_study()
+    h = np.sqrt(np.array([8.0, 4.0, 2.0, 1.0]) / study.DEFAULT)
+    current = 7.5 * (1 + 0.02 * h**1.5)  # converges at order 1.5 to 7.5 A, 2 % high at h = 1
+    row = study.quantity_row("case", "I1 (A)", list(current), h, 2, as_shipped=8.0)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[6:] == ["7.5", "1.50", "+2.00 %", "+6.67 %"]
+    extent = 30.0 + 0.4 * h**2  # mm, order 2
+    cells = [c.strip() for c in study.quantity_row("case", "irr_along (mm)", list(extent), h,
+                                                   2).strip("|").split("|")]
+    assert cells[6:] == ["30", "2.00", "+0.40 mm", ""]
+    grazing = study.quantity_row("case", "rev_along (mm)", [0.0, 0.0, 0.0, 3.98], h, 2)
+    assert study.APPEARS in grazing and "+" not in grazing
+    assert study.quantity_row("case", "irr_across (mm)", [0.0] * 4, h, 2).endswith(
+        "| 0 | 2.00 | +0.00 mm |  |")
