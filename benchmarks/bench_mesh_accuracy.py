@@ -275,7 +275,7 @@ def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
     if len(q) >= 3:
         (h1, h2, h3), (q1, q2, q3) = h[-3:], q[-3:]
         r = h1 / h2
-        if abs(h2 / h3 - r) < 1e-9 and (q1 - q2) * (q2 - q3) > 0 and q2 != q3:
+        if abs(h2 / h3 / r - 1) < 1e-6 and (q1 - q2) * (q2 - q3) > 0 and q2 != q3:
             p = np.log(abs((q1 - q2) / (q2 - q3))) / np.log(r)
             if 0.5 <= p <= 4.0:
                 return float(q3 - (q2 - q3) / (r**p - 1)), float(p)

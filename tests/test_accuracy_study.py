@@ -76,3 +76,10 @@ def test_rows_extrapolate_a_known_sequence_and_leave_a_grazing_zone_out():
     assert study.APPEARS in grazing and "+" not in grazing
     assert study.quantity_row("case", "irr_across (mm)", [0.0] * 4, h, 2).endswith(
         "| 0 | 2.00 | +0.00 mm |  |")
+
+
+def test_levels_written_to_a_few_digits_still_give_the_fitted_order():
+    study = load_study()
+    h = np.sqrt(np.array([2.8284271, 2.0, 1.4142136]) / study.DEFAULT)  # 2^(1/4) apart
+    q0, p = study.extrapolate(h, 25.3 * (1 + 0.015 * h**1.6))
+    assert abs(p - 1.6) < 1e-4 and abs(q0 - 25.3) < 1e-5
