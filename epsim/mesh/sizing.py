@@ -198,7 +198,7 @@ def add_fields(field, regions, background: float, scale: float,
 # ---------------------------------------------------------------- the accurate-default rule
 # Constants set by benchmarks/bench_mesh_accuracy.py (table in benchmarks/ACCURACY_RESULTS.md,
 # rule in docs/accuracy.md): at REFERENCE_ACCURACY, on two needles in liver, pair currents came
-# out 1.4-1.6 % and the zones' extents within 0.47 mm (one 0.55 mm) of the extrapolated values.
+# out 1.4-1.5 % and the zones' extents within 0.40 mm of the values extrapolated from 2-0.5 %.
 
 REFERENCE_ACCURACY = 0.02
 ELECTRODE_PER_RADIUS = 0.35  # cell size on a needle's surface per needle radius
