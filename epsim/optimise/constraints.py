@@ -33,6 +33,10 @@ from epsim.optimise.verify import Verified
 from epsim.viz.common import cell_volumes
 
 
+CURRENT_ROW = "pair current (max)"  # row names that `_falls_with_voltage` recognises
+VOLTAGE_ROW = "pair voltage (max)"
+
+
 def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
     """Every constraint of the request at the plan, values from the verification `results`;
     the coverage goal first."""
@@ -47,12 +51,12 @@ def constraint_rows(setup: Setup, plan: Plan, results) -> list[Row]:
         r = material_metrics(results.metrics, m)
         rows.append(Row(f"{m}: max field / E_irr", r.e_max_max / r.e_irr, 1.0, "max"))
     volts = np.asarray(plan.voltage)
-    rows.append(Row("pair voltage (max)", float(volts.max()), goals.max_voltage, "max", "V"))
+    rows.append(Row(VOLTAGE_ROW, float(volts.max()), goals.max_voltage, "max", "V"))
     if goals.min_voltage > 0:
         rows.append(Row("pair voltage (min)", float(volts.min()), goals.min_voltage, "min", "V"))
     if goals.max_current:
         current = float(np.max(np.abs(results.current)))
-        rows.append(Row("pair current (max)", current, goals.max_current, "max", "A"))
+        rows.append(Row(CURRENT_ROW, current, goals.max_current, "max", "A"))
     s = np.asarray(spacing_matrix(setup.needles, plan))
     n = len(s)
     if goals.min_spacing:
@@ -124,11 +128,11 @@ def needed_raise(results, materials, therapy: str, goal: float) -> float:
     factor = 1.0
     for m in materials:
         cells, threshold, volume = target_cells(results, [m], therapy)
-        field = np.asarray(results.e_max)[cells]
-        order = np.argsort(field)
-        below = np.cumsum(volume[order]) / volume.sum()  # volume at or under each field
+        reached = np.asarray(results.e_max)[cells] / threshold  # 1 at the threshold
+        order = np.argsort(reached)
+        below = np.cumsum(volume[order]) / volume.sum()  # volume at or under each ratio
         k = min(int(np.searchsorted(below, 1.0 - goal, side="right")), len(order) - 1)
-        factor = max(factor, threshold[0] / max(float(field[order[k]]), 1e-30))
+        factor = max(factor, 1.0 / max(float(reached[order[k]]), 1e-30))
     return factor
 
 
@@ -195,13 +199,12 @@ def topped_up(kept: Verified, setup: Setup, make_config, run, events: Events) ->
 
 TRIM_MARGIN = 0.01  # a lowering aims 1 % inside the limits it broke
 TRIM_TRIES = 2
-CURRENT_ROW = "pair current (max)"
 
 
 def _falls_with_voltage(row: Row) -> bool:
     """Whether a constraint's value falls when the voltages do: the largest current, the
     largest voltage, a spared structure's field (geometry does not move)."""
-    return (row.constraint in (CURRENT_ROW, "pair voltage (max)")
+    return (row.constraint in (CURRENT_ROW, VOLTAGE_ROW)
             or row.constraint.endswith("max field / E_irr"))
 
 
