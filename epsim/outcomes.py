@@ -12,6 +12,7 @@ its material's thresholds; the physics ran on the same cells merged by material.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,7 +36,19 @@ def check_converged(fields: Fields, cfg: ResolvedConfig) -> None:
         if not bool(ok) or not np.all(np.isfinite(np.asarray(fields.e_mag)))
     ]
     if bad:
-        raise SolverError("the field solve did not converge for pair(s): " + "; ".join(bad))
+        raise SolverError("the field solve did not converge for pair(s): " + "; ".join(bad)
+                          + precision_hint(bool(jax.config.jax_enable_x64)))
+
+
+def precision_hint(x64: bool) -> str:
+    """What to add to a solve's failure when JAX runs in float32 (a script that imported epsim
+    without switching float64 on): the residual stalls near 1e-6 of its start there (liver_ire:
+    8e-7 to 3e-6), above the solver's default tolerance of 1e-8."""
+    if x64:
+        return ""
+    return (". JAX runs in float32 in this process, where the residual stalls near 1e-6 of its "
+            "start: switch float64 on before solving "
+            "(jax.config.update(\"jax_enable_x64\", True)), as the epsim command does")
 
 
 def cell_volumes(mesh: TetMesh) -> np.ndarray:

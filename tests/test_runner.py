@@ -108,3 +108,30 @@ def test_traced_runs_build_post_processing_geometry_once(plates, monkeypatch):
         points
     )
     assert calls.count == {"geometry traced": 2}
+
+
+FLOAT32_RUN = """
+import sys
+from epsim.config import load_config_text
+from epsim.errors import SolverError
+from epsim.runner import run_config
+try:
+    run_config(load_config_text(sys.stdin.read(), base_dir=sys.argv[1]), use_cache=False)
+except SolverError as exc:
+    print(exc)
+"""
+
+
+def test_a_float32_process_is_told_to_switch_float64_on(tmp_path):
+    """A script that imports epsim without float64 (the tests and the command switch it on) gets
+    a failed solve that says why and how to mend it, not only the residuals."""
+    import os
+    import subprocess
+    import sys
+
+    config = HEATED.replace("heating: {substeps: 1, pause_steps: 1}\n", "")
+    done = subprocess.run([sys.executable, "-c", FLOAT32_RUN, str(tmp_path)], input=config,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JAX_ENABLE_X64": "0"})
+    assert "did not converge" in done.stdout, done.stdout + done.stderr
+    assert 'jax.config.update("jax_enable_x64", True)' in done.stdout
