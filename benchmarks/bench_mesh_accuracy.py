@@ -6,6 +6,7 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
     python benchmarks/bench_mesh_accuracy.py --levels 8 4 2 1   # accuracies in %, coarse first
     python benchmarks/bench_mesh_accuracy.py --cases two_needles_liver --probe NEEDLE_GRADATION=0.1
     python benchmarks/bench_mesh_accuracy.py --cases liver_15mm_2250V --linear   # sigma0 only
+    python benchmarks/bench_mesh_accuracy.py --cases pelvic_deep_seated --replicas 3
 
 Every case is meshed at a sequence of levels: the config with its electrode and target sizes
 left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
@@ -21,6 +22,12 @@ from them when it lies in [0.5, 4], else p = 2 through the two finest; with only
 under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0. An
 extent that is 0 (the zone misses the line) at some levels only is not extrapolated.
 "shipped" adds the config as shipped (its own sizes) against the same q0.
+
+--replicas N meshes every level N times, the box domain grown by REPLICA_GROWTH_MM along each
+axis per replica (walls 0.2 mm further out each time: a negligible change of the problem that
+gives gmsh a different mesh), and extrapolates the means: meshes of one fineness scatter, and
+where an extent ends in a weak field the scatter is as large as the error sought. The default
+error's cell then gives the spread (max - min) of the N values at the default level.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
 two-needle cases take about ten minutes on two cores, the needle arrays far longer.
@@ -45,6 +52,10 @@ MIN_PATCH = 8  # cells around a node for a linear fit of the field (4 unknowns)
 # An extent that is 0 at some levels and not at others: the zone's tip grazes the line, and a
 # fraction of a per cent of field makes or removes millimetres; not a converging length.
 APPEARS = "reaches the line at some levels only"
+# Replicas: on pelvic_deep_seated with constant conductivity at 4 %, a box 4 mm larger moved the
+# reversible extent along the pair 0.008 mm and the currents 0.05 % (benchmarks/
+# ACCURACY_RESULTS.md), against a 0.2 mm spread between replicas at 2 %.
+REPLICA_GROWTH_MM = 0.4
 
 
 def liver_pair(spacing_mm: float, voltage: float) -> dict:
@@ -85,6 +96,18 @@ def case_data(name: str, linear: bool = False) -> tuple[dict, Path]:
     if linear:
         data.setdefault("physics", {})["conductivity"] = "linear"
     return data, folder
+
+
+def replica(data: dict, k: int) -> dict:
+    """The case with its box domain `k` * REPLICA_GROWTH_MM larger along every axis."""
+    if k == 0:
+        return data
+    domain = data["scene"]["domain"]
+    if domain.get("shape") != "box" or data["units"]["length"] != "mm":
+        raise ValueError("--replicas needs a box domain sized in mm")
+    grown = yaml.safe_load(yaml.safe_dump(data))
+    grown["scene"]["domain"]["size"] = [s + k * REPLICA_GROWTH_MM for s in domain["size"]]
+    return grown
 
 
 def level_config(data: dict, folder: Path, accuracy: float | None):
@@ -266,6 +289,19 @@ def measure(cfg) -> dict:
             "extents": extents, "seconds": time.perf_counter() - start}
 
 
+def measure_level(data: dict, folder: Path, accuracy: float | None, replicas: int = 1) -> dict:
+    """`measure` at one level, averaged over `replicas` meshes (`replica`); "spread": max - min
+    of each current ("I1", A) and extent (mm) over them."""
+    runs = [measure(level_config(replica(data, k), folder, accuracy)) for k in range(replicas)]
+    currents = np.array([r["current"] for r in runs])
+    extents = {key: np.array([r["extents"][key] for r in runs]) for key in runs[0]["extents"]}
+    spread = {f"I{k + 1}": float(np.ptp(c)) for k, c in enumerate(currents.T)}
+    spread.update({key: float(np.ptp(v)) for key, v in extents.items()})
+    return {"cells": round(np.mean([r["cells"] for r in runs])), "current": currents.mean(axis=0),
+            "extents": {key: float(v.mean()) for key, v in extents.items()}, "spread": spread,
+            "seconds": sum(r["seconds"] for r in runs)}
+
+
 def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
     """(q0, p) of q = q0 + C h^p through the three finest levels (h descending order given).
     When the order those give lies outside [0.5, 4] (or the changes alternate in sign), p = 2
@@ -284,26 +320,32 @@ def extrapolate(h: np.ndarray, q: np.ndarray) -> tuple[float, float]:
 
 
 def quantity_row(case: str, qname: str, values, h, default: int | None, as_shipped=None,
-                 columns: int | None = None) -> str:
+                 columns: int | None = None, spread: float | None = None) -> str:
     """The markdown row of one quantity ("I1 (A)", "irr_along (mm)") measured at levels of
     relative sizes `h` (coarse first): its values, the extrapolated value and order, the error
-    of the level at index `default` and of the shipped config's value `as_shipped`."""
+    of the level at index `default` (with `spread`, the replicas' max - min there) and of the
+    shipped config's value `as_shipped`."""
     missing = (columns or len(values)) - len(values)  # levels over --max-cells
     cells = " | ".join([f"{v:.4g}" for v in values] + ["-"] * missing)
     if min(values) == 0 < max(values):  # a zone that reaches the line at some levels only
         return f"| {case} | {qname} | {cells} | - | - | {APPEARS} | |"
     q0, p = extrapolate(np.asarray(h, dtype=float), np.asarray(values, dtype=float))
 
-    def error(v):
-        return f"{100 * (v - q0) / q0:+.2f} %" if qname.startswith("I") else f"{v - q0:+.2f} mm"
+    def error(v, sign="+"):
+        if qname.startswith("I"):
+            return f"{100 * (v - q0) / q0:{sign}.2f} %"
+        return f"{v - q0:{sign}.2f} mm"
 
     err = "" if default is None else error(values[default])
+    if spread is not None and err:
+        err += f" (spread {error(q0 + spread, '')})"
     shipped = "" if as_shipped is None else error(as_shipped)
     return f"| {case} | {qname} | {cells} | {q0:.4g} | {p:.2f} | {err} | {shipped} |"
 
 
-def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False) -> list[str]:
-    """The markdown rows of one case."""
+def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False,
+          replicas: int = 1) -> list[str]:
+    """The markdown rows of one case (each level on `replicas` meshes, `measure_level`)."""
     all_levels = list(levels)
     data, folder = case_data(name, linear)
     runs = []
@@ -311,7 +353,7 @@ def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False
         previous = runs[-1][1]["cells"] * (runs[-1][0] / a) ** 1.5 if runs else 0
         if previous > max_cells:
             break
-        runs.append((a, measure(level_config(data, folder, a))))
+        runs.append((a, measure_level(data, folder, a, replicas)))
     if len(runs) < 2:
         cells = ", ".join(f"{a:g} %: {r['cells']} cells" for a, r in runs)
         raise RuntimeError(f"fewer than two levels under {max_cells} cells ({cells})")
@@ -332,14 +374,16 @@ def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False
         key = qname.split()[0]
         as_shipped = None if last is None else (
             last["current"][int(key[1:]) - 1] if key.startswith("I") else last["extents"][key])
-        rows.append(quantity_row(name, qname, values, h, default, as_shipped, len(all_levels)))
+        spread = None if replicas == 1 or default is None else graded[default]["spread"][key]
+        rows.append(quantity_row(name, qname, values, h, default, as_shipped, len(all_levels),
+                                 spread))
     sizes = " / ".join(f"{r['cells']}" for _, r in runs)
     secs = " / ".join(f"{r['seconds']:.0f}" for _, r in runs)
     rows.append(f"| {name} | cells (s) | {sizes} ({secs} s) |" + " |" * (len(all_levels) + 3))
     return rows
 
 
-def probe(cases, settings) -> None:
+def probe(cases, settings, replicas: int = 1) -> None:
     """One row per case at the default level with the rule's constants overridden: how much a
     constant moves the answers, and what it costs in cells (against the study's extrapolated
     values). Constants read at resolve time only (the mesher's child process keeps its own)."""
@@ -353,9 +397,10 @@ def probe(cases, settings) -> None:
     print(f"probe {' '.join(settings)}: case | cells | currents (A) | extents (mm) | s")
     for name in cases:
         data, folder = case_data(name)
-        r = measure(level_config(data, folder, DEFAULT))
+        r = measure_level(data, folder, DEFAULT, replicas)
         currents = " ".join(f"{c:.4f}" for c in r["current"])
-        extents = " ".join(f"{k} {v:.2f}" for k, v in r["extents"].items())
+        extents = " ".join(f"{k} {v:.2f}" + (f" (spread {r['spread'][k]:.2f})" if replicas > 1
+                                             else "") for k, v in r["extents"].items())
         print(f"{name} | {r['cells']} | {currents} | {extents} | {r['seconds']:.0f}", flush=True)
 
 
@@ -375,14 +420,19 @@ def main(argv=None) -> None:
                         help="instead of the study: mesh and solve each case once at the "
                         "default level with constants of epsim.mesh.sizing set to these values "
                         "(e.g. NEEDLE_GRADATION=0.12), one row per case")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="mesh every level this many times (the box domain grown by "
+                        f"{REPLICA_GROWTH_MM} mm per replica) and extrapolate the means")
     args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error("--replicas must be 1 or more")
     if DEFAULT not in args.levels:
         parser.error(f"--levels must include the default, {DEFAULT:g}")
     import jax
 
     jax.config.update("jax_enable_x64", True)
     if args.probe:
-        probe(args.cases, args.probe)
+        probe(args.cases, args.probe, args.replicas)
         return
     levels = " | ".join(f"{a:g} %" for a in args.levels)
     print(f"# mesh accuracy, {datetime.date.today()}, {platform.processor() or platform.machine()}")
@@ -391,7 +441,8 @@ def main(argv=None) -> None:
     print("|---|---|" + "---|" * len(args.levels) + "---|---|---|---|")
     for name in args.cases:
         try:
-            rows = study(name, args.levels, not args.no_shipped, args.max_cells, args.linear)
+            rows = study(name, args.levels, not args.no_shipped, args.max_cells, args.linear,
+                         args.replicas)
         except Exception as exc:  # noqa: BLE001 - one failing case must not end the table
             rows = [f"| {name} | failed: {type(exc).__name__}: {exc} | |"]
         print("\n".join(rows), flush=True)
