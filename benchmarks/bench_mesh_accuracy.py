@@ -27,7 +27,8 @@ extent that is 0 (the zone misses the line) at some levels only is not extrapola
 axis per replica (walls 0.2 mm further out each time: a negligible change of the problem that
 gives gmsh a different mesh), and extrapolates the means: meshes of one fineness scatter, and
 where an extent ends in a weak field the scatter is as large as the error sought. The default
-error's cell then gives the spread (max - min) of the N values at the default level.
+error's cell then gives the spread (max - min) of the N values at the default level; the
+cells are the mean, the seconds those of all N.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
 two-needle cases take about ten minutes on two cores, the needle arrays far longer.
@@ -52,9 +53,10 @@ MIN_PATCH = 8  # cells around a node for a linear fit of the field (4 unknowns)
 # An extent that is 0 at some levels and not at others: the zone's tip grazes the line, and a
 # fraction of a per cent of field makes or removes millimetres; not a converging length.
 APPEARS = "reaches the line at some levels only"
-# Replicas: on pelvic_deep_seated with constant conductivity at 4 %, a box 4 mm larger moved the
-# reversible extent along the pair 0.008 mm and the currents 0.05 % (benchmarks/
-# ACCURACY_RESULTS.md), against a 0.2 mm spread between replicas at 2 %.
+# Replicas: on pelvic_deep_seated with constant conductivity at 4 %, a box 4 mm larger (ten
+# replicas' growth) moved the reversible extent along the pair 0.008 mm, across 0.47 mm (both
+# with its mesh's scatter) and the currents 0.05 %; replicas at 2 % spread 0.09-0.19 mm
+# (benchmarks/ACCURACY_RESULTS.md).
 REPLICA_GROWTH_MM = 0.4
 
 
