@@ -95,6 +95,9 @@ def test_replicas_grow_the_box_and_report_means_and_spreads(monkeypatch):
     sphere = {**data, "scene": {**data["scene"], "domain": {"shape": "sphere", "radius": 40}}}
     with pytest.raises(ValueError, match="box domain"):
         study.replica(sphere, 1)
+    plates, _ = study.case_data("breast_plates")  # its plates reach the box's top face
+    with pytest.raises(ValueError, match="layers or plates"):
+        study.replica(plates, 1)
     seen = []
 
     def measured(cfg):  # what the mesher was given, and an answer that depends on it
