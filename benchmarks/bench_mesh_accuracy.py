@@ -26,10 +26,10 @@ extent that is 0 (the zone misses the line) at some levels only is not extrapola
 --replicas N meshes every level N times, the box domain grown by REPLICA_GROWTH_MM along each
 axis per replica (walls 0.2 mm further out each time: a negligible change of the problem that
 gives gmsh a different mesh, where the electrodes and zones are far from the walls; refused for
-scenes with layers or plates, which lie on them), and extrapolates the means: meshes of one fineness scatter, and
-where an extent ends in a weak field the scatter is as large as the error sought. The default
-error's cell then gives the spread (max - min) of the N values at the default level; the
-cells are the mean, the seconds those of all N.
+scenes with layers or plates, which lie on them), and extrapolates the means: meshes of one
+fineness scatter, and where an extent ends in a weak field the scatter is as large as the error
+sought. The default error's cell then gives the spread (max - min) of the N values at the
+default level; the cells are the mean, the seconds those of all N.
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
 two-needle cases take about ten minutes on two cores, the needle arrays far longer.
@@ -56,7 +56,7 @@ MIN_PATCH = 8  # cells around a node for a linear fit of the field (4 unknowns)
 APPEARS = "reaches the line at some levels only"
 # Replicas: on pelvic_deep_seated with constant conductivity at 4 %, a box 4 mm larger (ten
 # replicas' growth) moved the reversible extent along the pair 0.008 mm, across 0.47 mm (both
-# with its mesh's scatter) and the currents 0.05 %; replicas at 2 % spread 0.09-0.19 mm
+# with its mesh's scatter) and the currents 0.05 %; replicas at 2 % spread 0.08-0.19 mm
 # (benchmarks/ACCURACY_RESULTS.md).
 REPLICA_GROWTH_MM = 0.4
 
@@ -300,8 +300,10 @@ def measure(cfg) -> dict:
 
 def measure_level(data: dict, folder: Path, accuracy: float | None, replicas: int = 1) -> dict:
     """`measure` at one level, averaged over `replicas` meshes (`replica`); "spread": max - min
-    of each current ("I1", A) and extent (mm) over them."""
-    runs = [measure(level_config(replica(data, k), folder, accuracy)) for k in range(replicas)]
+    of each current ("I1", A) and extent (mm) over them. Every replica is made before the first
+    is meshed, so that a scene `replica` refuses costs nothing."""
+    cases = [replica(data, k) for k in range(replicas)]
+    runs = [measure(level_config(case, folder, accuracy)) for case in cases]
     currents = np.array([r["current"] for r in runs])
     extents = {key: np.array([r["extents"][key] for r in runs]) for key in runs[0]["extents"]}
     spread = {f"I{k + 1}": float(np.ptp(c)) for k, c in enumerate(currents.T)}

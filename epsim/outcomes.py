@@ -37,14 +37,14 @@ def check_converged(fields: Fields, cfg: ResolvedConfig) -> None:
     ]
     if bad:
         raise SolverError("the field solve did not converge for pair(s): " + "; ".join(bad)
-                          + precision_hint(bool(jax.config.jax_enable_x64)))
+                          + precision_hint())
 
 
-def precision_hint(x64: bool) -> str:
+def precision_hint() -> str:
     """What to add to a solve's failure when JAX runs in float32 (a script that imported epsim
     without switching float64 on): the residual stalls near 1e-6 of its start there (liver_ire:
-    8e-7 to 3e-6), above the solver's default tolerance of 1e-8."""
-    if x64:
+    8e-7 to 3e-6), above the solver's default tolerance of 1e-8. Empty in float64."""
+    if jax.config.jax_enable_x64:
         return ""
     return (". JAX runs in float32 in this process, where the residual stalls near 1e-6 of its "
             "start: switch float64 on before solving "

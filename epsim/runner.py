@@ -33,6 +33,7 @@ from epsim.outcomes import (
     cell_outcomes,
     cell_volumes,
     check_converged,
+    precision_hint,
     region_metrics,
 )
 from epsim.physics import RegionConductivity
@@ -122,7 +123,8 @@ def heating_outcomes(cfg: ResolvedConfig, mesh: TetMesh, setup: Setup, *,
         cfg.physics.pair_mode == "max_field_memory", setup.solver,
     ))
     if not (np.all(result.converged) and bool(result.heat_converged)):
-        raise SolverError("the heated pulse train did not converge (potential or heat solve)")
+        raise SolverError("the heated pulse train did not converge (potential or heat solve)"
+                          + precision_hint())
     cells = {"temperature_max": np.asarray(result.temperature_max),
              "thermal_damage": np.asarray(result.omega)}
     return cells, {"pulse_current": np.asarray(result.current)}

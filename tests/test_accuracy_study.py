@@ -107,6 +107,9 @@ def test_replicas_grow_the_box_and_report_means_and_spreads(monkeypatch):
                 "extents": {"rev_along": size / 4}, "seconds": 1.0}
 
     monkeypatch.setattr(study, "measure", measured)
+    with pytest.raises(ValueError, match="layers or plates"):  # before any mesh is made
+        study.measure_level(plates, folder, 2.0, replicas=2)
+    assert seen == []
     level = study.measure_level(data, folder, 2.0, replicas=3)
     assert np.allclose(seen, [80.0, 80.4, 80.8])
     assert level["cells"] == 1004 and level["seconds"] == 3.0
