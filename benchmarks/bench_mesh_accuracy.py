@@ -23,13 +23,14 @@ under --max-cells, p = 2 through them: a rough value); the default's error is q(
 extent that is 0 (the zone misses the line) at some levels only is not extrapolated.
 "shipped" adds the config as shipped (its own sizes) against the same q0.
 
---replicas N meshes every level N times, the box domain grown by REPLICA_GROWTH_MM along each
-axis per replica (walls 0.2 mm further out each time: a negligible change of the problem that
-gives gmsh a different mesh, where the electrodes and zones are far from the walls; refused for
-scenes with layers or plates, which lie on them), and extrapolates the means: meshes of one
-fineness scatter, and where an extent ends in a weak field the scatter is as large as the error
-sought. The default error's cell then gives the spread (max - min) of the N values at the
-default level; the cells are the mean, the seconds those of all N.
+--replicas N meshes every level N times, each time with another gmsh seed (`replica_seed`: the
+same scene, sizes and problem, another mesh of the same fineness; any scene, images too), and
+extrapolates the means: meshes of one fineness scatter, and where an extent ends in a weak field
+the scatter is as large as the error sought. The default error's cell then gives the spread
+(max - min) of the N values at the default level; the cells are the mean, the seconds those of
+all N. (The seventh run in benchmarks/ACCURACY_RESULTS.md made its replicas by growing the box
+domain 0.4 mm per replica instead, which changes the problem a little and cannot be done for
+plates or layers on the box's faces.)
 
 Only the field solve runs (no heating, no planner). Run from the repository root; opt-in: the
 two-needle cases take about ten minutes on two cores, the needle arrays far longer.
@@ -38,6 +39,7 @@ two-needle cases take about ten minutes on two cores, the needle arrays far long
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import platform
 import sys
@@ -54,11 +56,6 @@ MIN_PATCH = 8  # cells around a node for a linear fit of the field (4 unknowns)
 # An extent that is 0 at some levels and not at others: the zone's tip grazes the line, and a
 # fraction of a per cent of field makes or removes millimetres; not a converging length.
 APPEARS = "reaches the line at some levels only"
-# Replicas: on pelvic_deep_seated with constant conductivity at 4 %, a box 4 mm larger (ten
-# replicas' growth) moved the reversible extent along the pair 0.008 mm, across 0.47 mm (both
-# with its mesh's scatter) and the currents 0.05 %; replicas at 2 % spread 0.08-0.19 mm
-# (benchmarks/ACCURACY_RESULTS.md).
-REPLICA_GROWTH_MM = 0.4
 
 
 def liver_pair(spacing_mm: float, voltage: float) -> dict:
@@ -101,22 +98,10 @@ def case_data(name: str, linear: bool = False) -> tuple[dict, Path]:
     return data, folder
 
 
-def replica(data: dict, k: int) -> dict:
-    """The case with its box domain `k` * REPLICA_GROWTH_MM larger along every axis. Not for
-    scenes with layers or plates, which lie on the box's faces: growing it moves the surface off
-    them (breast_plates' plates reach the surface; its current changed 4 % between replicas)."""
-    if k == 0:
-        return data
-    domain = data["scene"]["domain"]
-    if domain.get("shape") != "box" or data["units"]["length"] != "mm":
-        raise ValueError("--replicas needs a box domain sized in mm")
-    if data["scene"].get("layers") or any(e.get("type") == "plates"
-                                          for e in data.get("electrodes", [])):
-        raise ValueError("--replicas moves the box's faces, on which this scene's layers or "
-                         "plates lie")
-    grown = yaml.safe_load(yaml.safe_dump(data))
-    grown["scene"]["domain"]["size"] = [s + k * REPLICA_GROWTH_MM for s in domain["size"]]
-    return grown
+def replica_seed(k: int) -> int:
+    """gmsh's seed for replica `k` (0, 2, 3, ...): the first replica is the mesh the rule makes
+    (seed 0); seed 1 gives the same mesh as 0, so it is skipped."""
+    return k + 1 if k else 0
 
 
 def level_config(data: dict, folder: Path, accuracy: float | None):
@@ -269,14 +254,16 @@ def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return 0.5 * (ca + cb), axis, across / np.linalg.norm(across)
 
 
-def measure(cfg) -> dict:
-    """Mesh and solve one level: cells, currents (A), extents (mm), seconds."""
+def measure(cfg, seed: int = 0) -> dict:
+    """Mesh (with gmsh's `seed`) and solve one level: cells, currents (A), extents (mm),
+    seconds."""
+    from epsim.meshcache import build_mesh
     from epsim.runner import setup_config, solve_config
-    from epsim.translate import electrode_layout, material_mesh, scene_mesh
+    from epsim.translate import electrode_layout, material_mesh, scene_spec
 
     start = time.perf_counter()
     layout = electrode_layout(cfg)
-    parts = scene_mesh(cfg, layout)
+    parts = build_mesh(dataclasses.replace(scene_spec(cfg, layout), seed=seed))
     mesh = material_mesh(cfg, parts)
     setup = setup_config(cfg, mesh, layout.names)
     fields, _ = solve_config(cfg, mesh, setup=setup)
@@ -299,11 +286,10 @@ def measure(cfg) -> dict:
 
 
 def measure_level(data: dict, folder: Path, accuracy: float | None, replicas: int = 1) -> dict:
-    """`measure` at one level, averaged over `replicas` meshes (`replica`); "spread": max - min
-    of each current ("I1", A) and extent (mm) over them. Every replica is made before the first
-    is meshed, so that a scene `replica` refuses costs nothing."""
-    cases = [replica(data, k) for k in range(replicas)]
-    runs = [measure(level_config(case, folder, accuracy)) for case in cases]
+    """`measure` at one level, averaged over `replicas` meshes (gmsh seeds `replica_seed`);
+    "spread": max - min of each current ("I1", A) and extent (mm) over them."""
+    cfg = level_config(data, folder, accuracy)
+    runs = [measure(cfg, replica_seed(k)) for k in range(replicas)]
     currents = np.array([r["current"] for r in runs])
     extents = {key: np.array([r["extents"][key] for r in runs]) for key in runs[0]["extents"]}
     spread = {f"I{k + 1}": float(np.ptp(c)) for k, c in enumerate(currents.T)}
@@ -432,8 +418,8 @@ def main(argv=None) -> None:
                         "default level with constants of epsim.mesh.sizing set to these values "
                         "(e.g. NEEDLE_GRADATION=0.12), one row per case")
     parser.add_argument("--replicas", type=int, default=1,
-                        help="mesh every level this many times (the box domain grown by "
-                        f"{REPLICA_GROWTH_MM} mm per replica) and extrapolate the means")
+                        help="mesh every level this many times (another gmsh seed each time) and "
+                        "extrapolate the means")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be 1 or more")

@@ -22,7 +22,7 @@ import logging
 import os
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,9 @@ class SceneSpec:
         electrodes: names of the conducting surfaces (facet tags), in the holes' order.
         image: an image scene (`epsim.imaging.mesher.ImageScene`, whose repr carries the
             digest of its voxels) meshed instead of the inclusions; None for shapes.
+        seed: gmsh's random seed. Another seed meshes the same scene into another mesh of the
+            same fineness (seeds 0 and 1 give the same mesh): how much a result moves between
+            such meshes is the scatter of one fineness (benchmarks/bench_mesh_accuracy.py).
     """
 
     domain: object
@@ -60,6 +63,7 @@ class SceneSpec:
     sizes: meshlib.MeshSizes
     electrodes: tuple[str, ...]
     image: object = None
+    seed: int = field(default=0, repr=False)  # keyed by `scene_hash` only when not 0
 
 
 def cache_root() -> Path:
@@ -77,7 +81,8 @@ def mesh_path(spec: SceneSpec) -> Path:
 
 def scene_hash(spec: SceneSpec) -> str:
     """A hash of the scene (geometry, sizes and the bytes of any STL file) keying the mesh cache."""
-    digest = hashlib.sha256((repr(spec) + SCENE_VERSION).encode())
+    seeded = f" seed={spec.seed}" if spec.seed else ""  # seed 0 keys meshes as before seeds
+    digest = hashlib.sha256((repr(spec) + seeded + SCENE_VERSION).encode())
     for inclusion in spec.inclusions:
         if isinstance(inclusion, meshlib.StlInclusion):
             digest.update(Path(inclusion.file).read_bytes())
@@ -121,10 +126,10 @@ def build_mesh(spec: SceneSpec, *, use_cache: bool = True, progress: Progress | 
     if progress:
         progress("meshing the scene with gmsh")
     if spec.image is not None:
-        mesh = mesh_image(spec.image, spec.holes, spec.sizes)
+        mesh = mesh_image(spec.image, spec.holes, spec.sizes, seed=spec.seed)
     else:
         mesh = meshlib.build_mesh(spec.domain, spec.inclusions, spec.holes, spec.sizes,
-                                  regions="name")
+                                  seed=spec.seed, regions="name")
     if use_cache:
         try:
             save_mesh(path, mesh)

@@ -86,35 +86,24 @@ def test_levels_written_to_a_few_digits_still_give_the_fitted_order():
     assert abs(p - 1.6) < 1e-4 and abs(q0 - 25.3) < 1e-5
 
 
-def test_replicas_grow_the_box_and_report_means_and_spreads(monkeypatch):
+def test_replicas_mesh_with_other_seeds_and_report_means_and_spreads(monkeypatch):
     study = load_study()
-    data, folder = study.case_data("liver_15mm_2250V")
-    grown = study.replica(data, 2)
-    assert grown["scene"]["domain"]["size"] == [80.8, 80.8, 70.8]
-    assert data["scene"]["domain"]["size"] == [80, 80, 70]  # the case itself untouched
-    sphere = {**data, "scene": {**data["scene"], "domain": {"shape": "sphere", "radius": 40}}}
-    with pytest.raises(ValueError, match="box domain"):
-        study.replica(sphere, 1)
-    plates, _ = study.case_data("breast_plates")  # its plates reach the box's top face
-    with pytest.raises(ValueError, match="layers or plates"):
-        study.replica(plates, 1)
+    assert [study.replica_seed(k) for k in range(4)] == [0, 2, 3, 4]  # 1 meshes as 0 does
+    data, folder = study.case_data("breast_plates")  # plates and layers: any scene replicates
     seen = []
 
-    def measured(cfg):  # what the mesher was given, and an answer that depends on it
-        size = cfg.scene.domain.size[0] * 1e3
-        seen.append(size)
-        return {"cells": 1000 + int(10 * (size - 80)), "current": np.array([size / 10]),
-                "extents": {"rev_along": size / 4}, "seconds": 1.0}
+    def measured(cfg, seed):  # what the mesher was given, and an answer that depends on it
+        seen.append((cfg.scene.mesh.accuracy, seed))
+        return {"cells": 1000 + seed, "current": np.array([8.0 + seed / 100]),
+                "extents": {"rev_along": 20.0 + seed / 10}, "seconds": 1.0}
 
     monkeypatch.setattr(study, "measure", measured)
-    with pytest.raises(ValueError, match="layers or plates"):  # before any mesh is made
-        study.measure_level(plates, folder, 2.0, replicas=2)
-    assert seen == []
     level = study.measure_level(data, folder, 2.0, replicas=3)
-    assert np.allclose(seen, [80.0, 80.4, 80.8])
-    assert level["cells"] == 1004 and level["seconds"] == 3.0
-    assert np.isclose(level["current"][0], 8.04) and np.isclose(level["extents"]["rev_along"], 20.1)
-    assert np.isclose(level["spread"]["I1"], 0.08) and np.isclose(level["spread"]["rev_along"], 0.2)
+    assert seen == [(0.02, 0), (0.02, 2), (0.02, 3)]
+    assert level["cells"] == 1002 and level["seconds"] == 3.0
+    assert np.isclose(level["current"][0], 24.05 / 3)
+    assert np.isclose(level["extents"]["rev_along"], 60.5 / 3)
+    assert np.isclose(level["spread"]["I1"], 0.03) and np.isclose(level["spread"]["rev_along"], 0.3)
     h = np.sqrt(np.array([4.0, 2.0]) / study.DEFAULT)
     row = study.quantity_row("case", "rev_along (mm)", [20.4, 20.0], h, 1, spread=0.2)
     assert "| 19.6 | 2.00 | +0.40 mm (spread 0.20 mm) |" in row

@@ -3,6 +3,7 @@ built again, with one line saying so (and a cache that cannot be written costs o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import epsim.meshcache as meshcache
 from epsim import mesh as meshlib
 from epsim.mesh.structured import structured_box_mesh
+from epsim.outcomes import cell_volumes
 
 SPEC = meshcache.SceneSpec(
     domain=meshlib.Box(center=(0, 0, 0), size=(0.02, 0.02, 0.02), material="liver"),
@@ -117,3 +119,26 @@ def test_entries_without_access_time_are_dated_first(tmp_path):
     assert int.from_bytes((tmp_path / "jit_old-abc-atime").read_bytes(), "little") == 0
     assert (tmp_path / "jit_new-def-atime").read_bytes() == stamp  # dated entries keep theirs
     assert meshcache.date_unstamped_entries(tmp_path) == 0
+
+
+def test_a_seed_meshes_the_same_scene_into_another_mesh(tmp_path, monkeypatch):
+    """gmsh's seed: seed 0 keys the cache as a spec without one did; another seed is another
+    entry and another mesh of the same box and ball (volumes equal, nodes elsewhere)."""
+    monkeypatch.setenv("EPSIM_CACHE", str(tmp_path / "cache"))
+    ball = meshlib.SphereInclusion("ball", center=(0, 0, 0), radius=0.006, material="tumour")
+    spec = meshcache.SceneSpec(
+        domain=meshlib.Box(center=(0, 0, 0), size=(0.02, 0.02, 0.02), material="liver"),
+        inclusions=(ball,), holes=(), sizes=meshlib.MeshSizes(size=0.003), electrodes=(),
+    )
+    seeded = dataclasses.replace(spec, seed=2)
+    assert meshcache.scene_hash(dataclasses.replace(spec, seed=0)) == meshcache.scene_hash(spec)
+    assert meshcache.scene_hash(seeded) != meshcache.scene_hash(spec)
+    first, other = meshcache.build_mesh(spec), meshcache.build_mesh(seeded)
+    assert meshcache.mesh_path(seeded).exists() and meshcache.mesh_path(spec).exists()
+    assert first.n_nodes != other.n_nodes or not np.allclose(first.points, other.points)
+    for region in range(2):  # the same regions: a 20 mm box and a faceted 6 mm ball in it
+        volumes = [cell_volumes(m)[np.asarray(m.cell_region) == region].sum()
+                   for m in (first, other)]
+        assert volumes[0] == pytest.approx(volumes[1], rel=0.01)
+    assert cell_volumes(other).sum() == pytest.approx(8e-6, rel=1e-9)
+    np.testing.assert_array_equal(meshcache.build_mesh(seeded).cells, other.cells)  # cached
