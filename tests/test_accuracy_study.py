@@ -6,7 +6,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from epsim.outcomes import cell_volumes
 from tests.helpers.meshes import inclusion_box
