@@ -176,11 +176,12 @@ Accuracy = Annotated[float, BeforeValidator(relative_accuracy)]
 class MeshSettings(Section):
     """Cell sizes (background, in target structures, on electrodes) or a ready mesh file.
 
-    `accuracy` (e.g. "2 %") asks for sizes that keep pair currents within that fraction (and
+    `accuracy` (e.g. "2 %") asks for sizes meant to keep pair currents within that fraction (and
     threshold extents within about 0.5 mm) of converged values: sizes left out come from the
     rule of `epsim.mesh.sizing`, and the volume between firing needles is refined (docs/
-    accuracy.md). Leaving out `electrode_size` means `accuracy: 2 %`. `refine`: boxes, spheres
-    and cylinders meshed at their own `size`, with no material of their own.
+    accuracy.md, with the cases where the study found it short). Leaving out `electrode_size`
+    means `accuracy: 2 %`. `refine`: boxes, spheres and cylinders meshed at their own `size`,
+    with no material of their own.
 
     An imported mesh (`file`: .msh, .vtu, .xdmf) states the unit of its coordinates
     (`length_unit`) and may map its region tags (names, or ids as written in the file) to
