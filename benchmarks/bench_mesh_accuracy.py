@@ -39,7 +39,6 @@ two-needle cases take about ten minutes on two cores, the needle arrays far long
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import platform
 import sys
@@ -257,13 +256,12 @@ def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def measure(cfg, seed: int = 0) -> dict:
     """Mesh (with gmsh's `seed`) and solve one level: cells, currents (A), extents (mm),
     seconds."""
-    from epsim.meshcache import build_mesh
     from epsim.runner import setup_config, solve_config
-    from epsim.translate import electrode_layout, material_mesh, scene_spec
+    from epsim.translate import electrode_layout, material_mesh, scene_mesh
 
     start = time.perf_counter()
     layout = electrode_layout(cfg)
-    parts = build_mesh(dataclasses.replace(scene_spec(cfg, layout), seed=seed))
+    parts = scene_mesh(cfg, layout, seed=seed)
     mesh = material_mesh(cfg, parts)
     setup = setup_config(cfg, mesh, layout.names)
     fields, _ = solve_config(cfg, mesh, setup=setup)

@@ -77,10 +77,12 @@ def electrode_names(cfg: ResolvedConfig) -> tuple[str, ...]:
     return electrode_layout(cfg).names
 
 
-def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> SceneSpec:
+def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None,
+               seed: int = 0) -> SceneSpec:
     """The config's scene and electrodes as mesh specs (SI), in the shapes the config layer
     validated them as (`epsim.config.mesh_domain`, `mesh_inclusions`, `electrode_holes`).
-    `layout`: the config's electrode layout when the caller has it already."""
+    `layout`: the config's electrode layout when the caller has it already; `seed`: gmsh's
+    (`SceneSpec.seed`)."""
     layout = electrode_layout(cfg) if layout is None else layout
     domain = mesh_domain(cfg)
     inclusions = mesh_inclusions(cfg, domain)
@@ -89,7 +91,7 @@ def scene_spec(cfg: ResolvedConfig, layout: ElectrodeLayout | None = None) -> Sc
     regions = refinement(cfg, layout.holes, scene_materials(domain, inclusions, image))
     sizes = meshlib.MeshSizes(size=m.size, electrode_size=m.electrode_size, refine=regions,
                               **gradings(cfg))
-    return SceneSpec(domain, inclusions, layout.holes, sizes, layout.names, image)
+    return SceneSpec(domain, inclusions, layout.holes, sizes, layout.names, image, seed)
 
 
 # ---------------------------------------------------------------- the mesh
@@ -103,13 +105,14 @@ def read_mesh_file(cfg: ResolvedConfig) -> TetMesh:
 
 def scene_mesh(
     cfg: ResolvedConfig, layout: ElectrodeLayout | None = None, *, use_cache: bool = True,
-    progress: Progress | None = None,
+    progress: Progress | None = None, seed: int = 0,
 ) -> TetMesh:
     """The config's mesh with one region per named part (`scene_regions`): its scene meshed by
-    gmsh (cached), or its `scene.mesh.file` with the file's regions."""
+    gmsh (cached; `seed`: gmsh's), or its `scene.mesh.file` with the file's regions (the seed
+    plays no part)."""
     if cfg.scene.mesh.file is not None:
         return read_mesh_file(cfg)
-    return build_mesh(scene_spec(cfg, layout), use_cache=use_cache, progress=progress)
+    return build_mesh(scene_spec(cfg, layout, seed), use_cache=use_cache, progress=progress)
 
 
 def material_mesh(cfg: ResolvedConfig, mesh: TetMesh) -> TetMesh:

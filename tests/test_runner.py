@@ -1,6 +1,9 @@
 """One pass per run: a heated run prepares the mesh once and computes its cell geometry once on
 the host; the heated train shares one element geometry between heat and potential."""
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from importlib import import_module
 
@@ -125,10 +128,6 @@ except SolverError as exc:
 def test_a_float32_process_is_told_to_switch_float64_on(tmp_path):
     """A script that imports epsim without float64 (the tests and the command switch it on) gets
     a failed solve that says why and how to mend it, not only the residuals."""
-    import os
-    import subprocess
-    import sys
-
     config = HEATED.replace("heating: {substeps: 1, pause_steps: 1}\n", "")
     done = subprocess.run([sys.executable, "-c", FLOAT32_RUN, str(tmp_path)], input=config,
                           capture_output=True, text=True, timeout=300,
