@@ -269,6 +269,27 @@ def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return 0.5 * (ca + cb), axis, across / np.linalg.norm(across)
 
 
+def corrected_current(cfg, mesh, fields, voltage: float) -> float:
+    """The first pair's current (A) corrected by its Zienkiewicz-Zhu estimate, as a run reports
+    it (`epsim.accuracy`): I / (1 + eta^2 / (V I)). An estimate of the converged current from
+    one mesh, independent of the levels and their extrapolation."""
+    import jax.numpy as jnp
+
+    from epsim.fem.elements import elements
+    from epsim.fem.estimator import current_error, recovery_groups, zz_indicator
+    from epsim.translate import part_materials
+
+    materials = part_materials(cfg)
+    names = [materials.get(name, name) for name in mesh.region_names]
+    material = np.array([names.index(m) for m in names])[np.asarray(mesh.cell_region)]
+    groups, n_groups = recovery_groups(mesh.cells, material)
+    geometry = elements(jnp.asarray(mesh.points), jnp.asarray(np.asarray(mesh.cells).T))
+    eta_sq = zz_indicator(geometry, jnp.asarray(groups), n_groups,
+                          jnp.asarray(fields.potential[0]), jnp.asarray(fields.sigma[0])).eta_sq
+    current = abs(float(fields.current[0]))
+    return current / (1.0 + float(current_error(jnp.sum(eta_sq), voltage, current)))
+
+
 def measure(cfg, seed: int = 0) -> dict:
     """Mesh (with gmsh's `seed`) and solve one level: cells, currents (A), extents (mm),
     seconds."""
@@ -295,8 +316,9 @@ def measure(cfg, seed: int = 0) -> dict:
     extents = {f"{name}_{way}": extent(mesh, regional, balls, origin, d, thr, reach)
                for name, thr in thresholds.items()
                for way, d in (("along", axis), ("across", across))}
+    corrected = corrected_current(cfg, mesh, fields, float(setup.pairs.voltage[0]))
     return {"cells": mesh.n_cells, "current": np.abs(np.asarray(fields.current)),
-            "extents": extents, "seconds": time.perf_counter() - start}
+            "corrected": corrected, "extents": extents, "seconds": time.perf_counter() - start}
 
 
 def measure_level(data: dict, folder: Path, accuracy: float | None, replicas: int = 1) -> dict:
@@ -308,7 +330,9 @@ def measure_level(data: dict, folder: Path, accuracy: float | None, replicas: in
     extents = {key: np.array([r["extents"][key] for r in runs]) for key in runs[0]["extents"]}
     spread = {f"I{k + 1}": float(np.ptp(c)) for k, c in enumerate(currents.T)}
     spread.update({key: float(np.ptp(v)) for key, v in extents.items()})
+    spread["corrected"] = float(np.ptp([r["corrected"] for r in runs]))
     return {"cells": round(np.mean([r["cells"] for r in runs])), "current": currents.mean(axis=0),
+            "corrected": float(np.mean([r["corrected"] for r in runs])),
             "extents": {key: float(v.mean()) for key, v in extents.items()}, "spread": spread,
             "seconds": sum(r["seconds"] for r in runs)}
 
@@ -354,6 +378,23 @@ def quantity_row(case: str, qname: str, values, h, default: int | None, as_shipp
     return f"| {case} | {qname} | {cells} | {q0:.4g} | {p:.2f} | {err} | {shipped} |"
 
 
+def quantity_keys(run: dict) -> list[tuple[str, str]]:
+    """(row name, key) of every quantity of a `measure` result: "I1 (A)", "I1" per pair; the
+    first pair's ZZ-corrected current; "rev_along (mm)", "rev_along" per extent."""
+    keys = [(f"I{k + 1} (A)", f"I{k + 1}") for k in range(len(run["current"]))]
+    keys.append(("I1 corrected (A)", "corrected"))
+    return keys + [(f"{key} (mm)", key) for key in run["extents"]]
+
+
+def quantity(run: dict, key: str) -> float:
+    """The value of `key` (`quantity_keys`) in a `measure` result."""
+    if key == "corrected":
+        return run["corrected"]
+    if key.startswith("I"):
+        return run["current"][int(key[1:]) - 1]
+    return run["extents"][key]
+
+
 def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False,
           replicas: int = 1) -> list[str]:
     """The markdown rows of one case (each level on `replicas` meshes, `measure_level`)."""
@@ -374,17 +415,12 @@ def study(name: str, levels, shipped: bool, max_cells: int, linear: bool = False
         runs.append(("shipped", measure(level_config(data, folder, None))))
     graded = [r for label, r in runs if label != "shipped"]
     h = np.sqrt(np.asarray(levels) / DEFAULT)
-    quantities = {f"I{k + 1} (A)": [r["current"][k] for r in graded]
-                  for k in range(len(graded[0]["current"]))}
-    quantities.update({f"{key} (mm)": [r["extents"][key] for r in graded]
-                       for key in graded[0]["extents"]})
     default = levels.index(DEFAULT) if DEFAULT in levels else None
     last = runs[-1][1] if runs[-1][0] == "shipped" else None
     rows = []
-    for qname, values in quantities.items():
-        key = qname.split()[0]
-        as_shipped = None if last is None else (
-            last["current"][int(key[1:]) - 1] if key.startswith("I") else last["extents"][key])
+    for qname, key in quantity_keys(graded[0]):
+        values = [quantity(r, key) for r in graded]
+        as_shipped = None if last is None else quantity(last, key)
         spread = None if replicas == 1 or default is None else graded[default]["spread"][key]
         rows.append(quantity_row(name, qname, values, h, default, as_shipped, len(all_levels),
                                  spread))

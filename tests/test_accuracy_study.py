@@ -121,7 +121,8 @@ def test_replicas_mesh_with_other_seeds_and_report_means_and_spreads(monkeypatch
     def measured(cfg, seed):  # what the mesher was given, and an answer that depends on it
         seen.append((cfg.scene.mesh.accuracy, seed))
         return {"cells": 1000 + seed, "current": np.array([8.0 + seed / 100]),
-                "extents": {"rev_along": 20.0 + seed / 10}, "seconds": 1.0}
+                "corrected": 7.9 + seed / 50, "extents": {"rev_along": 20.0 + seed / 10},
+                "seconds": 1.0}
 
     monkeypatch.setattr(study, "measure", measured)
     level = study.measure_level(data, folder, 2.0, replicas=3)
@@ -130,6 +131,8 @@ def test_replicas_mesh_with_other_seeds_and_report_means_and_spreads(monkeypatch
     assert np.isclose(level["current"][0], 24.05 / 3)
     assert np.isclose(level["extents"]["rev_along"], 60.5 / 3)
     assert np.isclose(level["spread"]["I1"], 0.03) and np.isclose(level["spread"]["rev_along"], 0.3)
+    assert np.isclose(level["corrected"], 7.9 + 5 / 150) and np.isclose(
+        level["spread"]["corrected"], 0.06)
     h = np.sqrt(np.array([4.0, 2.0]) / study.DEFAULT)
     row = study.quantity_row("case", "rev_along (mm)", [20.4, 20.0], h, 1, spread=0.2)
     assert "| 19.6 | 2.00 | +0.40 mm (spread 0.20 mm) |" in row
