@@ -8,20 +8,21 @@ against Richardson-extrapolated values, for two needles in liver and every shipp
     python benchmarks/bench_mesh_accuracy.py --cases liver_15mm_2250V --linear   # sigma0 only
     python benchmarks/bench_mesh_accuracy.py --cases pelvic_deep_seated --replicas 3
 
-Every case is meshed at a sequence of levels: the config with its electrode and target sizes
-left out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's
-sizes and growth rates (sqrt(accuracy / 2 %)), so that a level is the default mesh with every
-size times h; the default is 2 %. Per level: cells, the pair currents (A) and the extents
-(mm) of the reversible and the irreversible zone (where the field, max over pairs, is above
-each material's own E_rev or E_irr, as coverage counts it), along the first pair's axis and
-across it, through the pair's midpoint at mid active depth, over the whole domain. Each pair's
-field is recovered at the nodes per material (a linear fit of each material's own cells, so
-that it keeps its jump at a tissue interface) and evaluated in the cell that holds each point of
-the line; the largest over the pairs is taken there (`extent`). The extrapolated value fits q(h) = q0 + C h^p to the three finest levels (p
-from them when it lies in [0.5, 4], else p = 2 through the two finest; with only two levels
-under --max-cells, p = 2 through them: a rough value); the default's error is q(1) - q0. An
-extent that is 0 (the zone misses the line) at some levels only is not extrapolated.
-"shipped" adds the config as shipped (its own sizes) against the same q0.
+Every case is meshed at a sequence of levels: the config with its electrode and target sizes left
+out and `scene.mesh.accuracy` set to each level, the background size scaled like the rule's sizes
+and growth rates (sqrt(accuracy / 2 %)), so that a level is the default mesh with every size times
+h; the default is 2 %. Per level: cells, the pair currents (A) and the extents (mm) of the
+reversible and the irreversible zone (where the field, max over pairs, is above each material's own
+E_rev or E_irr, as coverage counts it), along the first pair's axis and across it, through the
+pair's midpoint at mid active depth, over the whole domain. Each pair's field is recovered at the
+nodes per material (a linear fit of each material's own cells, so that it keeps its jump at a
+tissue interface) and evaluated in the cell that holds each point of the line; the largest over the
+pairs is taken there (`extent`). "I1 corrected" is the first pair's current corrected by the run's
+own error estimate (`corrected_current`), a value from each mesh alone. The extrapolated value fits
+q(h) = q0 + C h^p to the three finest levels (p from them when it lies in [0.5, 4], else p = 2
+through the two finest; with only two levels under --max-cells, p = 2 through them: a rough value);
+the default's error is q(1) - q0. An extent that is 0 (the zone misses the line) at some levels
+only is not extrapolated. "shipped" adds the config as shipped (its own sizes) against the same q0.
 
 --replicas N meshes every level N times, each time with another gmsh seed (`replica_seed`: the
 same scene, sizes and problem, another mesh of the same fineness; any scene, images too), and

@@ -179,7 +179,7 @@ class MeshSettings(Section):
     `accuracy` (e.g. "2 %") asks for sizes meant to keep pair currents within that fraction (and
     threshold extents within about 0.5 mm) of converged values: sizes left out come from the
     rule of `epsim.mesh.sizing`, and the volume between firing needles is refined (docs/
-    accuracy.md, with the cases where the study found it short). Leaving out `electrode_size`
+    accuracy.md, with the study's cases and their margins). Leaving out `electrode_size`
     means `accuracy: 2 %`. `refine`: boxes, spheres and cylinders meshed at their own `size`,
     with no material of their own.
 
