@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from epsim.accuracy import ACCEPTABLE_COVERAGE_ERROR, ACCEPTABLE_CURRENT_ERROR
+from epsim.accuracy import (ACCEPTABLE_COVERAGE_ERROR, ACCEPTABLE_CURRENT_ERROR,
+                             corrected_currents)
 from epsim.config.display import DisplayUnits, report_units
 from epsim.config.schema import ResolvedConfig
 from epsim.io.atomic import atomic_output
@@ -139,9 +140,10 @@ def _pair_table(results: Results, units: DisplayUnits) -> list[str]:
     pulses = results.pair_fields.get("pulse_current")
     v, a = units.unit("voltage"), units.unit("current")
     errors = results.pair_fields.get("current_error")
+    corrected = corrected_currents(results)
     lines = [f"{'pair':<22}{'voltage ' + v:>12}{'current ' + a:>12}{'Newton':>8}"
              + (f"{'last pulse ' + a:>16}" if pulses is not None else "")
-             + (f"{'est. error':>12}" if errors is not None else "")]
+             + (f"{'est. error':>12}{'fine mesh ' + a:>14}" if errors is not None else "")]
     for k in range(len(results.anode)):
         row = (f"{f'{k + 1}. {results.anode[k]} -> {results.cathode[k]}':<22}"
                f"{units.value(results.voltage[k], 'voltage'):>12.1f}"
@@ -150,7 +152,8 @@ def _pair_table(results: Results, units: DisplayUnits) -> list[str]:
         if pulses is not None:
             row += f"{units.value(pulses[k, -1], 'current'):>16.3f}"
         if errors is not None:
-            row += f"{100 * errors[k]:>10.1f} %"
+            row += (f"{100 * errors[k]:>10.1f} %"
+                    f"{units.value(corrected[k], 'current'):>14.3f}")
         lines.append(row)
     return lines
 
@@ -171,7 +174,9 @@ def _legend(results: Results, cfg: ResolvedConfig) -> list[str]:
                  "integral of at least 1.")
     if "current_error" in results.pair_fields:
         text += (" est. error: the pair current's relative error estimated from the mesh (a "
-                 "posteriori; the computed current is the higher); coverage up to ... points "
+                 "posteriori; the computed current is the higher). fine mesh: the current "
+                 "corrected by it, an estimate of what a fine mesh gives. Coverage up to ... "
+                 "points "
                  "high: the coverage lost if each cell's field were lower by its pair's current "
                  "error.")
     return textwrap.wrap(text, width=100)
@@ -218,6 +223,7 @@ def summary_data(results: Results, cfg: ResolvedConfig) -> dict:
             pair["last_pulse_current"] = units.value(pulses[k, -1], "current")
         if "current_error" in results.pair_fields:  # a fraction, like the coverages
             pair["current_error"] = float(results.pair_fields["current_error"][k])
+            pair["current_fine_mesh"] = units.value(corrected_currents(results)[k], "current")
         pairs.append(pair)
     limit = cfg.device.max_current
     notes = (current_lines(results, cfg, units) + accuracy_lines(results)

@@ -9,6 +9,7 @@ import json
 import h5py
 import pytest
 
+from epsim.accuracy import corrected_currents, with_error_estimate
 from epsim.cli import main
 from epsim.config import dump_resolved, load_config, load_config_text
 from epsim.config.display import DisplayUnits
@@ -112,6 +113,29 @@ def test_summary_text_in_the_configs_units():
     assert tumour["e_max_max"] == pytest.approx(metric.e_max_max / 1e5)
     assert data["pairs"][0]["current"] == pytest.approx(results.current[0] * 1e3)
     assert region_csv(data).splitlines()[0].startswith("name,material,role,volume [cm^3]")
+
+
+def test_pairs_report_the_current_corrected_by_its_estimate():
+    """The pair table's `fine mesh` column and the summary's current_fine_mesh: I / (1 + the
+    pair's estimated error), in the report's units; absent without an estimate."""
+    plain = make_results()
+    results = with_error_estimate(plain)
+    errors = results.pair_fields["current_error"]
+    assert corrected_currents(plain) is None and "fine mesh" not in summary_text(
+        plain, load_config_text(SMALL))
+    cfg = load_config_text(SMALL)
+    other = cfg.model_copy(update={"output": cfg.output.model_copy(
+        update={"units": {"current": "mA"}})})
+    data = summary_data(results, other)
+    for k, pair in enumerate(data["pairs"]):
+        expected = results.current[k] / (1 + errors[k])
+        assert pair["current_fine_mesh"] == pytest.approx(expected * 1e3, rel=1e-12)
+        assert abs(pair["current_fine_mesh"]) < abs(pair["current"])
+    lines = summary_text(results, other).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("pair "))
+    assert lines[head].endswith("fine mesh mA")
+    row = lines[head + 1].split()
+    assert float(row[-1]) == pytest.approx(data["pairs"][0]["current_fine_mesh"], abs=5e-4)
 
 
 def test_config_units_are_kept_for_reports():
