@@ -18,6 +18,9 @@ From the Zienkiewicz-Zhu indicator of each pair's potential (`epsim.fem.estimato
   accuracy levels, 81k-1.54M cells) the figure was 1.5-2.2 times the tumour's remaining error at
   E_irr, 2-7 times the liver's, and fell at the same rate (docs/physics.md, section 7).
 
+`corrected_currents(results)` divides each pair current by 1 + its estimated error: the current
+a fine mesh would give (the summary's `fine mesh` column).
+
 A report calls the mesh too coarse above `ACCEPTABLE_CURRENT_ERROR` or
 `ACCEPTABLE_COVERAGE_ERROR`, levels set from those measurements.
 """
