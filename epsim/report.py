@@ -176,9 +176,8 @@ def _legend(results: Results, cfg: ResolvedConfig) -> list[str]:
         text += (" est. error: the pair current's relative error estimated from the mesh (a "
                  "posteriori; the computed current is the higher). fine mesh: the current "
                  "corrected by it, an estimate of what a fine mesh gives. Coverage up to ... "
-                 "points "
-                 "high: the coverage lost if each cell's field were lower by its pair's current "
-                 "error.")
+                 "points high: the coverage lost if each cell's field were lower by its pair's "
+                 "current error.")
     return textwrap.wrap(text, width=100)
 
 
@@ -212,6 +211,7 @@ def summary_data(results: Results, cfg: ResolvedConfig) -> dict:
     with the units of every kind of value."""
     units = report_units(cfg)
     pulses = results.pair_fields.get("pulse_current")
+    corrected = corrected_currents(results)
     pairs = []
     for k in range(len(results.anode)):
         pair = {"index": k + 1, "anode": results.anode[k], "cathode": results.cathode[k],
@@ -223,7 +223,7 @@ def summary_data(results: Results, cfg: ResolvedConfig) -> dict:
             pair["last_pulse_current"] = units.value(pulses[k, -1], "current")
         if "current_error" in results.pair_fields:  # a fraction, like the coverages
             pair["current_error"] = float(results.pair_fields["current_error"][k])
-            pair["current_fine_mesh"] = units.value(corrected_currents(results)[k], "current")
+            pair["current_fine_mesh"] = units.value(corrected[k], "current")
         pairs.append(pair)
     limit = cfg.device.max_current
     notes = (current_lines(results, cfg, units) + accuracy_lines(results)
