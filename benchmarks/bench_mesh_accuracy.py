@@ -270,20 +270,17 @@ def pair_frame(cfg, holes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return 0.5 * (ca + cb), axis, across / np.linalg.norm(across)
 
 
-def corrected_current(cfg, mesh, fields, voltage: float) -> float:
+def corrected_current(mesh, fields, voltage: float) -> float:
     """The first pair's current (A) corrected by its Zienkiewicz-Zhu estimate, as a run reports
     it (`epsim.accuracy`): I / (1 + eta^2 / (V I)). An estimate of the converged current from
-    one mesh, independent of the levels and their extrapolation."""
+    one mesh, independent of the levels and their extrapolation. `mesh`: the material mesh
+    (`epsim.translate.material_mesh`, one region per material, the recovery's groups)."""
     import jax.numpy as jnp
 
     from epsim.fem.elements import elements
     from epsim.fem.estimator import current_error, recovery_groups, zz_indicator
-    from epsim.translate import part_materials
 
-    materials = part_materials(cfg)
-    names = [materials.get(name, name) for name in mesh.region_names]
-    material = np.array([names.index(m) for m in names])[np.asarray(mesh.cell_region)]
-    groups, n_groups = recovery_groups(mesh.cells, material)
+    groups, n_groups = recovery_groups(mesh.cells, mesh.cell_region)
     geometry = elements(jnp.asarray(mesh.points), jnp.asarray(np.asarray(mesh.cells).T))
     eta_sq = zz_indicator(geometry, jnp.asarray(groups), n_groups,
                           jnp.asarray(fields.potential[0]), jnp.asarray(fields.sigma[0])).eta_sq
@@ -317,7 +314,7 @@ def measure(cfg, seed: int = 0) -> dict:
     extents = {f"{name}_{way}": extent(mesh, regional, balls, origin, d, thr, reach)
                for name, thr in thresholds.items()
                for way, d in (("along", axis), ("across", across))}
-    corrected = corrected_current(cfg, mesh, fields, float(setup.pairs.voltage[0]))
+    corrected = corrected_current(mesh, fields, float(setup.pairs.voltage[0]))
     return {"cells": mesh.n_cells, "current": np.abs(np.asarray(fields.current)),
             "corrected": corrected, "extents": extents, "seconds": time.perf_counter() - start}
 

@@ -121,9 +121,8 @@ def test_pairs_report_the_current_corrected_by_its_estimate():
     plain = make_results()
     results = with_error_estimate(plain)
     errors = results.pair_fields["current_error"]
-    assert corrected_currents(plain) is None and "fine mesh" not in summary_text(
-        plain, load_config_text(SMALL))
     cfg = load_config_text(SMALL)
+    assert corrected_currents(plain) is None and "fine mesh" not in summary_text(plain, cfg)
     other = cfg.model_copy(update={"output": cfg.output.model_copy(
         update={"units": {"current": "mA"}})})
     data = summary_data(results, other)
